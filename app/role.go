@@ -1,0 +1,66 @@
+package app
+
+// Role is a user's role. The set is closed: ParseRole refuses anything else.
+type Role string
+
+const (
+	RoleAdmin    Role = "admin"
+	RoleOperator Role = "operator"
+	RoleApprover Role = "approver"
+	RoleViewer   Role = "viewer"
+)
+
+// Roles lists every role, most privileged first.
+var Roles = []Role{RoleAdmin, RoleOperator, RoleApprover, RoleViewer}
+
+// ParseRole validates a role name.
+func ParseRole(s string) (Role, error) {
+	for _, r := range Roles {
+		if string(r) == s {
+			return r, nil
+		}
+	}
+	return "", Errorf(EINVALID, "unknown role %q (want one of admin, operator, approver, viewer)", s)
+}
+
+// Action is something a user may try to do; every use case asks Can.
+type Action string
+
+const (
+	ActReadChanges     Action = "changes.read"
+	ActReadAssets      Action = "assets.read"
+	ActReadAudit       Action = "audit.read"
+	ActWriteChanges    Action = "changes.write" // create / edit / submit / cancel
+	ActExecuteChanges  Action = "changes.execute"
+	ActApproveChanges  Action = "changes.approve"
+	ActEmergencyChange Action = "changes.emergency"
+	ActManageConnector Action = "connectors.manage"
+	ActManageAgents    Action = "agents.manage"
+	ActManageUsers     Action = "users.manage"
+	ActManageSettings  Action = "settings.manage"
+)
+
+// permissions is the one table from (role, action) to allowed, exactly as in
+// ARCHITECTURE.md. Anything not listed is denied.
+var permissions = map[Role]map[Action]bool{
+	RoleAdmin: {
+		ActReadChanges: true, ActReadAssets: true, ActReadAudit: true,
+		ActWriteChanges: true, ActExecuteChanges: true, ActApproveChanges: true,
+		ActEmergencyChange: true, ActManageConnector: true, ActManageAgents: true,
+		ActManageUsers: true, ActManageSettings: true,
+	},
+	RoleOperator: {
+		ActReadChanges: true, ActReadAssets: true, ActReadAudit: true,
+		ActWriteChanges: true, ActExecuteChanges: true,
+	},
+	RoleApprover: {
+		ActReadChanges: true, ActReadAssets: true, ActReadAudit: true,
+		ActApproveChanges: true,
+	},
+	RoleViewer: {
+		ActReadChanges: true, ActReadAssets: true, ActReadAudit: true,
+	},
+}
+
+// Can reports whether role may perform action.
+func Can(role Role, action Action) bool { return permissions[role][action] }
