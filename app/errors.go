@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrorCode classifies an error for callers; the HTTP layers map each code to
@@ -24,6 +25,8 @@ const (
 type Error struct {
 	Code    ErrorCode
 	Message string
+	// RetryAfter, when set on ERATELIMITED, tells the caller when to retry.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }

@@ -14,7 +14,7 @@ const (
 type Session struct {
 	ID             string // hex SHA-256 of the cookie token
 	UserID         int64
-	SessionVersion int64 // the user's version at login
+	SessionVersion int64  // the user's version at login
 	Data           []byte // opaque values the web layer keeps (flashes)
 	CreatedAt      time.Time
 	LastSeenAt     time.Time

@@ -1,0 +1,115 @@
+// Package api is the JSON API under /api/v1: decode, call the app, encode.
+// No SQL and no rules live here.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/httpx"
+)
+
+// Config wires the API.
+type Config struct {
+	Service *app.Service
+	Tokens  *auth.Tokens
+	Logger  *slog.Logger
+}
+
+type api struct {
+	svc    *app.Service
+	tokens *auth.Tokens
+	log    *slog.Logger
+}
+
+// New returns the handler for /api/v1/ and /.well-known/jwks.json.
+func New(cfg Config) http.Handler {
+	a := &api{svc: cfg.Service, tokens: cfg.Tokens, log: cfg.Logger}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
+	mux.HandleFunc("POST /api/v1/auth/login", a.login)
+
+	mux.Handle("GET /api/v1/me", a.authed(a.me))
+	mux.Handle("GET /api/v1/users", a.authed(a.listUsers))
+	mux.Handle("POST /api/v1/users", a.authed(a.createUser))
+	mux.Handle("GET /api/v1/users/{id}", a.authed(a.getUser))
+	mux.Handle("PATCH /api/v1/users/{id}", a.authed(a.updateUser))
+	mux.Handle("GET /api/v1/audit", a.authed(a.listAudit))
+	mux.Handle("GET /api/v1/audit/{id}", a.authed(a.getAudit))
+	return noStore(muxErrorsAsJSON(mux))
+}
+
+func (a *api) fail(w http.ResponseWriter, r *http.Request, err error) {
+	httpx.WriteError(w, r, a.log, err)
+}
+
+type actorKey struct{}
+
+func actorFrom(ctx context.Context) app.Actor {
+	act, _ := ctx.Value(actorKey{}).(app.Actor)
+	return act
+}
+
+// authed requires a valid bearer token whose user is active and whose
+// session version is current; the handler gets the actor from the context.
+func (a *api) authed(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		act, err := a.authenticate(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nexplane"`)
+			a.fail(w, r, err)
+			return
+		}
+		h(w, r.WithContext(context.WithValue(r.Context(), actorKey{}, act)))
+	})
+}
+
+func (a *api) authenticate(r *http.Request) (app.Actor, error) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return app.Actor{}, app.Errorf(app.EUNAUTHORIZED, "missing bearer token")
+	}
+	claims, err := a.tokens.Verify(token)
+	if err != nil {
+		return app.Actor{}, app.Errorf(app.EUNAUTHORIZED, "invalid or expired token")
+	}
+	return a.svc.ResolveToken(r.Context(), claims.UserID, claims.SessionVersion)
+}
+
+func (a *api) jwks(w http.ResponseWriter, r *http.Request) {
+	b, err := a.tokens.JWKS()
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(b)
+}
+
+func (a *api) me(w http.ResponseWriter, r *http.Request) {
+	act := actorFrom(r.Context())
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": act.ID, "email": act.Email, "role": act.Role})
+}
+
+// rfc3339 formats times the one way the API writes them: UTC, RFC 3339, ms.
+func rfc3339(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+// noStore: API responses carry credentials or audit data; never cache them.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/.well-known/jwks.json" {
+			httpx.NoStore(w)
+		}
+		next.ServeHTTP(w, r)
+	})
+}

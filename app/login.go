@@ -1,0 +1,228 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// errBadCredentials is the one message for unknown users, wrong passwords
+// and disabled accounts, so a caller cannot tell them apart.
+var errBadCredentials = Errorf(EUNAUTHORIZED, "email or password is incorrect")
+
+// LoginInput is one login attempt.
+type LoginInput struct {
+	Email      string
+	Password   string
+	ClientAddr string
+	// Console asks for a server-side console session to be created in the
+	// same transaction as the login's audit record.
+	Console bool
+}
+
+// LoginResult is a successful login.
+type LoginResult struct {
+	User *User
+	// SessionToken is the cookie secret for console logins; empty otherwise.
+	SessionToken string
+}
+
+// Login checks credentials under the rate limits and records the outcome.
+func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error) {
+	account := strings.ToLower(strings.TrimSpace(in.Email))
+	now := s.now()
+	if retry, ok := s.limiter.Allow(account, in.ClientAddr, now); !ok {
+		s.log.WarnContext(ctx, "login rate limited", "client_addr", in.ClientAddr)
+		secs := int(retry.Round(time.Second) / time.Second)
+		if secs < 1 {
+			secs = 1
+		}
+		return nil, &Error{Code: ERATELIMITED, RetryAfter: retry,
+			Message: fmt.Sprintf("too many failed login attempts; try again in %d seconds", secs)}
+	}
+
+	user, lookupErr := s.store.UserByEmail(ctx, account)
+	if lookupErr != nil && ErrCode(lookupErr) != ENOTFOUND {
+		return nil, fmt.Errorf("login: look up user: %w", lookupErr)
+	}
+	// Always run one bcrypt comparison so unknown users cost the same time.
+	hash := s.hasher.DummyHash()
+	if user != nil {
+		hash = user.PasswordHash
+	}
+	cmpErr := s.hasher.Compare(ctx, hash, in.Password)
+	if cmpErr != nil && !errors.Is(cmpErr, ErrPasswordMismatch) {
+		return nil, fmt.Errorf("login: compare password: %w", cmpErr)
+	}
+
+	reason := ""
+	switch {
+	case user == nil:
+		reason = "unknown_user"
+	case cmpErr != nil:
+		reason = "wrong_password"
+	case user.Disabled:
+		reason = "disabled"
+	}
+	via := "api"
+	if in.Console {
+		via = "console"
+	}
+
+	if reason != "" {
+		s.limiter.Fail(account, in.ClientAddr, now)
+		actor := Actor{Type: ActorUser, Email: account}
+		resourceID := ""
+		if user != nil {
+			actor = UserActor(user)
+			resourceID = strconv.FormatInt(user.ID, 10)
+		}
+		err := s.store.WithTx(ctx, func(tx Tx) error {
+			return s.appendAudit(ctx, tx, actor, "auth.login_failed", "user", resourceID,
+				map[string]any{"email": account, "reason": reason, "via": via, "client_addr": in.ClientAddr})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("login: record failure: %w", err)
+		}
+		return nil, errBadCredentials
+	}
+
+	s.limiter.Succeed(account, in.ClientAddr)
+	res := &LoginResult{User: user}
+	err := s.store.WithTx(ctx, func(tx Tx) error {
+		if in.Console {
+			token, sess, err := newSession(user, now)
+			if err != nil {
+				return err
+			}
+			if err := tx.CreateSession(ctx, sess); err != nil {
+				return fmt.Errorf("create session: %w", err)
+			}
+			res.SessionToken = token
+		}
+		return s.appendAudit(ctx, tx, UserActor(user), "auth.login_succeeded", "user",
+			strconv.FormatInt(user.ID, 10), map[string]any{"via": via, "client_addr": in.ClientAddr})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("login: record success: %w", err)
+	}
+	return res, nil
+}
+
+// newSession makes a random cookie token and the session row keyed by its hash.
+func newSession(u *User, now time.Time) (string, *Session, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", nil, fmt.Errorf("session token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(b[:])
+	return token, &Session{
+		ID: sessionID(token), UserID: u.ID, SessionVersion: u.SessionVersion,
+		CreatedAt: now, LastSeenAt: now,
+	}, nil
+}
+
+func sessionID(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// errNoSession covers every reason a session cookie is not accepted.
+var errNoSession = Errorf(EUNAUTHORIZED, "your session has ended; please log in again")
+
+// sessionTouchInterval limits last-seen writes to one a minute per session.
+const sessionTouchInterval = time.Minute
+
+// ResolveSession returns the actor behind a console session token, enforcing
+// idle and absolute timeouts and the user's current session version.
+func (s *Service) ResolveSession(ctx context.Context, token string) (Actor, *Session, error) {
+	if token == "" {
+		return Actor{}, nil, errNoSession
+	}
+	now := s.now()
+	sess, err := s.store.SessionByID(ctx, sessionID(token))
+	if err != nil {
+		if ErrCode(err) == ENOTFOUND {
+			return Actor{}, nil, errNoSession
+		}
+		return Actor{}, nil, fmt.Errorf("resolve session: %w", err)
+	}
+	user, err := s.store.UserByID(ctx, sess.UserID)
+	if err != nil && ErrCode(err) != ENOTFOUND {
+		return Actor{}, nil, fmt.Errorf("resolve session user: %w", err)
+	}
+	if err != nil || sess.Expired(now) || user.Disabled || user.SessionVersion != sess.SessionVersion {
+		if derr := s.store.WithTx(ctx, func(tx Tx) error { return tx.DeleteSession(ctx, sess.ID) }); derr != nil {
+			s.log.WarnContext(ctx, "delete dead session", "err", derr)
+		}
+		return Actor{}, nil, errNoSession
+	}
+	if now.Sub(sess.LastSeenAt) >= sessionTouchInterval {
+		sess.LastSeenAt = now
+		if err := s.store.WithTx(ctx, func(tx Tx) error { return tx.TouchSession(ctx, sess) }); err != nil {
+			return Actor{}, nil, fmt.Errorf("touch session: %w", err)
+		}
+	}
+	return UserActor(user), sess, nil
+}
+
+// SaveSessionData stores the web layer's opaque session values.
+func (s *Service) SaveSessionData(ctx context.Context, sess *Session, data []byte) error {
+	sess.Data = data
+	sess.LastSeenAt = s.now()
+	if err := s.store.WithTx(ctx, func(tx Tx) error { return tx.TouchSession(ctx, sess) }); err != nil {
+		return fmt.Errorf("save session data: %w", err)
+	}
+	return nil
+}
+
+// Logout ends a console session server-side and records it.
+func (s *Service) Logout(ctx context.Context, actor Actor, token string) error {
+	err := s.store.WithTx(ctx, func(tx Tx) error {
+		if err := tx.DeleteSession(ctx, sessionID(token)); err != nil && ErrCode(err) != ENOTFOUND {
+			return fmt.Errorf("delete session: %w", err)
+		}
+		return s.appendAudit(ctx, tx, actor, "auth.logout", "user", actor.ID, map[string]any{"via": "console"})
+	})
+	if err != nil {
+		return fmt.Errorf("logout: %w", err)
+	}
+	return nil
+}
+
+// ResolveToken returns the actor for a verified API token's subject, refusing
+// disabled users and tokens issued before the user's last security change.
+func (s *Service) ResolveToken(ctx context.Context, userID, sessionVersion int64) (Actor, error) {
+	user, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		if ErrCode(err) == ENOTFOUND {
+			return Actor{}, Errorf(EUNAUTHORIZED, "invalid or expired token")
+		}
+		return Actor{}, fmt.Errorf("resolve token: %w", err)
+	}
+	if user.Disabled || user.SessionVersion != sessionVersion {
+		return Actor{}, Errorf(EUNAUTHORIZED, "invalid or expired token")
+	}
+	return UserActor(user), nil
+}
+
+// PurgeExpiredSessions deletes sessions past their limits; run periodically.
+func (s *Service) PurgeExpiredSessions(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.store.WithTx(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.DeleteExpiredSessions(ctx, s.now())
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge sessions: %w", err)
+	}
+	return n, nil
+}

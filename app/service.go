@@ -1,0 +1,73 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Service holds the use cases. Every method that changes state runs one
+// store transaction that also appends the audit event recording it.
+type Service struct {
+	store   Store
+	hasher  PasswordHasher
+	limiter *LoginLimiter
+	now     Clock
+	log     *slog.Logger
+}
+
+// Config wires a Service. Clock and Logger default to time.Now and
+// slog.Default; Limiter defaults to NewLoginLimiter(LoginLimitConfig{}).
+type Config struct {
+	Store   Store
+	Hasher  PasswordHasher
+	Limiter *LoginLimiter
+	Clock   Clock
+	Logger  *slog.Logger
+}
+
+// NewService builds the use-case layer.
+func NewService(cfg Config) *Service {
+	s := &Service{store: cfg.Store, hasher: cfg.Hasher, limiter: cfg.Limiter, now: cfg.Clock, log: cfg.Logger}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.limiter == nil {
+		s.limiter = NewLoginLimiter(LoginLimitConfig{})
+	}
+	return s
+}
+
+// Store exposes the underlying store for wiring (key loading, health).
+func (s *Service) Store() Store { return s.store }
+
+// appendAudit records one event in tx; a failure fails the whole change.
+func (s *Service) appendAudit(ctx context.Context, tx Tx, actor Actor, event, resourceType, resourceID string, payload any) error {
+	ev, err := NewAuditEvent(s.now(), actor, event, resourceType, resourceID, payload)
+	if err != nil {
+		return fmt.Errorf("build audit event %s: %w", event, err)
+	}
+	if err := tx.AppendAudit(ctx, ev); err != nil {
+		return fmt.Errorf("append audit event %s: %w", event, err)
+	}
+	return nil
+}
+
+// Ready reports whether the database is reachable and fully migrated.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return Errorf(EUNAVAILABLE, "database unreachable")
+	}
+	applied, latest, err := s.store.SchemaVersion(ctx)
+	if err != nil {
+		return Errorf(EUNAVAILABLE, "schema version unknown")
+	}
+	if applied != latest {
+		return Errorf(EUNAVAILABLE, "schema at version %d, want %d", applied, latest)
+	}
+	return nil
+}
