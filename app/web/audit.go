@@ -1,0 +1,181 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/views"
+)
+
+// datetimeLocal is what an <input type="datetime-local"> submits; the
+// console treats it as UTC (the labels say so).
+const datetimeLocal = "2006-01-02T15:04"
+
+// auditTimeFormats are accepted for from/to: RFC 3339 like the API, or the
+// browser's datetime-local value (with or without seconds).
+var auditTimeFormats = []string{time.RFC3339Nano, datetimeLocal, "2006-01-02T15:04:05"}
+
+// auditFilterParams are the query parameters the next-page link carries on.
+var auditFilterParams = []string{"from", "to", "resource_type", "resource_id", "actor", "event", "limit"}
+
+// parseAuditTime reads a filter bound; empty means unbounded.
+func parseAuditTime(name, v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	for _, f := range auditTimeFormats {
+		if t, err := time.ParseInLocation(f, v, time.UTC); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, app.Errorf(app.EINVALID,
+		"%s %q is not a time: use RFC 3339 (2025-01-31T14:00:00Z) or 2025-01-31T14:00 (UTC)", name, v)
+}
+
+// parseAuditQuery turns the query string into an app.AuditQuery, the same
+// way the API does; app validates ranges and the cursor.
+func parseAuditQuery(q url.Values) (app.AuditQuery, error) {
+	var aq app.AuditQuery
+	var err error
+	if aq.From, err = parseAuditTime("from", q.Get("from")); err != nil {
+		return aq, err
+	}
+	if aq.To, err = parseAuditTime("to", q.Get("to")); err != nil {
+		return aq, err
+	}
+	if s := strings.TrimSpace(q.Get("limit")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return aq, app.Errorf(app.EINVALID, "limit %q is not a whole number", s)
+		}
+		if n <= 0 {
+			// 0 would silently mean "default" to app; say what is wrong.
+			return aq, app.Errorf(app.EINVALID, "limit must be between 1 and %d", app.MaxAuditLimit)
+		}
+		aq.Limit = n
+	}
+	aq.ResourceType = strings.TrimSpace(q.Get("resource_type"))
+	aq.ResourceID = strings.TrimSpace(q.Get("resource_id"))
+	aq.Actor = strings.TrimSpace(q.Get("actor"))
+	aq.Event = strings.TrimSpace(q.Get("event"))
+	aq.Cursor = q.Get("cursor")
+	return aq, nil
+}
+
+// auditList shows one page of the audit log. An htmx request gets only the
+// results fragment; a bad filter is a readable 400 either way.
+func (h *handler) auditList(w http.ResponseWriter, r *http.Request, a *authed) {
+	w.Header().Add("Vary", "HX-Request")
+	q := r.URL.Query()
+	v := views.AuditView{Filter: views.AuditFilterForm{
+		From: q.Get("from"), To: q.Get("to"), ResourceType: q.Get("resource_type"),
+		ResourceID: q.Get("resource_id"), Actor: q.Get("actor"), Event: q.Get("event"), Limit: q.Get("limit"),
+	}}
+	status := http.StatusOK
+	aq, err := parseAuditQuery(q)
+	if err == nil {
+		var page *app.AuditPage
+		page, err = h.svc.ListAudit(r.Context(), a.actor, aq)
+		if err == nil {
+			v.Rows = auditRows(page.Events)
+			if page.NextCursor != "" {
+				v.NextURL = nextAuditURL(q, page.NextCursor)
+			}
+		}
+	}
+	if err != nil {
+		if app.ErrCode(err) != app.EINVALID {
+			h.renderError(w, r, a, err)
+			return
+		}
+		status = http.StatusBadRequest
+		v.Error = app.ErrMessage(err)
+	}
+	if isHTMX(r) {
+		h.render(w, r, status, views.AuditResults(v), views.AuditResultsFragment)
+		return
+	}
+	h.render(w, r, status, views.AuditPage(h.page(a, "Audit log", views.NavAudit, ""), v))
+}
+
+// nextAuditURL keeps the non-empty filters and adds the cursor.
+func nextAuditURL(q url.Values, cursor string) string {
+	next := url.Values{}
+	for _, k := range auditFilterParams {
+		if v := q.Get(k); v != "" {
+			next.Set(k, v)
+		}
+	}
+	next.Set("cursor", cursor)
+	return "/audit?" + next.Encode()
+}
+
+func auditRows(evs []app.AuditEvent) []views.AuditRow {
+	rows := make([]views.AuditRow, 0, len(evs))
+	for _, e := range evs {
+		id := strconv.FormatInt(e.ID, 10)
+		rows = append(rows, views.AuditRow{
+			ID: id, Time: formatTime(e.At), Actor: actorLabel(e), Event: e.Event,
+			Resource: strings.TrimSpace(e.ResourceType + " " + e.ResourceID), DetailURL: "/audit/" + id,
+		})
+	}
+	return rows
+}
+
+// actorLabel names who acted: the email for users, type:id otherwise.
+func actorLabel(e app.AuditEvent) string {
+	if e.ActorEmail != "" {
+		return e.ActorEmail
+	}
+	if e.ActorID != "" {
+		return string(e.ActorType) + ":" + e.ActorID
+	}
+	return string(e.ActorType)
+}
+
+// auditDetail shows every field of one record; unknown ids are 404.
+func (h *handler) auditDetail(w http.ResponseWriter, r *http.Request, a *authed) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such audit record.")
+		return
+	}
+	e, err := h.svc.AuditEvent(r.Context(), a.actor, id)
+	if err != nil {
+		h.renderError(w, r, a, err)
+		return
+	}
+	d := views.AuditDetail{
+		ID: strconv.FormatInt(e.ID, 10), Time: e.At.UTC().Format("2006-01-02 15:04:05.000 UTC"),
+		ActorType: string(e.ActorType), ActorID: e.ActorID, ActorEmail: e.ActorEmail, Event: e.Event,
+		ResourceType: e.ResourceType, ResourceID: e.ResourceID, Payload: prettyJSON(e.Payload),
+		PrevHash: e.PrevHash, Hash: e.Hash,
+	}
+	h.render(w, r, http.StatusOK, views.AuditDetailPage(h.page(a, fmt.Sprintf("Audit record %d", e.ID), views.NavAudit, ""), d))
+}
+
+// prettyJSON indents a payload for reading; anything unparsable is shown
+// as stored.
+func prettyJSON(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "{}"
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, raw, "", "  "); err != nil {
+		return string(raw)
+	}
+	return buf.String()
+}
+
+// formatTime shows times in UTC, to the second, like the audit filters.
+func formatTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}

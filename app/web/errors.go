@@ -1,0 +1,107 @@
+package web
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/httpx"
+	"github.com/nexplane/nexplane/views"
+)
+
+// genericInternal is all a 500 says; the detail is in the log under the
+// request id.
+const genericInternal = "Something went wrong on our side. If it keeps happening, give your administrator the request id below."
+
+// errorTitles are the headings of the error pages by status.
+var errorTitles = map[int]string{
+	http.StatusBadRequest:          "Bad request",
+	http.StatusUnauthorized:        "Not logged in",
+	http.StatusForbidden:           "Not allowed",
+	http.StatusNotFound:            "Not found",
+	http.StatusConflict:            "Conflict",
+	http.StatusTooManyRequests:     "Too many requests",
+	http.StatusServiceUnavailable:  "Unavailable",
+	http.StatusInternalServerError: "Internal error",
+}
+
+func errorTitle(status int) string {
+	if t, ok := errorTitles[status]; ok {
+		return t
+	}
+	return http.StatusText(status)
+}
+
+// renderError shows err as a page with the status its code maps to. An
+// internal error is logged in full and shown only as a generic message.
+func (h *handler) renderError(w http.ResponseWriter, r *http.Request, a *authed, err error) {
+	code := app.ErrCode(err)
+	status := httpx.Status(code)
+	msg := app.ErrMessage(err)
+	if code == app.EINTERNAL {
+		h.log.ErrorContext(r.Context(), "request failed", "request_id", httpx.RequestID(r.Context()),
+			"method", r.Method, "path", r.URL.Path, "err", err)
+		msg = genericInternal
+	}
+	var ae *app.Error
+	if code == app.ERATELIMITED && asAppError(err, &ae) && ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", itoaCeil(ae.RetryAfter.Seconds()))
+	}
+	h.renderStatus(w, r, a, status, errorTitle(status), msg)
+}
+
+// renderStatus shows an error page with a message the caller chose to show.
+func (h *handler) renderStatus(w http.ResponseWriter, r *http.Request, a *authed, status int, title, msg string) {
+	p := h.page(a, title, "", "")
+	e := views.ErrorView{Status: status, Title: title, Message: msg, RequestID: httpx.RequestID(r.Context())}
+	if isHTMX(r) {
+		h.render(w, r, status, views.ErrorPage(p, e), views.ErrorFragment)
+		return
+	}
+	h.render(w, r, status, views.ErrorPage(p, e))
+}
+
+// notFound is the answer for any path the console does not have.
+func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
+	a, _ := h.current(r) // show the navigation when logged in; a failure here is not worth a 500
+	h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no page at this address.")
+}
+
+// crossOriginRefused answers a state-changing request that a browser says
+// came from another site (CSRF): nothing was done.
+func (h *handler) crossOriginRefused(w http.ResponseWriter, r *http.Request) {
+	h.renderStatus(w, r, nil, http.StatusForbidden, "Not allowed",
+		"This request came from another site and was refused. Nothing was changed.")
+}
+
+// RenderInternalError writes the generic 500 page naming only the request
+// id. The server passes it to httpx.Recover, so a panic shows no detail. It
+// needs no handler state, so it works even when the console failed early.
+func RenderInternalError(w http.ResponseWriter, r *http.Request) {
+	title := errorTitle(http.StatusInternalServerError)
+	e := views.ErrorView{Status: http.StatusInternalServerError, Title: title, Message: genericInternal,
+		RequestID: httpx.RequestID(r.Context())}
+	var buf bytes.Buffer
+	if err := views.ErrorPage(views.Page{Title: title}, e).Render(r.Context(), &buf); err != nil {
+		// The page itself failed: plain text still carries the id.
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte("Internal error. Request id: " + e.RequestID + "\n"))
+		return
+	}
+	writeHTML(w, http.StatusInternalServerError, buf.Bytes())
+}
+
+func asAppError(err error, target **app.Error) bool { return errors.As(err, target) }
+
+// itoaCeil formats seconds rounded up, for Retry-After.
+func itoaCeil(secs float64) string {
+	n := int(secs)
+	if float64(n) < secs {
+		n++
+	}
+	return strconv.Itoa(n)
+}

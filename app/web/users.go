@@ -1,0 +1,133 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/httpx"
+	"github.com/nexplane/nexplane/views"
+)
+
+// roleNames are the choices in the role selects, most privileged first.
+func roleNames() []string {
+	out := make([]string, len(app.Roles))
+	for i, r := range app.Roles {
+		out[i] = string(r)
+	}
+	return out
+}
+
+// listUsers shows the users page (app refuses non-admins with 403).
+func (h *handler) listUsers(w http.ResponseWriter, r *http.Request, a *authed) {
+	h.renderUsers(w, r, a, http.StatusOK, views.CreateUserForm{Role: string(app.RoleViewer)}, "", h.popFlash(w, r, a))
+}
+
+// renderUsers loads the user list and renders the page with the given form
+// state; a failing load (forbidden, database) becomes an error page.
+func (h *handler) renderUsers(w http.ResponseWriter, r *http.Request, a *authed, status int, create views.CreateUserForm, rowErr, flash string) {
+	users, err := h.svc.ListUsers(r.Context(), a.actor)
+	if err != nil {
+		h.renderError(w, r, a, err)
+		return
+	}
+	v := views.UsersView{Roles: roleNames(), Create: create, Error: rowErr}
+	for _, u := range users {
+		id := strconv.FormatInt(u.ID, 10)
+		v.Rows = append(v.Rows, views.UserRow{
+			ID: id, Email: u.Email, Role: string(u.Role), Disabled: u.Disabled,
+			Created: formatTime(u.CreatedAt), IsSelf: id == a.actor.ID,
+		})
+	}
+	h.render(w, r, status, views.UsersPage(h.page(a, "Users", views.NavUsers, flash), v))
+}
+
+// createUser adds a user. A refused input re-renders the form with the
+// message and what was entered (never the password).
+func (h *handler) createUser(w http.ResponseWriter, r *http.Request, a *authed) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.renderStatus(w, r, a, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	in := app.NewUser{Email: r.PostForm.Get("email"), Password: r.PostForm.Get("password"), Role: r.PostForm.Get("role")}
+	u, err := h.svc.CreateUser(r.Context(), a.actor, in)
+	if err != nil {
+		switch code := app.ErrCode(err); code {
+		case app.EINVALID, app.ECONFLICT:
+			form := views.CreateUserForm{Email: in.Email, Role: in.Role, Error: app.ErrMessage(err)}
+			h.renderUsers(w, r, a, httpx.Status(code), form, "", "")
+		default:
+			h.renderError(w, r, a, err)
+		}
+		return
+	}
+	h.addFlash(w, r, a, fmt.Sprintf("User %s created with role %s.", u.Email, u.Role))
+	redirect(w, r, "/users")
+}
+
+// updateUser changes one user's role or enables/disables them. app ends
+// that user's sessions in the same transaction.
+func (h *handler) updateUser(w http.ResponseWriter, r *http.Request, a *authed) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such user.")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.renderStatus(w, r, a, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	var patch app.UserPatch
+	if r.PostForm.Has("role") {
+		role := r.PostForm.Get("role")
+		patch.Role = &role
+	}
+	if r.PostForm.Has("disabled") {
+		d, err := strconv.ParseBool(r.PostForm.Get("disabled"))
+		if err != nil {
+			h.renderUsers(w, r, a, http.StatusBadRequest, views.CreateUserForm{Role: string(app.RoleViewer)},
+				"disabled must be true or false", "")
+			return
+		}
+		patch.Disabled = &d
+	}
+	before, _ := h.svc.GetUser(r.Context(), a.actor, id) // only to word the flash
+	u, err := h.svc.UpdateUser(r.Context(), a.actor, id, patch)
+	if err != nil {
+		switch code := app.ErrCode(err); code {
+		case app.EINVALID, app.ECONFLICT:
+			h.renderUsers(w, r, a, httpx.Status(code), views.CreateUserForm{Role: string(app.RoleViewer)}, app.ErrMessage(err), "")
+		default:
+			h.renderError(w, r, a, err)
+		}
+		return
+	}
+	if strconv.FormatInt(u.ID, 10) == a.actor.ID && before != nil &&
+		(before.Role != u.Role || before.Disabled != u.Disabled) {
+		// Admins changing themselves just ended their own session; the
+		// next page is the login page, so there is nobody to flash.
+		redirect(w, r, "/users")
+		return
+	}
+	h.addFlash(w, r, a, updateMessage(before, u))
+	redirect(w, r, "/users")
+}
+
+// updateMessage words what changed for the flash.
+func updateMessage(before, after *app.User) string {
+	switch {
+	case before == nil:
+		return fmt.Sprintf("User %s updated.", after.Email)
+	case before.Disabled != after.Disabled && after.Disabled:
+		return fmt.Sprintf("User %s disabled; their sessions have ended.", after.Email)
+	case before.Disabled != after.Disabled:
+		return fmt.Sprintf("User %s enabled.", after.Email)
+	case before.Role != after.Role:
+		return fmt.Sprintf("Role of %s changed from %s to %s; their sessions have ended.", after.Email, before.Role, after.Role)
+	default:
+		return fmt.Sprintf("Nothing changed for %s.", after.Email)
+	}
+}

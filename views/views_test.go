@@ -1,0 +1,133 @@
+package views_test
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/a-h/templ"
+
+	"github.com/nexplane/nexplane/views"
+)
+
+func TestAssetPath(t *testing.T) {
+	tests := []struct{ name, re string }{
+		{"app.css", `^/static/app\.[0-9a-f]{12}\.css$`},
+		{"htmx.min.js", `^/static/htmx\.min\.[0-9a-f]{12}\.js$`},
+		{"favicon.svg", `^/static/favicon\.[0-9a-f]{12}\.svg$`},
+	}
+	for _, tc := range tests {
+		if got := views.AssetPath(tc.name); !regexp.MustCompile(tc.re).MatchString(got) {
+			t.Errorf("AssetPath(%q) = %q", tc.name, got)
+		}
+	}
+}
+
+func TestStaticHandler(t *testing.T) {
+	h := views.StaticHandler()
+	tests := []struct {
+		method, path string
+		status       int
+		ctype        string
+	}{
+		{"GET", views.AssetPath("app.css"), 200, "text/css; charset=utf-8"},
+		{"GET", views.AssetPath("htmx.min.js"), 200, "text/javascript; charset=utf-8"},
+		{"HEAD", views.AssetPath("favicon.svg"), 200, "image/svg+xml"},
+		{"GET", "/static/app.css", 404, ""},
+		{"GET", "/static/app.000000000000.css", 404, ""},
+		{"GET", "/static/README.md", 404, ""},
+		{"POST", views.AssetPath("app.css"), 405, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.path, nil))
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d", rec.Code, tc.status)
+			}
+			if tc.status != http.StatusOK {
+				return
+			}
+			if got := rec.Header().Get("Content-Type"); got != tc.ctype {
+				t.Errorf("Content-Type %q", got)
+			}
+			if got := rec.Header().Get("Cache-Control"); got != "public, max-age=31536000, immutable" {
+				t.Errorf("Cache-Control %q", got)
+			}
+		})
+	}
+}
+
+func render(t *testing.T, c templ.Component) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := c.Render(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// inlineCode matches what the CSP would block or what would reach outside:
+// inline scripts, style attributes, inline handlers and absolute URLs.
+var inlineCode = regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>[^<]+</script>|\sstyle=|\son[a-z]+=|https?://|javascript:`)
+
+func TestPagesAreCSPClean(t *testing.T) {
+	admin := views.Page{Title: "T", User: &views.CurrentUser{Email: "a@example.com", Role: "admin", IsAdmin: true}, Flash: "done"}
+	pages := map[string]templ.Component{
+		"login":     views.LoginPage(views.Page{Title: "Log in"}, views.LoginForm{Email: "a@example.com", Error: "nope"}),
+		"setup":     views.SetupPage(views.Page{}, views.SetupForm{Token: "tok"}),
+		"dashboard": views.Dashboard(admin),
+		"users": views.UsersPage(admin, views.UsersView{Roles: []string{"admin", "viewer"},
+			Rows: []views.UserRow{{ID: "1", Email: "a@example.com", Role: "admin", Created: "now", IsSelf: true}}}),
+		"audit": views.AuditPage(admin, views.AuditView{NextURL: "/audit?cursor=x",
+			Rows: []views.AuditRow{{ID: "1", Event: "user.created", DetailURL: "/audit/1"}}}),
+		"detail":      views.AuditDetailPage(admin, views.AuditDetail{ID: "1", Payload: "{}"}),
+		"error":       views.ErrorPage(views.Page{}, views.ErrorView{Status: 500, Message: "m", RequestID: "r"}),
+		"placeholder": views.PlaceholderPage(admin),
+	}
+	for name, c := range pages {
+		t.Run(name, func(t *testing.T) {
+			html := render(t, c)
+			if m := inlineCode.FindString(html); m != "" {
+				t.Fatalf("page has %q:\n%s", m, html)
+			}
+			if !strings.Contains(html, `"allowEval":false`) && !strings.Contains(html, `&#34;allowEval&#34;:false`) {
+				t.Fatal("htmx-config missing")
+			}
+		})
+	}
+}
+
+func TestNavHidesUsersFromNonAdmins(t *testing.T) {
+	viewer := views.Page{User: &views.CurrentUser{Email: "v@example.com", Role: "viewer"}}
+	html := render(t, views.Dashboard(viewer))
+	if strings.Contains(html, `data-testid="nav-users"`) {
+		t.Fatal("viewer sees Users")
+	}
+	for _, id := range []string{"nav-dashboard", "nav-audit", "logout", "current-user-email"} {
+		if !strings.Contains(html, `data-testid="`+id+`"`) {
+			t.Errorf("missing %s", id)
+		}
+	}
+	viewer.User.IsAdmin = true
+	if !strings.Contains(render(t, views.Dashboard(viewer)), `data-testid="nav-users"`) {
+		t.Fatal("admin does not see Users")
+	}
+}
+
+func TestAuditResultsFragment(t *testing.T) {
+	page := views.AuditPage(views.Page{User: &views.CurrentUser{Email: "a@example.com"}},
+		views.AuditView{Rows: []views.AuditRow{{ID: "7", Event: "user.created", DetailURL: "/audit/7"}}})
+	var buf bytes.Buffer
+	if err := templ.RenderFragments(context.Background(), &buf, page, views.AuditResultsFragment); err != nil {
+		t.Fatal(err)
+	}
+	got := buf.String()
+	if !strings.HasPrefix(got, `<section class="panel" id="audit-results"`) || strings.Contains(got, "<form") {
+		t.Fatalf("fragment:\n%s", got)
+	}
+}
