@@ -64,4 +64,7 @@ type Tx interface {
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 
 	PutSetting(ctx context.Context, key string, value []byte) error
+	// CreateSetting stores key only when it is absent and reports whether it
+	// did; two servers racing to create a key then agree on one value.
+	CreateSetting(ctx context.Context, key string, value []byte) (created bool, err error)
 }

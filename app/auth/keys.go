@@ -24,17 +24,11 @@ const (
 // LoadOrCreateSigningKey returns the server's JWT signing key, creating and
 // storing it (sealed by v) on first start.
 //
-// Two servers starting at once on an empty database both generate a key; the
-// write happens in a transaction that re-reads the setting first, so the one
-// that commits second adopts the first one's key. Generation (~100 ms or more
-// for RSA-2048) happens before the transaction so no write lock is held
-// meanwhile. A value sealed under SECRET_KEY_PREVIOUS is re-sealed under the
-// current key.
-//
-// On PostgreSQL (READ COMMITTED) two first starts that interleave exactly can
-// still each keep their own key until restarted, because app.Tx offers no
-// insert-if-absent; tokens one signs then fail on the other. Start one
-// server first on a new database, or give the store such a primitive.
+// Two servers starting at once on an empty database both generate a key;
+// CreateSetting (insert-if-absent) lets exactly one win and the other adopts
+// the stored key. Generation (~100 ms or more for RSA-2048) happens before
+// the transaction so no write lock is held meanwhile. A value sealed under
+// SECRET_KEY_PREVIOUS is re-sealed under the current key.
 func LoadOrCreateSigningKey(ctx context.Context, st app.Store, v *vault.Vault) (*rsa.PrivateKey, error) {
 	sealed, err := st.Setting(ctx, SigningKeySetting)
 	switch {
@@ -56,32 +50,21 @@ func LoadOrCreateSigningKey(ctx context.Context, st app.Store, v *vault.Vault) (
 	if err != nil {
 		return nil, fmt.Errorf("auth: seal JWT signing key: %w", err)
 	}
-	var stored []byte
+	var created bool
 	err = st.WithTx(ctx, func(tx app.Tx) error {
-		existing, err := tx.Setting(ctx, SigningKeySetting)
-		switch {
-		case err == nil:
-			stored = existing // another starter won; use its key
-			return nil
-		case app.ErrCode(err) != app.ENOTFOUND:
-			return err
-		}
-		stored = mine
-		return tx.PutSetting(ctx, SigningKeySetting, mine)
+		var err error
+		created, err = tx.CreateSetting(ctx, SigningKeySetting, mine)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth: store JWT signing key: %w", err)
 	}
-	// Read back after commit. Under SQLite's single writer the in-tx re-read
-	// already decided; under PostgreSQL READ COMMITTED two transactions can
-	// both see no row and PutSetting (an upsert) lets the later one win, so
-	// adopt whatever is stored now. A narrow window remains there (see
-	// LoadOrCreateSigningKey's doc); closing it needs an insert-if-absent.
-	if latest, err := st.Setting(ctx, SigningKeySetting); err == nil {
-		stored = latest
-	}
-	if bytes.Equal(stored, mine) {
+	if created {
 		return key, nil
+	}
+	stored, err := st.Setting(ctx, SigningKeySetting) // another starter won; use its key
+	if err != nil {
+		return nil, fmt.Errorf("auth: read JWT signing key: %w", err)
 	}
 	return openSigningKey(ctx, st, v, stored)
 }

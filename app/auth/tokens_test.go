@@ -135,7 +135,12 @@ func publicJWK(pub any, kid string) m {
 	case *rsa.PublicKey:
 		return m{"kty": "RSA", "kid": kid, "n": seg(p.N.Bytes()), "e": seg(big.NewInt(int64(p.E)).Bytes())}
 	case *ecdsa.PublicKey:
-		return m{"kty": "EC", "crv": "P-256", "kid": kid, "x": seg(p.X.FillBytes(make([]byte, 32))), "y": seg(p.Y.FillBytes(make([]byte, 32)))}
+		// Uncompressed point: 0x04 | X (32 bytes) | Y (32 bytes).
+		b, err := p.Bytes()
+		if err != nil {
+			panic(err)
+		}
+		return m{"kty": "EC", "crv": "P-256", "kid": kid, "x": seg(b[1:33]), "y": seg(b[33:65])}
 	}
 	panic("unsupported key")
 }

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// config is the server's configuration: environment first, flags mirror it.
+type config struct {
+	SecretKey         []byte
+	SecretKeyPrevious []byte
+	DataDir           string
+	DatabaseURL       string
+	Listen            string
+	TLSCert           string
+	TLSKey            string
+	InsecureHTTP      bool
+}
+
+// minSecretKeyLen is the shortest SECRET_KEY accepted: 256 bits of input.
+const minSecretKeyLen = 32
+
+// errConfig marks configuration errors: one line, exit status 2.
+type errConfig struct{ msg string }
+
+func (e *errConfig) Error() string { return e.msg }
+
+func configErr(format string, args ...any) error { return &errConfig{fmt.Sprintf(format, args...)} }
+
+func isConfigErr(err error) bool {
+	var ce *errConfig
+	return errors.As(err, &ce)
+}
+
+// envOrFile reads NAME, or the contents of the file named by NAME_FILE.
+func envOrFile(getenv func(string) string, name string) (string, error) {
+	v := getenv(name)
+	f := getenv(name + "_FILE")
+	if v != "" && f != "" {
+		return "", configErr("set %s or %s_FILE, not both", name, name)
+	}
+	if f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", configErr("%s_FILE: cannot read %s: %v", name, f, errors.Unwrap(err))
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return v, nil
+}
+
+// loadConfig reads the environment and then any flags given in args.
+// needSecret is false for commands that never touch sealed data.
+func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, needSecret bool) (*config, error) {
+	c := &config{
+		DataDir:     getenv("NEXPLANE_DATA_DIR"),
+		DatabaseURL: getenv("DATABASE_URL"),
+		Listen:      getenv("NEXPLANE_LISTEN"),
+		TLSCert:     getenv("NEXPLANE_TLS_CERT"),
+		TLSKey:      getenv("NEXPLANE_TLS_KEY"),
+	}
+	if c.DataDir == "" {
+		c.DataDir = "/var/lib/nexplane"
+	}
+	if c.Listen == "" {
+		c.Listen = ":8443"
+	}
+	switch v := getenv("NEXPLANE_INSECURE_HTTP"); v {
+	case "", "0", "false":
+	case "1", "true":
+		c.InsecureHTTP = true
+	default:
+		return nil, configErr("NEXPLANE_INSECURE_HTTP must be 1 or 0, not %q", v)
+	}
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory (NEXPLANE_DATA_DIR)")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "postgres:// URL; empty means SQLite in the data dir (DATABASE_URL)")
+	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTPS listen address (NEXPLANE_LISTEN)")
+	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (NEXPLANE_TLS_CERT)")
+	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (NEXPLANE_TLS_KEY)")
+	fs.BoolVar(&c.InsecureHTTP, "insecure-http", c.InsecureHTTP, "serve plain HTTP behind a TLS-terminating proxy (NEXPLANE_INSECURE_HTTP)")
+	if err := fs.Parse(args); err != nil {
+		return nil, configErr("%v", err)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return nil, configErr("set both NEXPLANE_TLS_CERT and NEXPLANE_TLS_KEY, or neither")
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		return nil, configErr("DATABASE_URL must start with postgres:// (unset it to use SQLite)")
+	}
+	secret, err := envOrFile(getenv, "SECRET_KEY")
+	if err != nil {
+		return nil, err
+	}
+	prev, err := envOrFile(getenv, "SECRET_KEY_PREVIOUS")
+	if err != nil {
+		return nil, err
+	}
+	if needSecret {
+		switch {
+		case secret == "":
+			return nil, configErr("SECRET_KEY is not set; set it to a random value of at least %d bytes (e.g. `openssl rand -base64 48`)", minSecretKeyLen)
+		case len(secret) < minSecretKeyLen:
+			return nil, configErr("SECRET_KEY is %d bytes; it must be at least %d bytes", len(secret), minSecretKeyLen)
+		case prev != "" && len(prev) < minSecretKeyLen:
+			return nil, configErr("SECRET_KEY_PREVIOUS is %d bytes; it must be at least %d bytes", len(prev), minSecretKeyLen)
+		}
+	}
+	c.SecretKey = []byte(secret)
+	if prev != "" {
+		c.SecretKeyPrevious = []byte(prev)
+	}
+	return c, nil
+}

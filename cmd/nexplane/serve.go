@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/api"
+	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/httpx"
+	"github.com/nexplane/nexplane/app/pki"
+	"github.com/nexplane/nexplane/app/web"
+)
+
+func cmdServe(ctx context.Context, e *env, args []string) error {
+	cfg, err := loadConfig(e.getenv, newFlagSet("serve", e.stderr), args, true)
+	if err != nil {
+		return err
+	}
+	d, err := openDeps(ctx, e, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return configErr("NEXPLANE_LISTEN %s: address already in use", cfg.Listen)
+		}
+		return configErr("NEXPLANE_LISTEN %s: %v", cfg.Listen, err)
+	}
+	srv, scheme, err := buildServer(ctx, e, d)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	e.log.Info("nexplane listening", "version", version, "addr", ln.Addr().String(), "scheme", scheme,
+		"driver", d.store.Driver(), "data_dir", absDataDir(cfg.DataDir))
+
+	go purgeSessions(ctx, e, d.svc)
+	errc := make(chan error, 1)
+	go func() {
+		if scheme == "https" {
+			errc <- srv.ServeTLS(ln, "", "") // certificates come from srv.TLSConfig
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	e.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// buildServer wires the HTTP stack: request id -> recover -> security
+// headers -> routes (the console and API add auth and CSRF themselves).
+func buildServer(ctx context.Context, e *env, d *deps) (*http.Server, string, error) {
+	cfg := d.cfg
+	key, err := auth.LoadOrCreateSigningKey(ctx, d.store, d.vault)
+	if err != nil {
+		return nil, "", fmt.Errorf("load JWT signing key: %w", err)
+	}
+	tokens, err := auth.NewTokens(key, tokenIssuer, tokenAudience, time.Now)
+	if err != nil {
+		return nil, "", fmt.Errorf("token issuer: %w", err)
+	}
+	ck, err := cookieKey(cfg.SecretKey)
+	if err != nil {
+		return nil, "", fmt.Errorf("derive cookie key: %w", err)
+	}
+
+	var setup *app.SetupGate
+	if need, err := d.svc.NeedsSetup(ctx); err != nil {
+		return nil, "", err
+	} else if need {
+		if setup, err = app.NewSetupGate(time.Now()); err != nil {
+			return nil, "", fmt.Errorf("setup token: %w", err)
+		}
+		printSetupLink(e, cfg, setup.Token())
+	}
+
+	webHandler, err := web.New(web.Config{Service: d.svc, Setup: setup, Secure: !cfg.InsecureHTTP,
+		CookieKey: ck, Logger: e.log})
+	if err != nil {
+		return nil, "", fmt.Errorf("console: %w", err)
+	}
+	apiHandler := api.New(api.Config{Service: d.svc, Tokens: tokens, Logger: e.log})
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if err := d.svc.Ready(r.Context()); err != nil {
+			httpx.WriteError(w, r, e.log, err)
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.Handle("/api/", apiHandler)
+	mux.Handle("/.well-known/", apiHandler)
+	mux.Handle("/", webHandler)
+
+	recoverer := httpx.Recover(e.log, func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			httpx.WriteError(w, r, e.log, errors.New("panic"))
+			return
+		}
+		web.RenderInternalError(w, r)
+	})
+	var h http.Handler = mux
+	h = httpx.SecurityHeaders(!cfg.InsecureHTTP)(h)
+	h = recoverer(h)
+	h = httpx.RequestIDs(h)
+
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	if cfg.InsecureHTTP {
+		e.log.Warn("NEXPLANE_INSECURE_HTTP=1: serving plain HTTP; put a TLS-terminating proxy in front")
+		return srv, "http", nil
+	}
+	var cert tls.Certificate
+	if cfg.TLSCert != "" {
+		cert, err = tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, "", configErr("NEXPLANE_TLS_CERT/NEXPLANE_TLS_KEY: %v", err)
+		}
+	} else {
+		cert, err = pki.LoadOrCreateSelfSigned(cfg.DataDir, time.Now())
+		if err != nil {
+			return nil, "", fmt.Errorf("self-signed certificate: %w", err)
+		}
+	}
+	srv.TLSConfig = &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"h2", "http/1.1"},
+	}
+	return srv, "https", nil
+}
+
+func printSetupLink(e *env, cfg *config, token string) {
+	host, port, err := net.SplitHostPort(cfg.Listen)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	scheme := "https"
+	if cfg.InsecureHTTP {
+		scheme = "http"
+	}
+	link := fmt.Sprintf("%s://%s/setup?token=%s", scheme, net.JoinHostPort(host, port), token)
+	fmt.Fprintf(e.stdout, "\nNo users yet. Create the first admin within %s at:\n\n    %s\n\nor run: nexplane user create --email you@example.com --role admin --password-stdin\n\n",
+		app.SetupTTL, link)
+}
+
+func purgeSessions(ctx context.Context, e *env, svc *app.Service) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := svc.PurgeExpiredSessions(ctx); err != nil {
+				e.log.Warn("purge expired sessions", "err", err)
+			} else if n > 0 {
+				e.log.Info("purged expired sessions", "count", n)
+			}
+		}
+	}
+}
+
+func cmdMigrate(ctx context.Context, e *env, args []string) error {
+	cfg, err := loadConfig(e.getenv, newFlagSet("migrate", e.stderr), args, false)
+	if err != nil {
+		return err
+	}
+	d, err := openDeps(ctx, e, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	applied, latest, err := d.store.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "schema at version %d of %d\n", applied, latest)
+	return nil
+}

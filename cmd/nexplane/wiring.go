@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/vault"
+	"github.com/nexplane/nexplane/store"
+)
+
+// Token claims that tie a JWT to this product's API.
+const (
+	tokenIssuer   = "nexplane"
+	tokenAudience = "nexplane-api"
+)
+
+// newFlagSet makes a flag set that reports errors to us instead of exiting.
+func newFlagSet(name string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return fs
+}
+
+// deps are the long-lived objects every command builds the same way.
+type deps struct {
+	cfg    *config
+	store  *store.DB
+	vault  *vault.Vault
+	hasher *auth.Hasher
+	svc    *app.Service
+}
+
+// openDeps opens the store (creating the data dir for SQLite), migrates it
+// when asked, and builds the service.
+func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, error) {
+	if cfg.DatabaseURL == "" {
+		if err := ensureDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	db, err := store.Open(ctx, cfg.DatabaseURL, cfg.DataDir, e.log)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if migrate {
+		n, err := db.Migrate(ctx)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("migrate database: %w", err)
+		}
+		if n > 0 {
+			e.log.Info("applied database migrations", "count", n, "driver", db.Driver())
+		}
+	} else if applied, latest, err := db.SchemaVersion(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("check schema: %w", err)
+	} else if applied != latest {
+		db.Close()
+		return nil, fmt.Errorf("database schema is at version %d, this binary needs %d: run `nexplane migrate` or start the server", applied, latest)
+	}
+	d := &deps{cfg: cfg, store: db}
+	if len(cfg.SecretKey) > 0 {
+		if d.vault, err = vault.New(cfg.SecretKey, cfg.SecretKeyPrevious); err != nil {
+			db.Close()
+			return nil, configErr("SECRET_KEY: %v", err)
+		}
+	}
+	d.hasher = auth.NewHasher(e.bcryptCost, auth.DefaultConcurrency())
+	d.svc = app.NewService(app.Config{Store: db, Hasher: d.hasher, Logger: e.log})
+	return d, nil
+}
+
+func (d *deps) Close() error { return d.store.Close() }
+
+// ensureDataDir creates the data dir (0750) and proves it is writable, so an
+// unwritable directory fails at start with one clear line.
+func ensureDataDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return configErr("NEXPLANE_DATA_DIR %s cannot be created: %v", dir, errors.Unwrap(err))
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return configErr("NEXPLANE_DATA_DIR %s is not writable: %v", dir, errors.Unwrap(err))
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// cookieKey derives the console cookie MAC key from SECRET_KEY, separate from
+// the vault key so neither use can stand in for the other.
+func cookieKey(secret []byte) ([]byte, error) {
+	return hkdf.Key(sha256.New, secret, []byte("nexplane-console-cookie-v1"), "cookie mac key", 32)
+}
+
+func absDataDir(dir string) string {
+	if a, err := filepath.Abs(dir); err == nil {
+		return a
+	}
+	return dir
+}

@@ -1,0 +1,97 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	sqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/nexplane/nexplane/app"
+)
+
+// conflictMessages gives a safe message per unique constraint, keyed by the
+// name SQLite reports ("table.column") and the one PostgreSQL reports.
+var conflictMessages = map[string]string{
+	"users.email":     "a user with this email already exists",
+	"users_email_key": "a user with this email already exists",
+	"sessions.id":     "this session already exists",
+	"sessions_pkey":   "this session already exists",
+	"audit_log.id":    "the audit log changed concurrently; try again",
+	"audit_log_pkey":  "the audit log changed concurrently; try again",
+}
+
+// mapErr is the one place where driver errors become app codes. op says what
+// was being done ("create user"); notFound is the message for sql.ErrNoRows
+// ("" when no row is not expected). The driver's text stays in the error
+// chain for logs, while app.ErrMessage shows only the safe message.
+func mapErr(op, notFound string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ae *app.Error
+	if errors.As(err, &ae) {
+		return err
+	}
+	if notFound != "" && errors.Is(err, sql.ErrNoRows) {
+		return app.Errorf(app.ENOTFOUND, "%s", notFound)
+	}
+	if code, name, ok := constraintOf(err); ok {
+		var safe *app.Error
+		switch code {
+		case app.ECONFLICT:
+			msg, known := conflictMessages[name]
+			if !known {
+				msg = "the record already exists"
+			}
+			safe = app.Errorf(app.ECONFLICT, "%s", msg)
+		case app.ENOTFOUND:
+			safe = app.Errorf(app.ENOTFOUND, "a referenced record does not exist")
+		default:
+			safe = app.Errorf(app.EINVALID, "a value is not allowed")
+		}
+		return fmt.Errorf("%s: %w (%v)", op, safe, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// constraintOf classifies a constraint violation from either driver and
+// returns the constraint's name as the driver reports it.
+func constraintOf(err error) (code app.ErrorCode, name string, ok bool) {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		// SQLite names the columns only in the message, e.g.
+		// "constraint failed: UNIQUE constraint failed: users.email (2067)".
+		msg := se.Error()
+		if i := strings.LastIndex(msg, "constraint failed: "); i >= 0 {
+			name, _, _ = strings.Cut(msg[i+len("constraint failed: "):], " ")
+		}
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return app.ECONFLICT, name, true
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return app.ENOTFOUND, name, true
+		case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
+			return app.EINVALID, name, true
+		}
+		if strings.Contains(se.Error(), "UNIQUE constraint failed") {
+			return app.ECONFLICT, name, true
+		}
+		return "", "", false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505": // unique_violation
+			return app.ECONFLICT, pe.ConstraintName, true
+		case "23503": // foreign_key_violation
+			return app.ENOTFOUND, pe.ConstraintName, true
+		case "23514", "23502": // check_violation, not_null_violation
+			return app.EINVALID, pe.ConstraintName, true
+		}
+	}
+	return "", "", false
+}
