@@ -10,26 +10,42 @@ import (
 // Service holds the use cases. Every method that changes state runs one
 // store transaction that also appends the audit event recording it.
 type Service struct {
-	store   Store
-	hasher  PasswordHasher
-	limiter *LoginLimiter
-	now     Clock
-	log     *slog.Logger
+	store    Store
+	hasher   PasswordHasher
+	limiter  *LoginLimiter
+	registry *Registry
+	sealer   Sealer
+	now      Clock
+	log      *slog.Logger
+	// queued is told (without blocking) when a change request starts
+	// executing, so an in-process engine picks it up at once.
+	queued func(changeID int64)
 }
 
 // Config wires a Service. Clock and Logger default to time.Now and
 // slog.Default; Limiter defaults to NewLoginLimiter(LoginLimitConfig{}).
 type Config struct {
-	Store   Store
-	Hasher  PasswordHasher
-	Limiter *LoginLimiter
-	Clock   Clock
-	Logger  *slog.Logger
+	Store    Store
+	Hasher   PasswordHasher
+	Limiter  *LoginLimiter
+	Registry *Registry // connector drivers and operation types; empty when nil
+	Sealer   Sealer    // required for connectors with credentials
+	Clock    Clock
+	Logger   *slog.Logger
+	// Queued, when set, is called after a change request enters executing.
+	Queued func(changeID int64)
 }
 
 // NewService builds the use-case layer.
 func NewService(cfg Config) *Service {
-	s := &Service{store: cfg.Store, hasher: cfg.Hasher, limiter: cfg.Limiter, now: cfg.Clock, log: cfg.Logger}
+	s := &Service{store: cfg.Store, hasher: cfg.Hasher, limiter: cfg.Limiter, registry: cfg.Registry,
+		sealer: cfg.Sealer, now: cfg.Clock, log: cfg.Logger, queued: cfg.Queued}
+	if s.registry == nil {
+		s.registry = NewRegistry()
+	}
+	if s.queued == nil {
+		s.queued = func(int64) {}
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -44,6 +60,9 @@ func NewService(cfg Config) *Service {
 
 // Store exposes the underlying store for wiring (key loading, health).
 func (s *Service) Store() Store { return s.store }
+
+// Registry exposes the connector drivers and operation types.
+func (s *Service) Registry() *Registry { return s.registry }
 
 // appendAudit records one event in tx; a failure fails the whole change.
 func (s *Service) appendAudit(ctx context.Context, tx Tx, actor Actor, event, resourceType, resourceID string, payload any) error {

@@ -39,6 +39,31 @@ type Queries interface {
 
 	// Setting returns a stored value by key (ENOTFOUND when absent).
 	Setting(ctx context.Context, key string) ([]byte, error)
+
+	ConnectorByID(ctx context.Context, id int64) (*Connector, error)
+	ListConnectors(ctx context.Context) ([]Connector, error) // by name
+	// ConnectorsWithCredentials lists every connector holding sealed
+	// credentials (rekey).
+	ConnectorsWithCredentials(ctx context.Context) ([]Connector, error)
+
+	// ChangeRequestByID returns the request with its operations (by seq)
+	// and approvals (oldest first).
+	ChangeRequestByID(ctx context.Context, id int64) (*ChangeRequest, error)
+	// ListChangeRequests returns matching requests newest first, with
+	// operations and approvals.
+	ListChangeRequests(ctx context.Context, f ChangeFilter) ([]ChangeRequest, error)
+	// QueuedExecutions lists executing requests nobody holds (empty lease
+	// owner), oldest first.
+	QueuedExecutions(ctx context.Context, limit int) ([]int64, error)
+	// ExpiredLeases lists executing requests whose owner's lease ended
+	// before now.
+	ExpiredLeases(ctx context.Context, now time.Time) ([]int64, error)
+
+	// RevealByOperation returns the pending reveal of an operation; callers
+	// check ExpiresAt (expired rows wait for DeleteExpiredReveals).
+	RevealByOperation(ctx context.Context, operationID int64) (*Reveal, error)
+	// RevealsForChange lists pending reveals of a change request.
+	RevealsForChange(ctx context.Context, changeID int64) ([]Reveal, error)
 }
 
 // Tx is a store transaction: reads plus writes.
@@ -67,4 +92,44 @@ type Tx interface {
 	// CreateSetting stores key only when it is absent and reports whether it
 	// did; two servers racing to create a key then agree on one value.
 	CreateSetting(ctx context.Context, key string, value []byte) (created bool, err error)
+
+	// CreateConnector inserts c and sets c.ID; a taken name is ECONFLICT.
+	CreateConnector(ctx context.Context, c *Connector) error
+	// UpdateConnector writes every field of c.ID.
+	UpdateConnector(ctx context.Context, c *Connector) error
+	// DeleteConnector removes a connector; one referenced by change
+	// requests is ECONFLICT.
+	DeleteConnector(ctx context.Context, id int64) error
+
+	// CreateChangeRequest inserts c and its operations, setting their ids.
+	CreateChangeRequest(ctx context.Context, c *ChangeRequest) error
+	// UpdateChangeRequest writes the request's own fields (not operations
+	// or approvals).
+	UpdateChangeRequest(ctx context.Context, c *ChangeRequest) error
+	// ReplaceOperations deletes the request's operations and inserts ops,
+	// setting their ids (drafts only; the caller checks).
+	ReplaceOperations(ctx context.Context, changeID int64, ops []ChangeOperation) error
+	// UpdateOperation writes status, plan, result, error and times of op.ID.
+	UpdateOperation(ctx context.Context, op *ChangeOperation) error
+	// AddApproval inserts a and sets a.ID.
+	AddApproval(ctx context.Context, a *Approval) error
+	// VoidApprovals marks every approval of a request void.
+	VoidApprovals(ctx context.Context, changeID int64) error
+
+	// ClaimExecution takes the lease of an executing request that nobody
+	// holds (empty owner); false when another worker got it first.
+	ClaimExecution(ctx context.Context, changeID int64, owner string, until time.Time) (bool, error)
+	// RenewLease extends owner's lease; false when owner no longer holds it.
+	RenewLease(ctx context.Context, changeID int64, owner string, until time.Time) (bool, error)
+	// InterruptExpired moves an executing request whose lease ended before
+	// now to interrupted, clearing the lease; false when the lease is alive
+	// or the request moved on. One conditional update: safe against renewals.
+	InterruptExpired(ctx context.Context, changeID int64, now time.Time) (bool, error)
+
+	CreateReveal(ctx context.Context, r *Reveal) error
+	// DeleteReveal erases a reveal; ENOTFOUND when it is already gone, which
+	// is what makes a secret show only once under concurrent requests.
+	DeleteReveal(ctx context.Context, id int64) error
+	// DeleteExpiredReveals erases reveals past their expiry at now.
+	DeleteExpiredReveals(ctx context.Context, now time.Time) (int64, error)
 }

@@ -55,6 +55,11 @@ func (q queries) ListAudit(ctx context.Context, f app.AuditFilter) ([]app.AuditE
 	if lo > 0 {
 		add("id >= ?", lo)
 	}
+	// One upper bound, not two: SQLite uses only one of several bounds on
+	// the rowid for its range scan and filters the rest row by row.
+	if f.BeforeID > 0 && (hi == 0 || f.BeforeID < hi) {
+		hi = f.BeforeID
+	}
 	if hi > 0 {
 		add("id < ?", hi)
 	}
@@ -69,9 +74,6 @@ func (q queries) ListAudit(ctx context.Context, f app.AuditFilter) ([]app.AuditE
 	}
 	if f.Event != "" {
 		add("event = ?", f.Event)
-	}
-	if f.BeforeID > 0 {
-		add("id < ?", f.BeforeID)
 	}
 	limit := f.Limit
 	switch {

@@ -201,6 +201,26 @@ func toMS(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
+// toOptMS and fromOptMS do the same for times that may not have happened
+// yet: the zero time.Time is stored as 0 and 0 reads back as the zero time.
+func toOptMS(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromOptMS(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return fromMS(ms)
+}
+
+// roundOpt is t as it reads back from the database (UTC, milliseconds), so
+// that a struct written by the store equals the one a read returns.
+func roundOpt(t time.Time) time.Time { return fromOptMS(toOptMS(t)) }
+
 func orDiscard(log *slog.Logger) *slog.Logger {
 	if log == nil {
 		return slog.New(slog.DiscardHandler)

@@ -22,6 +22,13 @@ var conflictMessages = map[string]string{
 	"sessions_pkey":   "this session already exists",
 	"audit_log.id":    "the audit log changed concurrently; try again",
 	"audit_log_pkey":  "the audit log changed concurrently; try again",
+
+	"connectors.name":                     "a connector with this name already exists",
+	"connectors_name_key":                 "a connector with this name already exists",
+	"change_operations.change_request_id": "two operations share one position in the change request",
+	"change_operations_seq_key":           "two operations share one position in the change request",
+	"reveals.operation_id":                "this operation already has a secret waiting to be shown",
+	"reveals_operation_id_key":            "this operation already has a secret waiting to be shown",
 }
 
 // mapErr is the one place where driver errors become app codes. op says what
@@ -58,6 +65,16 @@ func mapErr(op, notFound string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// mapDeleteErr is mapErr for a DELETE: there a foreign key violation means
+// that other rows still reference the row (ON DELETE RESTRICT), a conflict
+// described by inUse, not a missing reference as on INSERT.
+func mapDeleteErr(op, inUse string, err error) error {
+	if code, _, ok := constraintOf(err); ok && code == app.ENOTFOUND {
+		return fmt.Errorf("%s: %w (%v)", op, app.Errorf(app.ECONFLICT, "%s", inUse), err)
+	}
+	return mapErr(op, "", err)
+}
+
 // constraintOf classifies a constraint violation from either driver and
 // returns the constraint's name as the driver reports it.
 func constraintOf(err error) (code app.ErrorCode, name string, ok bool) {
@@ -68,6 +85,8 @@ func constraintOf(err error) (code app.ErrorCode, name string, ok bool) {
 		msg := se.Error()
 		if i := strings.LastIndex(msg, "constraint failed: "); i >= 0 {
 			name, _, _ = strings.Cut(msg[i+len("constraint failed: "):], " ")
+			// A multi-column key lists "t.a, t.b"; its first column names it.
+			name = strings.TrimSuffix(name, ",")
 		}
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
@@ -77,8 +96,13 @@ func constraintOf(err error) (code app.ErrorCode, name string, ok bool) {
 		case sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_NOTNULL:
 			return app.EINVALID, name, true
 		}
-		if strings.Contains(se.Error(), "UNIQUE constraint failed") {
+		if strings.Contains(msg, "UNIQUE constraint failed") {
 			return app.ECONFLICT, name, true
+		}
+		// ON DELETE RESTRICT fails with SQLITE_CONSTRAINT_TRIGGER, not
+		// SQLITE_CONSTRAINT_FOREIGNKEY; the message is the same.
+		if strings.Contains(msg, "FOREIGN KEY constraint failed") {
+			return app.ENOTFOUND, name, true
 		}
 		return "", "", false
 	}

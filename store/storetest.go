@@ -93,6 +93,12 @@ func MustOpenPostgres(tb testing.TB, baseURL string) *DB {
 // outlives one test (benchmark fixtures): it returns the migrated store and
 // a function that closes it and drops its schema.
 func OpenPostgresTestSchema(ctx context.Context, baseURL string) (db *DB, drop func() error, err error) {
+	return openPostgresTestSchema(ctx, baseURL, true)
+}
+
+// openPostgresTestSchema is OpenPostgresTestSchema, migrating only when
+// migrate is set (migration tests start from an empty schema).
+func openPostgresTestSchema(ctx context.Context, baseURL string, migrate bool) (db *DB, drop func() error, err error) {
 	admin, err := sql.Open("pgx", baseURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("postgres test schema: %w", err)
@@ -131,6 +137,9 @@ func OpenPostgresTestSchema(ctx context.Context, baseURL string) (db *DB, drop f
 
 	if db, err = OpenPostgres(ctx, u.String(), nil); err != nil {
 		return fail(err)
+	}
+	if !migrate {
+		return db, drop, nil
 	}
 	if _, err := db.Migrate(ctx); err != nil {
 		return fail(fmt.Errorf("migrate postgres: %w", err))

@@ -44,6 +44,26 @@ func New(cfg Config) http.Handler {
 	mux.Handle("PATCH /api/v1/users/{id}", a.authed(a.updateUser))
 	mux.Handle("GET /api/v1/audit", a.authed(a.listAudit))
 	mux.Handle("GET /api/v1/audit/{id}", a.authed(a.getAudit))
+
+	mux.Handle("GET /api/v1/connectors", a.authed(a.listConnectors))
+	mux.Handle("POST /api/v1/connectors", a.authed(a.createConnector))
+	mux.Handle("GET /api/v1/connectors/{id}", a.authed(a.getConnector))
+	mux.Handle("PATCH /api/v1/connectors/{id}", a.authed(a.updateConnector))
+	mux.Handle("DELETE /api/v1/connectors/{id}", a.authed(a.deleteConnector))
+	mux.Handle("POST /api/v1/connectors/{id}/test", a.authed(a.testConnector))
+
+	mux.Handle("GET /api/v1/change-requests", a.authed(a.listChanges))
+	mux.Handle("POST /api/v1/change-requests", a.authed(a.createChange))
+	mux.Handle("GET /api/v1/change-requests/{id}", a.authed(a.getChange))
+	mux.Handle("PATCH /api/v1/change-requests/{id}", a.authed(a.updateChange))
+	mux.Handle("POST /api/v1/change-requests/{id}/submit", a.authed(a.submitChange))
+	mux.Handle("POST /api/v1/change-requests/{id}/approve", a.authed(a.approveChange))
+	mux.Handle("POST /api/v1/change-requests/{id}/reject", a.authed(a.rejectChange))
+	mux.Handle("POST /api/v1/change-requests/{id}/cancel", a.authed(a.cancelChange))
+	mux.Handle("POST /api/v1/change-requests/{id}/execute", a.authed(a.executeChange))
+	mux.Handle("POST /api/v1/change-requests/{id}/resume", a.authed(a.resumeChange))
+	mux.Handle("POST /api/v1/change-requests/{id}/review", a.authed(a.reviewChange))
+	mux.Handle("POST /api/v1/change-requests/{id}/operations/{op}/reveal", a.authed(a.revealSecret))
 	return noStore(muxErrorsAsJSON(mux))
 }
 

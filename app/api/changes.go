@@ -1,0 +1,310 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/httpx"
+)
+
+type operationJSON struct {
+	ID         int64           `json:"id"`
+	Seq        int             `json:"seq"`
+	Type       string          `json:"type"`
+	Params     json.RawMessage `json:"params"`
+	Plan       string          `json:"plan"`
+	Status     app.OpStatus    `json:"status"`
+	Result     json.RawMessage `json:"result"`
+	Error      string          `json:"error,omitempty"`
+	StartedAt  *string         `json:"started_at"`
+	FinishedAt *string         `json:"finished_at"`
+}
+
+type approvalJSON struct {
+	UserID   int64        `json:"user_id"`
+	Email    string       `json:"email"`
+	Decision app.Decision `json:"decision"`
+	Comment  string       `json:"comment"`
+	Revision int64        `json:"revision"`
+	Void     bool         `json:"void"`
+	At       string       `json:"at"`
+}
+
+type emergencyJSON struct {
+	Justification string  `json:"justification"`
+	ExecutedBy    int64   `json:"executed_by"`
+	NeedsReview   bool    `json:"needs_review"`
+	ReviewedBy    int64   `json:"reviewed_by,omitempty"`
+	ReviewedAt    *string `json:"reviewed_at"`
+	ReviewComment string  `json:"review_comment,omitempty"`
+}
+
+type changeJSON struct {
+	ID          int64           `json:"id"`
+	Title       string          `json:"title"`
+	Description string          `json:"description"`
+	ConnectorID int64           `json:"connector_id"`
+	Status      app.ChangeState `json:"status"`
+	Revision    int64           `json:"revision"`
+	CreatedBy   actorJSON       `json:"created_by"`
+	Approvals   []approvalJSON  `json:"approvals"`
+	// ApprovalCount counts distinct, non-void approvals of this revision.
+	ApprovalCount int             `json:"approval_count"`
+	Emergency     *emergencyJSON  `json:"emergency"`
+	Operations    []operationJSON `json:"operations"`
+	CreatedAt     string          `json:"created_at"`
+	UpdatedAt     string          `json:"updated_at"`
+	SubmittedAt   *string         `json:"submitted_at"`
+	StartedAt     *string         `json:"started_at"`
+	FinishedAt    *string         `json:"finished_at"`
+}
+
+func optTime(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := rfc3339(t)
+	return &s
+}
+
+func toChangeJSON(c *app.ChangeRequest) changeJSON {
+	out := changeJSON{ID: c.ID, Title: c.Title, Description: c.Description, ConnectorID: c.ConnectorID,
+		Status: c.State, Revision: c.Revision,
+		CreatedBy:     actorJSON{Type: app.ActorUser, ID: strconv.FormatInt(c.CreatedBy, 10), Email: c.CreatedByEmail},
+		ApprovalCount: c.ValidApprovals(), Approvals: []approvalJSON{}, Operations: []operationJSON{},
+		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt),
+		SubmittedAt: optTime(c.SubmittedAt), StartedAt: optTime(c.StartedAt), FinishedAt: optTime(c.FinishedAt)}
+	for _, a := range c.Approvals {
+		out.Approvals = append(out.Approvals, approvalJSON{UserID: a.UserID, Email: a.UserEmail, Decision: a.Decision,
+			Comment: a.Comment, Revision: a.Revision, Void: a.Void, At: rfc3339(a.At)})
+	}
+	for _, o := range c.Operations {
+		res := o.Result
+		if len(res) == 0 {
+			res = json.RawMessage("null")
+		}
+		out.Operations = append(out.Operations, operationJSON{ID: o.ID, Seq: o.Seq, Type: o.Type, Params: o.Params,
+			Plan: o.Plan, Status: o.Status, Result: res, Error: o.Error,
+			StartedAt: optTime(o.StartedAt), FinishedAt: optTime(o.FinishedAt)})
+	}
+	if c.Emergency {
+		out.Emergency = &emergencyJSON{Justification: c.EmergencyJustification, ExecutedBy: c.EmergencyBy,
+			NeedsReview: c.NeedsReview(), ReviewedBy: c.ReviewedBy, ReviewedAt: optTime(c.ReviewedAt), ReviewComment: c.ReviewComment}
+	}
+	return out
+}
+
+type opRequest struct {
+	Type   string          `json:"type"`
+	Params json.RawMessage `json:"params"`
+}
+
+type changeRequest struct {
+	Title       *string     `json:"title"`
+	Description *string     `json:"description"`
+	ConnectorID *int64      `json:"connector_id"`
+	Operations  []opRequest `json:"operations"`
+}
+
+func toOpInputs(in []opRequest) []app.OpInput {
+	if in == nil {
+		return nil
+	}
+	out := make([]app.OpInput, 0, len(in))
+	for _, o := range in {
+		out = append(out, app.OpInput{Type: o.Type, Params: o.Params})
+	}
+	return out
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func (a *api) createChange(w http.ResponseWriter, r *http.Request) {
+	act := actorFrom(r.Context())
+	if !app.Can(act.Role, app.ActWriteChanges) {
+		a.fail(w, r, app.Errorf(app.EFORBIDDEN, "your role may not create change requests"))
+		return
+	}
+	var req changeRequest
+	if err := decode(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	c, err := a.svc.CreateChange(r.Context(), act, app.ChangeInput{Title: deref(req.Title), Description: deref(req.Description),
+		ConnectorID: deref(req.ConnectorID), Operations: toOpInputs(req.Operations)})
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusCreated, toChangeJSON(c))
+}
+
+func (a *api) listChanges(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var f app.ChangeFilter
+	if v := q.Get("status"); v != "" {
+		st, err := app.ParseChangeState(v)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		f.State = st
+	}
+	for name, dst := range map[string]*int64{"connector": &f.ConnectorID, "creator": &f.CreatedBy} {
+		if v := q.Get(name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				a.fail(w, r, app.Errorf(app.EINVALID, "%s must be a positive integer id", name))
+				return
+			}
+			*dst = n
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200 {
+			a.fail(w, r, app.Errorf(app.EINVALID, "limit must be between 1 and 200"))
+			return
+		}
+		f.Limit = n
+	}
+	f.NeedsReview = q.Get("needs_review") == "true"
+	page, err := a.svc.ListChanges(r.Context(), actorFrom(r.Context()), f, q.Get("cursor"))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]changeJSON, 0, len(page.Changes))
+	for i := range page.Changes {
+		out = append(out, toChangeJSON(&page.Changes[i]))
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"change_requests": out, "next_cursor": page.NextCursor})
+}
+
+func (a *api) getChange(w http.ResponseWriter, r *http.Request) {
+	a.changeAction(w, r, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
+		return a.svc.GetChange(r.Context(), act, id)
+	})
+}
+
+func (a *api) updateChange(w http.ResponseWriter, r *http.Request) {
+	var req changeRequest
+	a.changeActionWithBody(w, r, &req, false, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
+		if req.ConnectorID != nil {
+			return nil, app.Errorf(app.EINVALID, "a change request's connector cannot change; create a new request")
+		}
+		return a.svc.UpdateChange(r.Context(), act, id, app.ChangePatch{Title: req.Title, Description: req.Description,
+			Operations: toOpInputs(req.Operations)})
+	})
+}
+
+type commentRequest struct {
+	Comment string `json:"comment"`
+}
+
+type executeRequest struct {
+	Emergency     bool   `json:"emergency"`
+	Justification string `json:"justification"`
+}
+
+func (a *api) submitChange(w http.ResponseWriter, r *http.Request) {
+	a.changeActionWithBody(w, r, &struct{}{}, true, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
+		return a.svc.SubmitChange(r.Context(), act, id)
+	})
+}
+
+func (a *api) approveChange(w http.ResponseWriter, r *http.Request) {
+	var req commentRequest
+	a.changeActionWithBody(w, r, &req, true, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
+		return a.svc.ApproveChange(r.Context(), act, id, req.Comment)
+	})
+}
+
+func (a *api) rejectChange(w http.ResponseWriter, r *http.Request) {
+	var req commentRequest
+	a.changeActionWithBody(w, r, &req, false, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
+		return a.svc.RejectChange(r.Context(), act, id, req.Comment)
+	})
+}
+
+func (a *api) cancelChange(w http.ResponseWriter, r *http.Request) {
+	a.changeActionWithBody(w, r, &struct{}{}, true, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
+		return a.svc.CancelChange(r.Context(), act, id)
+	})
+}
+
+func (a *api) executeChange(w http.ResponseWriter, r *http.Request) {
+	var req executeRequest
+	a.changeActionWithBody(w, r, &req, true, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
+		return a.svc.ExecuteChange(r.Context(), act, id, app.ExecuteInput{Emergency: req.Emergency, Justification: req.Justification})
+	})
+}
+
+func (a *api) resumeChange(w http.ResponseWriter, r *http.Request) {
+	a.changeActionWithBody(w, r, &struct{}{}, true, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
+		return a.svc.ResumeChange(r.Context(), act, id)
+	})
+}
+
+func (a *api) reviewChange(w http.ResponseWriter, r *http.Request) {
+	var req commentRequest
+	a.changeActionWithBody(w, r, &req, false, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
+		return a.svc.ReviewEmergency(r.Context(), act, id, req.Comment)
+	})
+}
+
+// revealSecret returns a one-time secret (a generated password) and erases it.
+func (a *api) revealSecret(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	opID, err := pathID(r, "op")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	secret, err := a.svc.RevealSecret(r.Context(), actorFrom(r.Context()), id, opID)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"secret": string(secret)})
+	clear(secret)
+}
+
+func (a *api) changeAction(w http.ResponseWriter, r *http.Request, fn func(app.Actor, int64) (*app.ChangeRequest, error)) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	c, err := fn(actorFrom(r.Context()), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, toChangeJSON(c))
+}
+
+func (a *api) changeActionWithBody(w http.ResponseWriter, r *http.Request, body any, optional bool, fn func(app.Actor, int64) (*app.ChangeRequest, error)) {
+	dec := decode
+	if optional {
+		dec = decodeOptional
+	}
+	if err := dec(w, r, body); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.changeAction(w, r, fn)
+}

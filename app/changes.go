@@ -1,0 +1,649 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits on what one change request may hold.
+const (
+	maxTitleLen       = 200
+	maxDescriptionLen = 10000
+	maxOperations     = 50
+	maxCommentLen     = 2000
+	minJustification  = 10
+)
+
+// OpInput is one operation as submitted.
+type OpInput struct {
+	Type   string
+	Params json.RawMessage
+}
+
+// ChangeInput creates a change request.
+type ChangeInput struct {
+	Title       string
+	Description string
+	ConnectorID int64
+	Operations  []OpInput
+}
+
+// ChangePatch edits a change request; nil fields stay.
+type ChangePatch struct {
+	Title       *string
+	Description *string
+	Operations  []OpInput // nil = unchanged
+}
+
+func cid(id int64) string { return strconv.FormatInt(id, 10) }
+
+func validateText(field, v string, min, max int) error {
+	n := utf8.RuneCountInString(strings.TrimSpace(v))
+	if !utf8.ValidString(v) {
+		return Errorf(EINVALID, "%s must be valid UTF-8", field)
+	}
+	if n < min {
+		return Errorf(EINVALID, "%s is required", field)
+	}
+	if n > max {
+		return Errorf(EINVALID, "%s is longer than %d characters", field, max)
+	}
+	return nil
+}
+
+func illegal(c *ChangeRequest, action string) error {
+	return Errorf(ECONFLICT, "cannot %s change request %d: it is %s", action, c.ID, c.State)
+}
+
+// decodeOps validates operations against the connector's type and returns
+// them ready to store (params in normal form, status pending).
+func (s *Service) decodeOps(conn *Connector, in []OpInput) ([]ChangeOperation, []Operation, error) {
+	if len(in) == 0 {
+		return nil, nil, Errorf(EINVALID, "a change request needs at least one operation")
+	}
+	if len(in) > maxOperations {
+		return nil, nil, Errorf(EINVALID, "a change request holds at most %d operations", maxOperations)
+	}
+	ops := make([]ChangeOperation, 0, len(in))
+	typed := make([]Operation, 0, len(in))
+	for i, o := range in {
+		op, err := s.registry.DecodeOperation(conn.Type, o.Type, o.Params)
+		if err != nil {
+			return nil, nil, Errorf(EINVALID, "operation %d: %s", i+1, ErrMessage(err))
+		}
+		params, err := json.Marshal(op)
+		if err != nil {
+			return nil, nil, fmt.Errorf("operation %d: encode params: %w", i+1, err)
+		}
+		ops = append(ops, ChangeOperation{Seq: i, Type: o.Type, Params: params, Status: OpPending})
+		typed = append(typed, op)
+	}
+	return ops, typed, nil
+}
+
+// plan asks each operation what it would change. strict makes any failure an
+// error (submission); otherwise a failure becomes the plan text (drafts).
+func (s *Service) plan(ctx context.Context, c *Connector, ops []ChangeOperation, typed []Operation, strict bool) error {
+	conn, err := s.openConnector(ctx, c)
+	if err != nil {
+		if strict {
+			return Errorf(EUNAVAILABLE, "cannot plan against %q: %s", c.Name, ErrMessage(err))
+		}
+		for i := range ops {
+			ops[i].Plan = "Plan unavailable: " + ErrMessage(err)
+		}
+		return nil
+	}
+	defer conn.Close()
+	for i, op := range typed {
+		text, err := op.Plan(ctx, conn)
+		if err != nil {
+			msg := err.Error()
+			if ErrCode(err) != EINTERNAL {
+				msg = ErrMessage(err)
+			}
+			if strict {
+				return Errorf(EINVALID, "operation %d (%s) cannot be planned: %s", i+1, ops[i].Type, msg)
+			}
+			text = "Plan unavailable: " + msg
+		}
+		ops[i].Plan = text
+	}
+	return nil
+}
+
+// typedOps decodes stored operations again (they were valid when stored).
+func (s *Service) typedOps(c *Connector, ops []ChangeOperation) ([]Operation, error) {
+	out := make([]Operation, 0, len(ops))
+	for _, o := range ops {
+		op, err := s.registry.DecodeOperation(c.Type, o.Type, o.Params)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, op)
+	}
+	return out, nil
+}
+
+func opsAudit(ops []ChangeOperation) []map[string]any {
+	out := make([]map[string]any, 0, len(ops))
+	for _, o := range ops {
+		out = append(out, map[string]any{"type": o.Type, "params": o.Params})
+	}
+	return out
+}
+
+// CreateChange writes a draft change request (Operators and Admins).
+func (s *Service) CreateChange(ctx context.Context, actor Actor, in ChangeInput) (*ChangeRequest, error) {
+	if err := actor.require(ActWriteChanges); err != nil {
+		return nil, err
+	}
+	if err := validateText("title", in.Title, 1, maxTitleLen); err != nil {
+		return nil, err
+	}
+	if err := validateText("description", in.Description, 0, maxDescriptionLen); err != nil {
+		return nil, err
+	}
+	if in.ConnectorID <= 0 {
+		return nil, Errorf(EINVALID, "connector_id is required")
+	}
+	conn, err := s.store.ConnectorByID(ctx, in.ConnectorID)
+	if err != nil {
+		if ErrCode(err) == ENOTFOUND {
+			return nil, Errorf(EINVALID, "connector %d does not exist", in.ConnectorID)
+		}
+		return nil, err
+	}
+	ops, typed, err := s.decodeOps(conn, in.Operations)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.plan(ctx, conn, ops, typed, false); err != nil {
+		return nil, err
+	}
+	uid, _ := strconv.ParseInt(actor.ID, 10, 64)
+	now := s.now().UTC()
+	c := &ChangeRequest{Title: strings.TrimSpace(in.Title), Description: in.Description, ConnectorID: conn.ID,
+		CreatedBy: uid, CreatedByEmail: actor.Email, State: StateDraft, Revision: 1,
+		CreatedAt: now, UpdatedAt: now, Operations: ops}
+	err = s.store.WithTx(ctx, func(tx Tx) error {
+		if err := tx.CreateChangeRequest(ctx, c); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, actor, "change.created", "change_request", cid(c.ID),
+			map[string]any{"title": c.Title, "connector_id": c.ConnectorID, "connector": conn.Name, "operations": opsAudit(ops)})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create change request: %w", err)
+	}
+	return c, nil
+}
+
+// GetChange returns one change request (every role may read).
+func (s *Service) GetChange(ctx context.Context, actor Actor, id int64) (*ChangeRequest, error) {
+	if err := actor.require(ActReadChanges); err != nil {
+		return nil, err
+	}
+	return s.store.ChangeRequestByID(ctx, id)
+}
+
+// ChangePage is one page of change requests.
+type ChangePage struct {
+	Changes    []ChangeRequest
+	NextCursor string
+}
+
+// ListChanges returns change requests newest first (every role may read).
+func (s *Service) ListChanges(ctx context.Context, actor Actor, f ChangeFilter, cursor string) (*ChangePage, error) {
+	if err := actor.require(ActReadChanges); err != nil {
+		return nil, err
+	}
+	if f.Limit == 0 {
+		f.Limit = 50
+	}
+	if f.Limit < 1 || f.Limit > 200 {
+		return nil, Errorf(EINVALID, "limit must be between 1 and 200")
+	}
+	if cursor != "" {
+		id, err := DecodeAuditCursor(cursor)
+		if err != nil {
+			return nil, err
+		}
+		f.BeforeID = id
+	}
+	want := f.Limit
+	f.Limit = want + 1
+	cs, err := s.store.ListChangeRequests(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("list change requests: %w", err)
+	}
+	page := &ChangePage{Changes: cs}
+	if len(cs) > want {
+		page.Changes = cs[:want]
+		page.NextCursor = EncodeAuditCursor(cs[want-1].ID)
+	}
+	return page, nil
+}
+
+// transition loads a change request in a transaction, lets fn check and
+// change it, writes it and appends the audit event fn names.
+func (s *Service) transition(ctx context.Context, actor Actor, id int64, fn func(tx Tx, c *ChangeRequest) (event string, payload map[string]any, err error)) (*ChangeRequest, error) {
+	var out *ChangeRequest
+	err := s.store.WithTx(ctx, func(tx Tx) error {
+		c, err := tx.ChangeRequestByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		from := c.State
+		event, payload, err := fn(tx, c)
+		if err != nil {
+			return err
+		}
+		c.UpdatedAt = s.now().UTC()
+		if err := tx.UpdateChangeRequest(ctx, c); err != nil {
+			return err
+		}
+		if payload == nil {
+			payload = map[string]any{}
+		}
+		payload["from"], payload["to"] = from, c.State
+		out = c
+		return s.appendAudit(ctx, tx, actor, event, "change_request", cid(c.ID), payload)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// UpdateChange edits a draft, or a submitted or approved request, which goes
+// back to draft with its approvals voided.
+func (s *Service) UpdateChange(ctx context.Context, actor Actor, id int64, p ChangePatch) (*ChangeRequest, error) {
+	if err := actor.require(ActWriteChanges); err != nil {
+		return nil, err
+	}
+	if p.Title == nil && p.Description == nil && p.Operations == nil {
+		return nil, Errorf(EINVALID, "nothing to change: give title, description and/or operations")
+	}
+	if p.Title != nil {
+		if err := validateText("title", *p.Title, 1, maxTitleLen); err != nil {
+			return nil, err
+		}
+	}
+	if p.Description != nil {
+		if err := validateText("description", *p.Description, 0, maxDescriptionLen); err != nil {
+			return nil, err
+		}
+	}
+	cur, err := s.store.ChangeRequestByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var newOps []ChangeOperation
+	if p.Operations != nil {
+		conn, err := s.store.ConnectorByID(ctx, cur.ConnectorID)
+		if err != nil {
+			return nil, err
+		}
+		var typed []Operation
+		if newOps, typed, err = s.decodeOps(conn, p.Operations); err != nil {
+			return nil, err
+		}
+		if err := s.plan(ctx, conn, newOps, typed, false); err != nil {
+			return nil, err
+		}
+	}
+	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
+		if c.State != StateDraft && !CanTransition(c.State, StateDraft) {
+			return "", nil, illegal(c, "edit")
+		}
+		payload := map[string]any{}
+		if p.Title != nil {
+			c.Title = strings.TrimSpace(*p.Title)
+			payload["title"] = c.Title
+		}
+		if p.Description != nil {
+			c.Description = *p.Description
+			payload["description_changed"] = true
+		}
+		if newOps != nil {
+			if err := tx.ReplaceOperations(ctx, c.ID, newOps); err != nil {
+				return "", nil, err
+			}
+			c.Operations = newOps
+			payload["operations"] = opsAudit(newOps)
+		}
+		if c.State != StateDraft {
+			if err := tx.VoidApprovals(ctx, c.ID); err != nil {
+				return "", nil, err
+			}
+			for i := range c.Approvals {
+				c.Approvals[i].Void = true
+			}
+			payload["approvals_voided"] = true
+			c.State = StateDraft
+		}
+		c.Revision++
+		return "change.edited", payload, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("edit change request %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// SubmitChange sends a draft for approval, planning it against the target
+// first so reviewers see what will happen.
+func (s *Service) SubmitChange(ctx context.Context, actor Actor, id int64) (*ChangeRequest, error) {
+	if err := actor.require(ActWriteChanges); err != nil {
+		return nil, err
+	}
+	cur, err := s.store.ChangeRequestByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if cur.State != StateDraft {
+		return nil, illegal(cur, "submit")
+	}
+	conn, err := s.store.ConnectorByID(ctx, cur.ConnectorID)
+	if err != nil {
+		return nil, err
+	}
+	typed, err := s.typedOps(conn, cur.Operations)
+	if err != nil {
+		return nil, err
+	}
+	ops := append([]ChangeOperation(nil), cur.Operations...)
+	if err := s.plan(ctx, conn, ops, typed, true); err != nil {
+		return nil, err
+	}
+	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
+		if c.State != StateDraft || c.Revision != cur.Revision {
+			return "", nil, illegal(c, "submit")
+		}
+		for i := range ops {
+			if err := tx.UpdateOperation(ctx, &ops[i]); err != nil {
+				return "", nil, err
+			}
+		}
+		c.Operations = ops
+		c.State = StateSubmitted
+		c.SubmittedAt = s.now().UTC()
+		plans := make([]string, len(ops))
+		for i, o := range ops {
+			plans[i] = o.Plan
+		}
+		return "change.submitted", map[string]any{"plans": plans, "required_approvals": conn.RequiredApprovals}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("submit change request %d: %w", id, err)
+	}
+	return c, nil
+}
+
+func userID(a Actor) int64 {
+	id, _ := strconv.ParseInt(a.ID, 10, 64)
+	return id
+}
+
+// ApproveChange records an approval; the request becomes approved when the
+// connector's required number of distinct approvers is reached.
+func (s *Service) ApproveChange(ctx context.Context, actor Actor, id int64, comment string) (*ChangeRequest, error) {
+	return s.decide(ctx, actor, id, DecisionApprove, comment)
+}
+
+// RejectChange rejects a submitted request; a comment is required.
+func (s *Service) RejectChange(ctx context.Context, actor Actor, id int64, comment string) (*ChangeRequest, error) {
+	if strings.TrimSpace(comment) == "" {
+		return nil, Errorf(EINVALID, "a comment is required to reject")
+	}
+	return s.decide(ctx, actor, id, DecisionReject, comment)
+}
+
+func (s *Service) decide(ctx context.Context, actor Actor, id int64, d Decision, comment string) (*ChangeRequest, error) {
+	if err := actor.require(ActApproveChanges); err != nil {
+		return nil, err
+	}
+	if err := validateText("comment", comment, 0, maxCommentLen); err != nil {
+		return nil, err
+	}
+	uid := userID(actor)
+	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
+		if c.State != StateSubmitted {
+			return "", nil, illegal(c, string(d))
+		}
+		if c.CreatedBy == uid {
+			return "", nil, Errorf(EFORBIDDEN, "you cannot %s your own change request", d)
+		}
+		for _, a := range c.Approvals {
+			if a.UserID == uid && !a.Void && a.Revision == c.Revision && a.Decision == DecisionApprove {
+				return "", nil, Errorf(ECONFLICT, "you already approved change request %d", c.ID)
+			}
+		}
+		conn, err := tx.ConnectorByID(ctx, c.ConnectorID)
+		if err != nil {
+			return "", nil, err
+		}
+		a := Approval{ChangeRequestID: c.ID, UserID: uid, UserEmail: actor.Email, Decision: d,
+			Comment: comment, Revision: c.Revision, At: s.now().UTC()}
+		if err := tx.AddApproval(ctx, &a); err != nil {
+			return "", nil, err
+		}
+		c.Approvals = append(c.Approvals, a)
+		if d == DecisionReject {
+			c.State = StateRejected
+			c.FinishedAt = a.At
+			return "change.rejected", map[string]any{"comment": comment}, nil
+		}
+		n := c.ValidApprovals()
+		if n >= conn.RequiredApprovals {
+			c.State = StateApproved
+		}
+		return "change.approved", map[string]any{"comment": comment, "approvals": n, "required_approvals": conn.RequiredApprovals}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s change request %d: %w", d, id, err)
+	}
+	return c, nil
+}
+
+// CancelChange withdraws a draft or submitted request.
+func (s *Service) CancelChange(ctx context.Context, actor Actor, id int64) (*ChangeRequest, error) {
+	if err := actor.require(ActWriteChanges); err != nil {
+		return nil, err
+	}
+	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
+		if !CanTransition(c.State, StateCancelled) {
+			return "", nil, illegal(c, "cancel")
+		}
+		c.State = StateCancelled
+		c.FinishedAt = s.now().UTC()
+		return "change.cancelled", nil, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cancel change request %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// ExecuteInput asks for execution; Emergency lets an Admin run a submitted,
+// not yet approved request with a justification.
+type ExecuteInput struct {
+	Emergency     bool
+	Justification string
+}
+
+// ExecuteChange queues an approved request for the engine and returns at once.
+func (s *Service) ExecuteChange(ctx context.Context, actor Actor, id int64, in ExecuteInput) (*ChangeRequest, error) {
+	if err := actor.require(ActExecuteChanges); err != nil {
+		return nil, err
+	}
+	if in.Emergency {
+		if err := actor.require(ActEmergencyChange); err != nil {
+			return nil, Errorf(EFORBIDDEN, "only an admin may execute an emergency change")
+		}
+		if err := validateText("justification", in.Justification, minJustification, maxCommentLen); err != nil {
+			return nil, Errorf(EINVALID, "an emergency change needs a justification of at least %d characters", minJustification)
+		}
+	}
+	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
+		switch {
+		case in.Emergency && (c.State == StateSubmitted || c.State == StateApproved):
+			c.Emergency = true
+			c.EmergencyJustification = in.Justification
+			c.EmergencyBy = userID(actor)
+		case in.Emergency || c.State != StateApproved:
+			return "", nil, illegal(c, "execute")
+		}
+		c.State = StateExecuting
+		c.LeaseOwner, c.LeaseExpiresAt = "", time.Time{}
+		c.StartedAt = s.now().UTC()
+		if c.Emergency {
+			return "change.emergency_executed", map[string]any{"justification": in.Justification}, nil
+		}
+		return "change.execution_started", nil, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("execute change request %d: %w", id, err)
+	}
+	s.queued(c.ID)
+	return c, nil
+}
+
+// ResumeChange continues an interrupted request with its unfinished operations.
+func (s *Service) ResumeChange(ctx context.Context, actor Actor, id int64) (*ChangeRequest, error) {
+	if err := actor.require(ActExecuteChanges); err != nil {
+		return nil, err
+	}
+	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
+		if c.State != StateInterrupted {
+			return "", nil, illegal(c, "resume")
+		}
+		var remaining int
+		for _, o := range c.Operations {
+			if o.Status != OpSucceeded {
+				remaining++
+			}
+		}
+		c.State = StateExecuting
+		c.LeaseOwner, c.LeaseExpiresAt = "", time.Time{}
+		return "change.resumed", map[string]any{"remaining_operations": remaining}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("resume change request %d: %w", id, err)
+	}
+	s.queued(c.ID)
+	return c, nil
+}
+
+// ReviewEmergency records the retrospective review of an emergency change by
+// an approver other than the admin who ran it.
+func (s *Service) ReviewEmergency(ctx context.Context, actor Actor, id int64, comment string) (*ChangeRequest, error) {
+	if err := actor.require(ActApproveChanges); err != nil {
+		return nil, err
+	}
+	if err := validateText("comment", comment, 1, maxCommentLen); err != nil {
+		return nil, err
+	}
+	uid := userID(actor)
+	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
+		if !c.NeedsReview() {
+			return "", nil, Errorf(ECONFLICT, "change request %d has no emergency review pending", c.ID)
+		}
+		if c.EmergencyBy == uid {
+			return "", nil, Errorf(EFORBIDDEN, "the admin who ran an emergency change cannot review it")
+		}
+		now := s.now().UTC()
+		a := Approval{ChangeRequestID: c.ID, UserID: uid, UserEmail: actor.Email, Decision: DecisionReview,
+			Comment: comment, Revision: c.Revision, At: now}
+		if err := tx.AddApproval(ctx, &a); err != nil {
+			return "", nil, err
+		}
+		c.Approvals = append(c.Approvals, a)
+		c.ReviewedBy, c.ReviewedAt, c.ReviewComment = uid, now, comment
+		return "change.emergency_reviewed", map[string]any{"comment": comment}, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("review change request %d: %w", id, err)
+	}
+	return c, nil
+}
+
+// RevealSecret returns, once, a secret an operation produced (a generated
+// password) to the user who created the request, and erases it.
+func (s *Service) RevealSecret(ctx context.Context, actor Actor, changeID, operationID int64) ([]byte, error) {
+	if err := actor.require(ActReadChanges); err != nil {
+		return nil, err
+	}
+	var plain []byte
+	err := s.store.WithTx(ctx, func(tx Tx) error {
+		r, err := tx.RevealByOperation(ctx, operationID)
+		if err != nil {
+			return err
+		}
+		if r.ChangeRequestID != changeID {
+			return Errorf(ENOTFOUND, "nothing to reveal")
+		}
+		if r.UserID != userID(actor) {
+			return Errorf(EFORBIDDEN, "only the requester of change request %d may see this secret", changeID)
+		}
+		if !s.now().Before(r.ExpiresAt) {
+			return Errorf(ENOTFOUND, "nothing to reveal")
+		}
+		if plain, err = s.sealer.Open(r.Sealed, RevealAD(r.ChangeRequestID, r.OperationID)); err != nil {
+			return fmt.Errorf("open reveal: %w", err)
+		}
+		if err := tx.DeleteReveal(ctx, r.ID); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, actor, "change.secret_revealed", "change_request", cid(changeID),
+			map[string]any{"operation_id": operationID})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reveal secret of change request %d: %w", changeID, err)
+	}
+	return plain, nil
+}
+
+// PendingReveals lists the operations whose secret the actor may still see.
+func (s *Service) PendingReveals(ctx context.Context, actor Actor, changeID int64) ([]Reveal, error) {
+	if err := actor.require(ActReadChanges); err != nil {
+		return nil, err
+	}
+	rs, err := s.store.RevealsForChange(ctx, changeID)
+	if err != nil {
+		return nil, err
+	}
+	out := rs[:0]
+	now := s.now()
+	for _, r := range rs {
+		if r.UserID == userID(actor) && now.Before(r.ExpiresAt) {
+			r.Sealed = nil
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// PurgeExpiredReveals erases one-time secrets nobody viewed within RevealTTL.
+func (s *Service) PurgeExpiredReveals(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.store.WithTx(ctx, func(tx Tx) error {
+		var err error
+		n, err = tx.DeleteExpiredReveals(ctx, s.now())
+		if err != nil || n == 0 {
+			return err
+		}
+		return s.appendAudit(ctx, tx, SystemActor("server"), "change.secrets_expired", "change_request", "",
+			map[string]any{"erased": n})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("purge expired reveals: %w", err)
+	}
+	return n, nil
+}

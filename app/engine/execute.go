@@ -1,0 +1,277 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nexplane/nexplane/app"
+)
+
+// errLeaseLost stops a run whose lease another process took over.
+var errLeaseLost = errors.New("lease lost")
+
+// execute runs one claimed request to its end (or until the lease is lost
+// or ctx ends, leaving it for the reaper).
+func (e *Engine) execute(ctx context.Context, id int64) {
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go e.keepLease(runCtx, cancel, id)
+
+	if err := e.run(runCtx, id); err != nil {
+		cause := context.Cause(runCtx)
+		switch {
+		case errors.Is(cause, errLeaseLost):
+			e.log.Warn("engine: lease lost; another worker or the reaper owns the request now", "change_id", id)
+		case ctx.Err() != nil:
+			e.log.Warn("engine: stopped mid-run by shutdown; the request becomes interrupted when its lease expires", "change_id", id)
+		default:
+			e.log.Error("engine: run change request", "change_id", id, "err", err)
+		}
+	}
+}
+
+// keepLease renews the lease at a third of its lifetime; losing it cancels
+// the run so two workers never act on one request.
+func (e *Engine) keepLease(ctx context.Context, cancel context.CancelCauseFunc, id int64) {
+	t := time.NewTicker(e.cfg.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			var ok bool
+			err := e.cfg.Store.WithTx(ctx, func(tx app.Tx) error {
+				var err error
+				ok, err = tx.RenewLease(ctx, id, e.owner, e.now().Add(e.cfg.LeaseTTL))
+				return err
+			})
+			if err != nil && ctx.Err() == nil {
+				e.log.Warn("engine: renew lease", "change_id", id, "err", err)
+				continue
+			}
+			if !ok {
+				cancel(errLeaseLost)
+				return
+			}
+		}
+	}
+}
+
+func (e *Engine) run(ctx context.Context, id int64) error {
+	c, err := e.cfg.Store.ChangeRequestByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	if c.State != app.StateExecuting || c.LeaseOwner != e.owner {
+		return nil
+	}
+	connector, err := e.cfg.Store.ConnectorByID(ctx, c.ConnectorID)
+	if err != nil {
+		return err
+	}
+	conn, connErr := app.OpenConnector(ctx, e.cfg.Registry, e.cfg.Sealer, connector)
+	if conn != nil {
+		defer conn.Close()
+	}
+	for i := range c.Operations {
+		op := &c.Operations[i]
+		if op.Status == app.OpSucceeded || op.Status == app.OpSkipped {
+			continue // done in an earlier run: resume never repeats it
+		}
+		if err := e.markRunning(ctx, c, op); err != nil {
+			return err
+		}
+		var res *app.OpResult
+		runErr := connErr
+		if runErr == nil {
+			res, runErr = e.runOne(ctx, connector, conn, op)
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx) // shutdown or lost lease: the reaper decides
+		}
+		if runErr != nil {
+			return e.fail(ctx, c, op, runErr)
+		}
+		if err := e.succeed(ctx, c, connector, op, res); err != nil {
+			return err
+		}
+	}
+	return e.finish(ctx, c)
+}
+
+// runOne decodes and executes one operation under the operation timeout.
+func (e *Engine) runOne(ctx context.Context, connector *app.Connector, conn app.Conn, op *app.ChangeOperation) (res *app.OpResult, err error) {
+	typed, err := e.cfg.Registry.DecodeOperation(connector.Type, op.Type, op.Params)
+	if err != nil {
+		return nil, err
+	}
+	opCtx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
+	defer cancel()
+	defer func() {
+		// An operation's panic fails it; it never takes the server down.
+		if v := recover(); v != nil {
+			err = fmt.Errorf("operation panicked: %v", v)
+		}
+	}()
+	res, err = typed.Execute(opCtx, conn)
+	if err == nil && res == nil {
+		res = &app.OpResult{}
+	}
+	if err != nil && errors.Is(opCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		err = fmt.Errorf("timed out after %s: %w", e.cfg.OpTimeout, err)
+	}
+	return res, err
+}
+
+func (e *Engine) markRunning(ctx context.Context, c *app.ChangeRequest, op *app.ChangeOperation) error {
+	op.Status = app.OpRunning
+	op.StartedAt = e.now().UTC()
+	op.FinishedAt, op.Error = time.Time{}, ""
+	return e.cfg.Store.WithTx(ctx, func(tx app.Tx) error {
+		if err := e.checkOwner(ctx, tx, c.ID); err != nil {
+			return err
+		}
+		if err := tx.UpdateOperation(ctx, op); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, e.now(), "change.operation_started", c.ID,
+			map[string]any{"operation_id": op.ID, "seq": op.Seq, "type": op.Type})
+	})
+}
+
+// checkOwner refuses to write for a request this worker no longer holds.
+func (e *Engine) checkOwner(ctx context.Context, tx app.Tx, id int64) error {
+	cur, err := tx.ChangeRequestByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	if cur.State != app.StateExecuting || cur.LeaseOwner != e.owner {
+		return errLeaseLost
+	}
+	return nil
+}
+
+func resultJSON(res *app.OpResult) json.RawMessage {
+	b, err := json.Marshal(map[string]any{"summary": res.Summary, "details": res.Details})
+	if err != nil {
+		return json.RawMessage(`{"summary":"result could not be encoded"}`)
+	}
+	return b
+}
+
+func (e *Engine) succeed(ctx context.Context, c *app.ChangeRequest, connector *app.Connector, op *app.ChangeOperation, res *app.OpResult) error {
+	defer clear(res.Reveal)
+	defer clear(res.NewCredentials)
+	now := e.now().UTC()
+	op.Status, op.FinishedAt, op.Result = app.OpSucceeded, now, resultJSON(res)
+	payload := map[string]any{"operation_id": op.ID, "seq": op.Seq, "type": op.Type, "summary": res.Summary, "details": res.Details}
+	return e.cfg.Store.WithTx(ctx, func(tx app.Tx) error {
+		if err := e.checkOwner(ctx, tx, c.ID); err != nil {
+			return err
+		}
+		if err := tx.UpdateOperation(ctx, op); err != nil {
+			return err
+		}
+		if len(res.Reveal) > 0 {
+			sealed, err := e.cfg.Sealer.Seal(res.Reveal, app.RevealAD(c.ID, op.ID))
+			if err != nil {
+				return fmt.Errorf("seal reveal: %w", err)
+			}
+			r := &app.Reveal{ChangeRequestID: c.ID, OperationID: op.ID, UserID: c.CreatedBy, Sealed: sealed,
+				ExpiresAt: now.Add(app.RevealTTL), CreatedAt: now}
+			if err := tx.CreateReveal(ctx, r); err != nil {
+				return err
+			}
+			payload["secret_to_reveal"] = true
+		}
+		if len(res.NewCredentials) > 0 {
+			cur, err := tx.ConnectorByID(ctx, connector.ID)
+			if err != nil {
+				return err
+			}
+			sealed, err := e.cfg.Sealer.Seal(res.NewCredentials, cur.CredentialsAD())
+			if err != nil {
+				return fmt.Errorf("seal rotated credentials: %w", err)
+			}
+			cur.SealedCredentials, cur.CredentialsUpdatedAt, cur.UpdatedAt = sealed, now, now
+			if err := tx.UpdateConnector(ctx, cur); err != nil {
+				return err
+			}
+			payload["credentials_rotated"] = true
+		}
+		return appendAudit(ctx, tx, e.now(), "change.operation_succeeded", c.ID, payload)
+	})
+}
+
+// fail records the failed operation, skips the rest and fails the request.
+func (e *Engine) fail(ctx context.Context, c *app.ChangeRequest, op *app.ChangeOperation, runErr error) error {
+	now := e.now().UTC()
+	msg := redact(runErr.Error())
+	op.Status, op.FinishedAt, op.Error = app.OpFailed, now, msg
+	return e.cfg.Store.WithTx(ctx, func(tx app.Tx) error {
+		if err := e.checkOwner(ctx, tx, c.ID); err != nil {
+			return err
+		}
+		if err := tx.UpdateOperation(ctx, op); err != nil {
+			return err
+		}
+		if err := appendAudit(ctx, tx, now, "change.operation_failed", c.ID,
+			map[string]any{"operation_id": op.ID, "seq": op.Seq, "type": op.Type, "error": msg}); err != nil {
+			return err
+		}
+		var skipped int
+		for i := range c.Operations {
+			o := &c.Operations[i]
+			if o.Seq > op.Seq && o.Status == app.OpPending {
+				o.Status = app.OpSkipped
+				if err := tx.UpdateOperation(ctx, o); err != nil {
+					return err
+				}
+				skipped++
+			}
+		}
+		return e.close(ctx, tx, c, app.StateFailed, map[string]any{"failed_operation": op.Seq, "skipped": skipped})
+	})
+}
+
+func (e *Engine) finish(ctx context.Context, c *app.ChangeRequest) error {
+	return e.cfg.Store.WithTx(ctx, func(tx app.Tx) error {
+		if err := e.checkOwner(ctx, tx, c.ID); err != nil {
+			return err
+		}
+		return e.close(ctx, tx, c, app.StateSucceeded, nil)
+	})
+}
+
+func (e *Engine) close(ctx context.Context, tx app.Tx, c *app.ChangeRequest, to app.ChangeState, payload map[string]any) error {
+	cur, err := tx.ChangeRequestByID(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	now := e.now().UTC()
+	cur.State, cur.FinishedAt, cur.UpdatedAt = to, now, now
+	cur.LeaseOwner, cur.LeaseExpiresAt = "", time.Time{}
+	if err := tx.UpdateChangeRequest(ctx, cur); err != nil {
+		return err
+	}
+	if payload == nil {
+		payload = map[string]any{}
+	}
+	payload["from"], payload["to"] = app.StateExecuting, to
+	return appendAudit(ctx, tx, now, "change."+string(to), c.ID, payload)
+}
+
+// redact trims an operation error for the record. Drivers promise their
+// messages hold no secrets; this bounds the length as a second guard.
+func redact(msg string) string {
+	msg = strings.TrimSpace(msg)
+	if len(msg) > 2000 {
+		msg = msg[:2000] + "…"
+	}
+	return msg
+}
