@@ -281,16 +281,21 @@ func OpenConnector(ctx context.Context, reg *Registry, sealer Sealer, c *Connect
 	}
 	conn, err := d.Connect(ctx, c.Config, creds)
 	if err != nil {
-		if ErrCode(err) == EINTERNAL {
-			return nil, Errorf(EUNAVAILABLE, "connector %q: %s", c.Name, safeMessage(err))
-		}
-		return nil, err
+		// Whatever the driver's code (a refused bind may say forbidden), to
+		// the caller the target is unavailable, not their permission lacking.
+		return nil, Errorf(EUNAVAILABLE, "connector %q: %s", c.Name, safeMessage(err))
 	}
 	return conn, nil
 }
 
-// safeMessage is the error text drivers promise never holds a secret.
-func safeMessage(err error) string { return err.Error() }
+// safeMessage is an error's text for users: drivers promise their messages
+// never hold a secret; app errors give their safe message.
+func safeMessage(err error) string {
+	if ErrCode(err) != EINTERNAL {
+		return ErrMessage(err)
+	}
+	return err.Error()
+}
 
 // TestConnector checks reachability and credentials (Admin only). It returns
 // what the target says about us, or an error saying why not.

@@ -41,7 +41,12 @@ type DB struct {
 	// reader serves reads outside transactions; on PostgreSQL it is writer.
 	reader *sql.DB
 	log    *slog.Logger
+	path   string // the SQLite file; empty on PostgreSQL
 }
+
+// Path is the SQLite database file, or "" on PostgreSQL (backups, tests
+// that inspect the bytes at rest).
+func (db *DB) Path() string { return db.path }
 
 // Open opens the database named by databaseURL: PostgreSQL for a
 // postgres:// or postgresql:// URL, SQLite in dataDir/nexplane.db when the URL

@@ -70,6 +70,7 @@ func OpenSQLite(ctx context.Context, path string, log *slog.Logger) (*DB, error)
 		writer:  writer,
 		reader:  reader,
 		log:     orDiscard(log),
+		path:    path,
 	}
 	db.log.InfoContext(ctx, "store: opened sqlite", "path", path)
 	return db, nil

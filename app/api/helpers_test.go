@@ -81,10 +81,14 @@ func newTestEnv(tb testing.TB) *testEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h := httpx.RequestIDs(api.New(api.Config{Service: svc, Tokens: tokens}))
+	srv := newServer(tb, httpx.RequestIDs(api.New(api.Config{Service: svc, Tokens: tokens})))
+	return &testEnv{t: tb, db: db, svc: svc, tokens: tokens, key: key, clock: clk, srv: srv}
+}
+
+func newServer(tb testing.TB, h http.Handler) *httptest.Server {
 	srv := httptest.NewServer(h)
 	tb.Cleanup(srv.Close)
-	return &testEnv{t: tb, db: db, svc: svc, tokens: tokens, key: key, clock: clk, srv: srv}
+	return srv
 }
 
 // mkUser creates a user directly through the service (as the CLI would).

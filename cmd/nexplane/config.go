@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 )
 
 // config is the server's configuration: environment first, flags mirror it.
@@ -18,6 +19,10 @@ type config struct {
 	TLSCert           string
 	TLSKey            string
 	InsecureHTTP      bool
+	// OpTimeout bounds one change operation; LeaseTTL is how long a dead
+	// worker's request stays executing before it becomes interrupted.
+	OpTimeout time.Duration
+	LeaseTTL  time.Duration
 }
 
 // minSecretKeyLen is the shortest SECRET_KEY accepted: 256 bits of input.
@@ -81,6 +86,22 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (NEXPLANE_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (NEXPLANE_TLS_KEY)")
 	fs.BoolVar(&c.InsecureHTTP, "insecure-http", c.InsecureHTTP, "serve plain HTTP behind a TLS-terminating proxy (NEXPLANE_INSECURE_HTTP)")
+	for _, d := range []struct {
+		env string
+		dst *time.Duration
+		def time.Duration
+	}{{"NEXPLANE_OP_TIMEOUT", &c.OpTimeout, 2 * time.Minute}, {"NEXPLANE_LEASE_TTL", &c.LeaseTTL, 30 * time.Second}} {
+		*d.dst = d.def
+		if v := getenv(d.env); v != "" {
+			dur, err := time.ParseDuration(v)
+			if err != nil || dur < time.Second || dur > 24*time.Hour {
+				return nil, configErr("%s must be a duration between 1s and 24h, such as 90s, not %q", d.env, v)
+			}
+			*d.dst = dur
+		}
+	}
+	fs.DurationVar(&c.OpTimeout, "op-timeout", c.OpTimeout, "time limit of one change operation (NEXPLANE_OP_TIMEOUT)")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", c.LeaseTTL, "execution lease; a dead worker's request is interrupted after it (NEXPLANE_LEASE_TTL)")
 	if err := fs.Parse(args); err != nil {
 		return nil, configErr("%v", err)
 	}

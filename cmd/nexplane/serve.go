@@ -46,6 +46,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		"driver", d.store.Driver(), "data_dir", absDataDir(cfg.DataDir))
 
 	go purgeSessions(ctx, e, d.svc)
+	engineDone := make(chan struct{})
+	go func() { d.engine.Run(ctx); close(engineDone) }()
+	defer func() { <-engineDone }()
 	errc := make(chan error, 1)
 	go func() {
 		if scheme == "https" {
@@ -187,6 +190,11 @@ func purgeSessions(ctx context.Context, e *env, svc *app.Service) {
 				e.log.Warn("purge expired sessions", "err", err)
 			} else if n > 0 {
 				e.log.Info("purged expired sessions", "count", n)
+			}
+			if n, err := svc.PurgeExpiredReveals(ctx); err != nil {
+				e.log.Warn("purge expired one-time secrets", "err", err)
+			} else if n > 0 {
+				e.log.Info("erased unviewed one-time secrets", "count", n)
 			}
 		}
 	}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/connector/ldap"
+	"github.com/nexplane/nexplane/app/engine"
 	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/store"
 )
@@ -35,8 +37,10 @@ type deps struct {
 	cfg    *config
 	store  *store.DB
 	vault  *vault.Vault
-	hasher *auth.Hasher
-	svc    *app.Service
+	hasher   *auth.Hasher
+	registry *app.Registry
+	engine   *engine.Engine
+	svc      *app.Service
 }
 
 // openDeps opens the store (creating the data dir for SQLite), migrates it
@@ -75,7 +79,16 @@ func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, er
 		}
 	}
 	d.hasher = auth.NewHasher(e.bcryptCost, auth.DefaultConcurrency())
-	d.svc = app.NewService(app.Config{Store: db, Hasher: d.hasher, Logger: e.log})
+	d.registry = app.NewRegistry()
+	ldap.Register(d.registry)
+	var sealer app.Sealer
+	if d.vault != nil {
+		sealer = d.vault
+	}
+	d.engine = engine.New(engine.Config{Store: db, Registry: d.registry, Sealer: sealer, Logger: e.log,
+		LeaseTTL: cfg.LeaseTTL, OpTimeout: cfg.OpTimeout})
+	d.svc = app.NewService(app.Config{Store: db, Hasher: d.hasher, Logger: e.log, Registry: d.registry,
+		Sealer: sealer, Queued: d.engine.Notify})
 	return d, nil
 }
 

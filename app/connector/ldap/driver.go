@@ -1,0 +1,297 @@
+// Package ldap is the connector for LDAP directories (OpenLDAP with the
+// ppolicy overlay is the reference server): users are inetOrgPerson entries
+// under user_base, groups are groupOfNames entries under group_base.
+//
+// Every DN we build escapes its values (RFC 4514) and every filter escapes
+// its assertion values (RFC 4515), even though operation parameters are
+// already restricted to safe alphabets: the validation is the first wall,
+// the escaping the second.
+package ldap
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/nexplane/nexplane/app"
+)
+
+// Type is the connector type name.
+const Type = "ldap"
+
+// Driver implements app.ConnectorDriver for LDAP directories.
+type Driver struct{}
+
+var _ app.ConnectorDriver = Driver{}
+
+// Type returns "ldap".
+func (Driver) Type() string { return Type }
+
+// Config is the non-secret connector configuration.
+type Config struct {
+	// URL is ldap://host[:port] (StartTLS is then required) or
+	// ldaps://host[:port].
+	URL string `json:"url"`
+	// InsecureNoTLS skips StartTLS on ldap:// so the bind password crosses
+	// the network in clear text. For tests and labs only.
+	InsecureNoTLS bool `json:"insecure_no_tls,omitempty"`
+	// CAPEM is a PEM bundle of CA certificates trusted for the server;
+	// empty means the system roots.
+	CAPEM string `json:"ca_pem,omitempty"`
+	// TLSSkipVerify accepts any server certificate (discouraged: it allows
+	// a man in the middle to collect the bind password).
+	TLSSkipVerify     bool     `json:"tls_skip_verify,omitempty"`
+	BindDN            string   `json:"bind_dn"`
+	BaseDN            string   `json:"base_dn"`
+	UserBase          string   `json:"user_base"`
+	GroupBase         string   `json:"group_base"`
+	UserObjectClasses []string `json:"user_object_classes,omitempty"`
+}
+
+// DefaultUserObjectClasses are the object classes of created users.
+var DefaultUserObjectClasses = []string{"top", "person", "organizationalPerson", "inetOrgPerson"}
+
+// Credentials is the secret connector configuration.
+type Credentials struct {
+	BindPassword string `json:"bind_password"`
+}
+
+// String, Format and LogValue keep the password out of logs and errors
+// even when a Credentials value is printed by mistake.
+func (Credentials) String() string { return "[redacted]" }
+
+// Format implements fmt.Formatter so %v, %+v, %#v and %s all redact.
+func (c Credentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// LogValue implements slog.LogValuer.
+func (Credentials) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// ValidateConfig checks the config and returns its normal form: default
+// port made explicit, DNs in go-ldap's normal form (lower-case attribute
+// types, no spaces), default object classes filled in.
+func (Driver) ValidateConfig(raw json.RawMessage) (json.RawMessage, error) {
+	cfg, err := parseConfig(raw)
+	if err != nil {
+		return nil, err
+	}
+	out, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ldap: encode config: %w", err)
+	}
+	return out, nil
+}
+
+var objectClassRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,63}$`)
+
+// parseConfig decodes strictly, validates and normalises. Connect calls it
+// too, so a config edited behind the application's back is still checked.
+func parseConfig(raw json.RawMessage) (*Config, error) {
+	var cfg Config
+	if err := decodeStrict(raw, &cfg); err != nil {
+		return nil, app.Errorf(app.EINVALID, "ldap config: %s", err)
+	}
+	u, err := normaliseURL(cfg.URL)
+	if err != nil {
+		return nil, app.Errorf(app.EINVALID, "ldap config: url: %s", err)
+	}
+	cfg.URL = u
+	ldaps := strings.HasPrefix(u, "ldaps://")
+	switch {
+	case cfg.InsecureNoTLS && ldaps:
+		return nil, app.Errorf(app.EINVALID, "ldap config: insecure_no_tls only applies to ldap:// URLs; ldaps:// is always TLS")
+	case cfg.InsecureNoTLS && (cfg.CAPEM != "" || cfg.TLSSkipVerify):
+		return nil, app.Errorf(app.EINVALID, "ldap config: insecure_no_tls disables TLS, so ca_pem and tls_skip_verify make no sense with it")
+	case cfg.TLSSkipVerify && cfg.CAPEM != "":
+		return nil, app.Errorf(app.EINVALID, "ldap config: ca_pem is ignored when tls_skip_verify is true; set only one (prefer ca_pem)")
+	}
+	if cfg.CAPEM != "" {
+		if _, err := parseCAPEM(cfg.CAPEM); err != nil {
+			return nil, app.Errorf(app.EINVALID, "ldap config: ca_pem: %s", err)
+		}
+	}
+
+	bind, err := parseDNField("bind_dn", cfg.BindDN)
+	if err != nil {
+		return nil, err
+	}
+	base, err := parseDNField("base_dn", cfg.BaseDN)
+	if err != nil {
+		return nil, err
+	}
+	users, err := parseDNField("user_base", cfg.UserBase)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := parseDNField("group_base", cfg.GroupBase)
+	if err != nil {
+		return nil, err
+	}
+	for name, d := range map[string]*ldap.DN{"user_base": users, "group_base": groups} {
+		if !d.EqualFold(base) && !base.AncestorOfFold(d) {
+			return nil, app.Errorf(app.EINVALID, "ldap config: %s %s is not under base_dn %s", name, d, base)
+		}
+	}
+	cfg.BindDN, cfg.BaseDN, cfg.UserBase, cfg.GroupBase = bind.String(), base.String(), users.String(), groups.String()
+
+	if len(cfg.UserObjectClasses) == 0 {
+		cfg.UserObjectClasses = append([]string(nil), DefaultUserObjectClasses...)
+	}
+	hasInetOrgPerson := false
+	for _, oc := range cfg.UserObjectClasses {
+		if !objectClassRE.MatchString(oc) {
+			return nil, app.Errorf(app.EINVALID, "ldap config: user_object_classes: %q is not an object class name", oc)
+		}
+		// We write uid and mail, which inetOrgPerson allows.
+		hasInetOrgPerson = hasInetOrgPerson || strings.EqualFold(oc, "inetOrgPerson")
+	}
+	if !hasInetOrgPerson {
+		return nil, app.Errorf(app.EINVALID, "ldap config: user_object_classes must include inetOrgPerson (users get uid and mail)")
+	}
+	return &cfg, nil
+}
+
+// normaliseURL accepts ldap:// and ldaps:// with a host, an optional port
+// and nothing else, and returns scheme://host:port.
+func normaliseURL(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("is required (ldap://host:389 or ldaps://host:636)")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", errors.New("is not a valid URL (expected ldap://host:389 or ldaps://host:636)")
+	}
+	scheme := strings.ToLower(u.Scheme)
+	port := map[string]string{"ldap": "389", "ldaps": "636"}[scheme]
+	if port == "" {
+		return "", fmt.Errorf("scheme must be ldap or ldaps, not %q", u.Scheme)
+	}
+	if u.User != nil {
+		return "", errors.New("must not contain a user or password; use bind_dn and the credentials")
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", errors.New("must be only scheme://host:port (put DNs in base_dn, user_base and group_base)")
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "" {
+		return "", errors.New("has no host")
+	}
+	if p := u.Port(); p != "" {
+		port = p
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
+func parseDNField(name, s string) (*ldap.DN, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, app.Errorf(app.EINVALID, "ldap config: %s is required", name)
+	}
+	d, err := ldap.ParseDN(s)
+	if err != nil {
+		return nil, app.Errorf(app.EINVALID, "ldap config: %s is not a valid DN: %s", name, err)
+	}
+	if len(d.RDNs) == 0 {
+		return nil, app.Errorf(app.EINVALID, "ldap config: %s is required", name)
+	}
+	return d, nil
+}
+
+// parseCAPEM returns the certificates of a PEM bundle. It refuses anything
+// but certificates, so a pasted private key is caught (and never echoed).
+func parseCAPEM(s string) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	rest := []byte(s)
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("contains a %q block; paste only CA certificates", block.Type)
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d does not parse: %v", len(certs)+1, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("contains no PEM certificate")
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, errors.New("has data after the last certificate that is not PEM")
+	}
+	return certs, nil
+}
+
+// ValidateCredentials checks the shape of {"bind_password": "..."}. Its
+// messages never quote the value.
+func (Driver) ValidateCredentials(raw []byte) error {
+	_, err := parseCredentials(raw)
+	return err
+}
+
+func parseCredentials(raw []byte) (*Credentials, error) {
+	var c Credentials
+	if err := decodeStrict(raw, &c); err != nil {
+		return nil, app.Errorf(app.EINVALID, "ldap credentials: %s", err)
+	}
+	if c.BindPassword == "" {
+		return nil, app.Errorf(app.EINVALID, "ldap credentials: bind_password is required")
+	}
+	if len(c.BindPassword) > 1024 {
+		return nil, app.Errorf(app.EINVALID, "ldap credentials: bind_password is longer than 1024 bytes")
+	}
+	return &c, nil
+}
+
+// decodeStrict decodes one JSON object, refusing unknown fields. Its error
+// names fields and types but never values (credentials go through it).
+func decodeStrict(raw []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if dec.Decode(&struct{}{}) != io.EOF {
+			return errors.New("must be a single JSON object")
+		}
+		return nil
+	}
+	var typ *json.UnmarshalTypeError
+	var syn *json.SyntaxError
+	switch {
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Errorf("field %q has the wrong type", typ.Field)
+	case errors.As(err, &syn), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.New("malformed JSON")
+	}
+	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return errors.New("unknown field " + f)
+	}
+	return errors.New("must be a JSON object")
+}
+
+// Connect dials, secures (ldaps or StartTLS), and binds. See conn.go.
+func (Driver) Connect(ctx context.Context, config json.RawMessage, credentials []byte) (app.Conn, error) {
+	cfg, err := parseConfig(config)
+	if err != nil {
+		return nil, err
+	}
+	creds, err := parseCredentials(credentials)
+	if err != nil {
+		return nil, err
+	}
+	return connect(ctx, cfg, creds.BindPassword)
+}
