@@ -269,7 +269,11 @@ func OpenConnector(ctx context.Context, reg *Registry, sealer Sealer, c *Connect
 		return nil, err
 	}
 	var creds []byte
-	if c.SealedCredentials != nil {
+	if c.SealedCredentials == nil {
+		if err := d.ValidateCredentials([]byte(`{}`)); err != nil {
+			return nil, Errorf(EUNAVAILABLE, "connector %q has no credentials set", c.Name)
+		}
+	} else {
 		if sealer == nil {
 			return nil, fmt.Errorf("connector %d: no sealer configured", c.ID)
 		}
