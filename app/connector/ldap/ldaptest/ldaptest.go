@@ -204,6 +204,7 @@ func (s *Server) Stop() {
 		if s.cmd == nil || s.cmd.Process == nil {
 			return
 		}
+		_ = s.cmd.Process.Signal(syscall.SIGCONT) // a paused slapd cannot act on TERM
 		_ = s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-s.waitExit:
@@ -213,6 +214,13 @@ func (s *Server) Stop() {
 		}
 	})
 }
+
+// Pause freezes slapd (SIGSTOP): connections stay open but nothing answers,
+// like a hung directory. Stop and cleanup resume it first.
+func (s *Server) Pause() error { return s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume lets a paused slapd run again (SIGCONT).
+func (s *Server) Resume() error { return s.cmd.Process.Signal(syscall.SIGCONT) }
 
 // Admin returns a connection bound as the rootdn, for arranging and checking
 // directory state; it is closed in tb.Cleanup.

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
+)
+
+// TestMain lets a test start this package's binary as a real server process
+// (re-executing the test binary as `nexplane`), so it can be killed -9.
+func TestMain(m *testing.M) {
+	if os.Getenv("NEXPLANE_TEST_RUN_MAIN") == "1" {
+		os.Args = append([]string{"nexplane"}, strings.Fields(os.Getenv("NEXPLANE_TEST_ARGS"))...)
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// serverProc is `nexplane serve` in its own process.
+type serverProc struct {
+	cmd  *exec.Cmd
+	base string
+	done chan struct{}
+	logs *syncBuffer
+}
+
+func startServerProc(t *testing.T, c *cli) *serverProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "NEXPLANE_TEST_RUN_MAIN=1", "NEXPLANE_TEST_ARGS=serve")
+	for k, v := range c.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Env = append(cmd.Env, "NEXPLANE_LISTEN=127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &serverProc{cmd: cmd, done: make(chan struct{}), logs: &syncBuffer{}}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			fmt.Fprintln(p.logs, line)
+			if m := addrRE.FindStringSubmatch(line); m != nil && strings.Contains(line, "listening") {
+				select {
+				case addr <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.kill() })
+	select {
+	case a := <-addr:
+		p.base = "https://" + a
+	case <-p.done:
+		t.Fatalf("server exited: %s", p.logs.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("server did not listen: %s", p.logs.String())
+	}
+	return p
+}
+
+// kill ends the process at once, as a crash or power loss would.
+func (p *serverProc) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+// apiClient talks JSON to a server with a bearer token.
+type apiClient struct {
+	t     *testing.T
+	base  string
+	token string
+	hc    *http.Client
+}
+
+func (a *apiClient) do(method, path string, body any) (int, map[string]any) {
+	a.t.Helper()
+	var r io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		r = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, a.base+path, r)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func login(t *testing.T, base, email string) *apiClient {
+	t.Helper()
+	a := &apiClient{t: t, base: base, hc: insecureClient()}
+	st, body := a.do("POST", "/api/v1/auth/login", map[string]string{"email": email, "password": "a long enough password"})
+	if st != 200 {
+		t.Fatalf("login %s: %d %v", email, st, body)
+	}
+	a.token = body["token"].(string)
+	return a
+}
+
+func opStatuses(body map[string]any) (statuses []string, started []any) {
+	for _, o := range body["operations"].([]any) {
+		m := o.(map[string]any)
+		statuses = append(statuses, m["status"].(string))
+		started = append(started, m["started_at"])
+	}
+	return statuses, started
+}
+
+// TestCrashDuringExecutionThenResume kills the server process mid-run (the
+// directory hangs on the operation after the first ones finished), restarts
+// it, sees the request become interrupted when the lease expires, resumes it
+// and checks no finished operation ran twice.
+func TestCrashDuringExecutionThenResume(t *testing.T) {
+	dir := ldaptest.Start(t)
+	c := newCLI(t)
+	c.env["NEXPLANE_LEASE_TTL"] = "2s"
+	for _, u := range []struct{ email, role string }{{"admin@example.com", "admin"}, {"op@example.com", "operator"}, {"appr@example.com", "approver"}} {
+		if code, _, stderr := c.run("a long enough password\n", "user", "create", "--email", u.email, "--role", u.role, "--password-stdin"); code != 0 {
+			t.Fatal(stderr)
+		}
+	}
+	srvA := startServerProc(t, c)
+	admin, op, appr := login(t, srvA.base, "admin@example.com"), login(t, srvA.base, "op@example.com"), login(t, srvA.base, "appr@example.com")
+
+	var cfg, creds map[string]any
+	_ = json.Unmarshal(dir.ConfigJSON(), &cfg)
+	_ = json.Unmarshal(dir.CredentialsJSON(), &creds)
+	st, conn := admin.do("POST", "/api/v1/connectors", map[string]any{"name": "dir", "type": "ldap", "config": cfg, "credentials": creds})
+	if st != 201 {
+		t.Fatalf("connector: %d %v", st, conn)
+	}
+	const nOps = 20
+	var ops []map[string]any
+	for i := 0; i < nOps; i++ {
+		typ := "ldap.user.disable"
+		if i%2 == 1 {
+			typ = "ldap.user.enable"
+		}
+		ops = append(ops, map[string]any{"type": typ, "params": map[string]string{"uid": "bob"}})
+	}
+	st, cr := op.do("POST", "/api/v1/change-requests", map[string]any{"title": "toggle bob", "connector_id": conn["id"], "operations": ops})
+	if st != 201 {
+		t.Fatalf("create: %d %v", st, cr)
+	}
+	path := fmt.Sprintf("/api/v1/change-requests/%v", cr["id"])
+	for _, step := range []struct {
+		who    *apiClient
+		action string
+	}{{op, "submit"}, {appr, "approve"}, {op, "execute"}} {
+		if st, body := step.who.do("POST", path+"/"+step.action, map[string]string{}); st != 200 {
+			t.Fatalf("%s: %d %v", step.action, st, body)
+		}
+	}
+
+	// Freeze the directory as soon as the first operation has finished: the
+	// worker then hangs inside a later one, and we kill its process there.
+	deadline := time.Now().Add(30 * time.Second)
+	var before map[string]any
+	for {
+		_, before = op.do("GET", path, nil)
+		statuses, _ := opStatuses(before)
+		if statuses[0] == "succeeded" {
+			if err := dir.Pause(); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("first operation never finished: %v", before)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // let the worker reach the hung call
+	_, before = op.do("GET", path, nil)
+	srvA.kill()
+	if err := dir.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	statusesBefore, startedBefore := opStatuses(before)
+	done := 0
+	for _, s := range statusesBefore {
+		if s == "succeeded" {
+			done++
+		}
+	}
+	if before["status"] != "executing" || done == 0 || done == nOps {
+		t.Fatalf("not killed mid-run: status %v, %d of %d operations done", before["status"], done, nOps)
+	}
+	t.Logf("killed the server with %d of %d operations done", done, nOps)
+
+	// After a restart the dead worker's lease expires: interrupted, not re-run.
+	srvB := startServerProc(t, c)
+	op.base, appr.base = srvB.base, srvB.base
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		_, cur := op.do("GET", path, nil)
+		if cur["status"] == "interrupted" {
+			statuses, _ := opStatuses(cur)
+			for i := done; i < nOps; i++ {
+				if statuses[i] == "succeeded" {
+					t.Errorf("operation %d ran after the crash without a resume", i)
+				}
+			}
+			break
+		}
+		if cur["status"] != "executing" {
+			t.Fatalf("after restart: %v", cur["status"])
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("request never became interrupted")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if st, body := appr.do("POST", path+"/resume", map[string]string{}); st != http.StatusForbidden {
+		t.Errorf("approver resuming: %d %v, want 403", st, body)
+	}
+	if st, body := op.do("POST", path+"/resume", map[string]string{}); st != 200 || body["status"] != "executing" {
+		t.Fatalf("resume: %d %v", st, body)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	var final map[string]any
+	for {
+		_, final = op.do("GET", path, nil)
+		if final["status"] != "executing" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("resumed request did not finish")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	statuses, started := opStatuses(final)
+	if final["status"] != "succeeded" {
+		t.Fatalf("after resume: %v %v", final["status"], statuses)
+	}
+	for i := 0; i < done; i++ {
+		if started[i] != startedBefore[i] {
+			t.Errorf("operation %d ran again: started %v, before the crash %v", i, started[i], startedBefore[i])
+		}
+	}
+	// The audit log holds exactly one success per operation.
+	_, audit := admin.withBase(srvB.base).do("GET", fmt.Sprintf("/api/v1/audit?limit=500&resource_type=change_request&resource_id=%v&event=change.operation_succeeded", cr["id"]), nil)
+	if n := len(audit["events"].([]any)); n != nOps {
+		t.Errorf("%d operation_succeeded records, want %d", n, nOps)
+	}
+	for _, ev := range []string{"change.interrupted", "change.resumed", "change.succeeded"} {
+		_, a := admin.withBase(srvB.base).do("GET", fmt.Sprintf("/api/v1/audit?resource_type=change_request&resource_id=%v&event=%s", cr["id"], ev), nil)
+		if len(a["events"].([]any)) != 1 {
+			t.Errorf("audit has %d %s records, want 1", len(a["events"].([]any)), ev)
+		}
+	}
+	if err := dir.CanBind("uid=bob,"+dir.UserBase, dir.UserPasswords["bob"]); err != nil {
+		t.Errorf("bob should end enabled (20 toggles): %v", err)
+	}
+}
+
+func (a *apiClient) withBase(base string) *apiClient {
+	b := *a
+	b.base = base
+	return &b
+}
