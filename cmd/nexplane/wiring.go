@@ -34,9 +34,9 @@ func newFlagSet(name string, out io.Writer) *flag.FlagSet {
 
 // deps are the long-lived objects every command builds the same way.
 type deps struct {
-	cfg    *config
-	store  *store.DB
-	vault  *vault.Vault
+	cfg      *config
+	store    *store.DB
+	vault    *vault.Vault
 	hasher   *auth.Hasher
 	registry *app.Registry
 	engine   *engine.Engine
