@@ -28,13 +28,14 @@ import (
 // engine, over a real store and a real slapd.
 type changeEnv struct {
 	*testEnv
-	dir        *ldaptest.Server
-	tokens     map[string]string // admin, op, op2, appr, appr2, viewer
-	connID     int64
-	sqlitePath string
+	dir    *ldaptest.Server
+	tokens map[string]string // admin, op, op2, appr, appr2, viewer
+	connID int64
 }
 
-func newChangeEnv(t *testing.T) *changeEnv {
+func newChangeEnv(t *testing.T) *changeEnv { return newChangeEnvTB(t) }
+
+func newChangeEnvTB(t testing.TB) *changeEnv {
 	t.Helper()
 	dir := ldaptest.Start(t)
 	db := store.MustOpenStore(t)
