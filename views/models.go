@@ -30,6 +30,8 @@ type CurrentUser struct {
 	Role  string
 	// IsAdmin shows the Users section; the server still checks every request.
 	IsAdmin bool
+	// CanManageConnectors shows the Connectors section.
+	CanManageConnectors bool
 }
 
 // LoginForm is the login page: the entered email is kept on error, the
@@ -134,3 +136,258 @@ const AuditResultsFragment = "audit-results"
 // ErrorFragment is the fragment id of an error page's message box, which an
 // htmx request gets instead of a whole page.
 const ErrorFragment = "error"
+
+// Option is one choice of a select.
+type Option struct {
+	Value    string
+	Label    string
+	Selected bool
+}
+
+// ---- Connectors ----
+
+// ConnectorsView is the connector list (admins only).
+type ConnectorsView struct {
+	Rows []ConnectorRow
+}
+
+// ConnectorRow is one connector in the table. No config, no credentials.
+type ConnectorRow struct {
+	ID                string
+	Name              string
+	Type              string
+	RequiredApprovals string
+	CredentialsSet    bool
+	CredentialsAt     string // when they were last set; empty when none
+	DetailURL         string
+}
+
+// FieldKind values say how a form field is rendered.
+const (
+	KindText     = "text"
+	KindTextarea = "textarea"
+	KindCheckbox = "checkbox"
+	KindPassword = "password" // write-only: never has a value
+)
+
+// FormField is one input of a generated form (connector config, operation
+// parameters). Value is what to show; password fields never carry one.
+type FormField struct {
+	ID       string // element id, unique on the page
+	Name     string // form field name
+	Label    string
+	Kind     string
+	Value    string
+	Checked  bool
+	Help     string
+	Required bool
+	TestID   string
+}
+
+// ConnectorForm is the create or edit form of a connector. Secret fields are
+// write-only: the form never carries their values, not even after an error.
+type ConnectorForm struct {
+	// ID is empty when creating.
+	ID     string
+	Action string
+	Name   string
+	Type   string
+	// Types are the connector types this server can create (creation only).
+	Types             []Option
+	Fields            []FormField
+	Secrets           []FormField
+	RequiredApprovals string
+	CredentialsSet    bool
+	CredentialsAt     string
+	Error             string
+}
+
+// ConnectorTestResult is the outcome of a connection test.
+type ConnectorTestResult struct {
+	Ran     bool
+	OK      bool
+	Message string
+}
+
+// ConnectorDetailView is one connector: its facts, the test box, the edit
+// form and the delete button.
+type ConnectorDetailView struct {
+	ID                string
+	Name              string
+	Type              string
+	RequiredApprovals string
+	CredentialsSet    bool
+	CredentialsAt     string
+	Created           string
+	Updated           string
+	Config            string // pretty-printed, non-secret
+	Test              ConnectorTestResult
+	Form              ConnectorForm
+	// Error reports a failed delete.
+	Error string
+}
+
+// ConnectorTestFragment is the fragment id of the test result box.
+const ConnectorTestFragment = "connector-test"
+
+// ---- Change requests ----
+
+// ChangeRow is one change request in a list.
+type ChangeRow struct {
+	ID          string
+	Title       string
+	State       string
+	Connector   string
+	CreatedBy   string
+	Created     string
+	Finished    string
+	Emergency   bool
+	NeedsReview bool
+	DetailURL   string
+}
+
+// ChangesView is the change request list with its filters.
+type ChangesView struct {
+	Status      string
+	Connector   string
+	States      []Option
+	Connectors  []Option // empty when the role cannot list connectors
+	Rows        []ChangeRow
+	NextURL     string
+	CanCreate   bool
+	Error       string
+	FilterReset bool
+}
+
+// OpTypeHelp documents one operation type on the change form.
+type OpTypeHelp struct {
+	Type        string
+	Description string
+	Fields      []string // "uid (required)"
+}
+
+// OpRowForm is one operation row of the change form.
+type OpRowForm struct {
+	Index  string // 0-based, in field names: op0_type
+	Number string // 1-based, for labels
+	Types  []Option
+	Fields []FormField
+}
+
+// ChangeForm creates or edits a change request.
+type ChangeForm struct {
+	// ID is empty when creating.
+	ID            string
+	Action        string
+	State         string // current state when editing
+	Title         string
+	Description   string
+	ConnectorID   string
+	ConnectorName string
+	ConnectorType string
+	// Choices are the connectors to pick from (step one of creation).
+	Choices []Option
+	OpTypes []OpTypeHelp
+	Rows    []OpRowForm
+	Error   string
+}
+
+// OperationView is one operation of a change request.
+type OperationView struct {
+	ID       string
+	Number   string
+	Type     string
+	Params   string
+	Plan     string
+	Status   string
+	Summary  string
+	Details  string
+	Error    string
+	Started  string
+	Finished string
+	// RevealURL is set when the current user may see this operation's
+	// one-time secret.
+	RevealURL string
+}
+
+// ApprovalView is one decision on a change request.
+type ApprovalView struct {
+	Email    string
+	Decision string
+	Comment  string
+	Revision string
+	Void     bool
+	At       string
+}
+
+// ChangeActions says which buttons the current user gets; the server checks
+// every action again.
+type ChangeActions struct {
+	Edit      bool
+	Submit    bool
+	Approve   bool // also Reject
+	Cancel    bool
+	Execute   bool
+	Emergency bool
+	Resume    bool
+	Review    bool
+}
+
+// Any reports whether any action is offered.
+func (a ChangeActions) Any() bool {
+	return a.Edit || a.Submit || a.Approve || a.Cancel || a.Execute || a.Emergency || a.Resume || a.Review
+}
+
+// ChangeDetailView is one change request.
+type ChangeDetailView struct {
+	ID                string
+	URL               string
+	Title             string
+	Description       string
+	State             string
+	Connector         string
+	CreatedBy         string
+	Revision          string
+	Created           string
+	Submitted         string
+	Started           string
+	Finished          string
+	Approvals         []ApprovalView
+	ApprovalCount     string
+	RequiredApprovals string // empty when unknown to this role
+	Emergency         bool
+	Justification     string
+	NeedsReview       bool
+	ReviewedBy        string
+	ReviewedAt        string
+	ReviewComment     string
+	Operations        []OperationView
+	// Polling makes the live block refresh itself while executing.
+	Polling bool
+	Actions ChangeActions
+	Error   string
+	// Revealed is a one-time secret shown once, right after the POST that
+	// revealed it.
+	Revealed       string
+	RevealedOpName string
+}
+
+// ChangeLiveFragment is the fragment id of the status and operations block,
+// which polls while the change request executes.
+const ChangeLiveFragment = "change-live"
+
+// ---- Dashboard ----
+
+// DashboardCard is one card of change requests.
+type DashboardCard struct {
+	Key     string
+	Title   string
+	Rows    []ChangeRow
+	Empty   string
+	MoreURL string
+}
+
+// DashboardView is the landing page.
+type DashboardView struct {
+	Cards []DashboardCard
+}

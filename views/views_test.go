@@ -78,9 +78,27 @@ var inlineCode = regexp.MustCompile(`(?i)<script(?:\s[^>]*)?>[^<]+</script>|\sst
 func TestPagesAreCSPClean(t *testing.T) {
 	admin := views.Page{Title: "T", User: &views.CurrentUser{Email: "a@example.com", Role: "admin", IsAdmin: true}, Flash: "done"}
 	pages := map[string]templ.Component{
-		"login":     views.LoginPage(views.Page{Title: "Log in"}, views.LoginForm{Email: "a@example.com", Error: "nope"}),
-		"setup":     views.SetupPage(views.Page{}, views.SetupForm{Token: "tok"}),
-		"dashboard": views.Dashboard(admin),
+		"login": views.LoginPage(views.Page{Title: "Log in"}, views.LoginForm{Email: "a@example.com", Error: "nope"}),
+		"setup": views.SetupPage(views.Page{}, views.SetupForm{Token: "tok"}),
+		"dashboard": views.Dashboard(admin, views.DashboardView{Cards: []views.DashboardCard{{Key: "executed", Title: "Recently executed",
+			Rows: []views.ChangeRow{{ID: "1", Title: "t", State: "succeeded", DetailURL: "/changes/1", Emergency: true}}}}}),
+		"connectors": views.ConnectorsPage(admin, views.ConnectorsView{Rows: []views.ConnectorRow{{ID: "1", Name: "dir",
+			Type: "ldap", CredentialsSet: true, DetailURL: "/connectors/1"}}}),
+		"connector": views.ConnectorDetailPage(admin, views.ConnectorDetailView{ID: "1", Name: "dir", Config: "{}",
+			Test: views.ConnectorTestResult{Ran: true, Message: "m"},
+			Form: views.ConnectorForm{ID: "1", Action: "/connectors/1", Fields: []views.FormField{{Name: "url", Kind: views.KindText},
+				{Name: "ca", Kind: views.KindTextarea}, {Name: "x", Kind: views.KindCheckbox, Checked: true}},
+				Secrets: []views.FormField{{Name: "bind_password", Kind: views.KindPassword}}}}),
+		"changes": views.ChangesPage(admin, views.ChangesView{CanCreate: true, NextURL: "/changes?cursor=x",
+			Rows: []views.ChangeRow{{ID: "1", Title: "t", State: "draft", DetailURL: "/changes/1"}}}),
+		"change-form": views.ChangeFormPage(admin, views.ChangeForm{Action: "/changes", ConnectorID: "1",
+			OpTypes: []views.OpTypeHelp{{Type: "a.b", Fields: []string{"uid"}}},
+			Rows:    []views.OpRowForm{{Index: "0", Number: "1", Fields: []views.FormField{{Name: "op0_uid", Kind: views.KindText}}}}}),
+		"change": views.ChangeDetailPage(admin, views.ChangeDetailView{ID: "1", URL: "/changes/1", State: "executing", Polling: true,
+			Emergency: true, NeedsReview: true, Revealed: "s",
+			Approvals:  []views.ApprovalView{{Email: "a@example.com", Decision: "approve", Void: true}},
+			Operations: []views.OperationView{{ID: "1", Type: "a.b", Status: "running", RevealURL: "/changes/1/operations/1/reveal"}},
+			Actions:    views.ChangeActions{Edit: true, Submit: true, Approve: true, Cancel: true, Execute: true, Emergency: true, Resume: true, Review: true}}),
 		"users": views.UsersPage(admin, views.UsersView{Roles: []string{"admin", "viewer"},
 			Rows: []views.UserRow{{ID: "1", Email: "a@example.com", Role: "admin", Created: "now", IsSelf: true}}}),
 		"audit": views.AuditPage(admin, views.AuditView{NextURL: "/audit?cursor=x",
@@ -104,9 +122,9 @@ func TestPagesAreCSPClean(t *testing.T) {
 
 func TestNavHidesUsersFromNonAdmins(t *testing.T) {
 	viewer := views.Page{User: &views.CurrentUser{Email: "v@example.com", Role: "viewer"}}
-	html := render(t, views.Dashboard(viewer))
-	if strings.Contains(html, `data-testid="nav-users"`) {
-		t.Fatal("viewer sees Users")
+	html := render(t, views.Dashboard(viewer, views.DashboardView{}))
+	if strings.Contains(html, `data-testid="nav-users"`) || strings.Contains(html, `data-testid="nav-connectors"`) {
+		t.Fatal("viewer sees Users or Connectors")
 	}
 	for _, id := range []string{"nav-dashboard", "nav-audit", "logout", "current-user-email"} {
 		if !strings.Contains(html, `data-testid="`+id+`"`) {
@@ -114,7 +132,7 @@ func TestNavHidesUsersFromNonAdmins(t *testing.T) {
 		}
 	}
 	viewer.User.IsAdmin = true
-	if !strings.Contains(render(t, views.Dashboard(viewer)), `data-testid="nav-users"`) {
+	if !strings.Contains(render(t, views.Dashboard(viewer, views.DashboardView{})), `data-testid="nav-users"`) {
 		t.Fatal("admin does not see Users")
 	}
 }
@@ -129,5 +147,30 @@ func TestAuditResultsFragment(t *testing.T) {
 	got := buf.String()
 	if !strings.HasPrefix(got, `<section class="panel" id="audit-results"`) || strings.Contains(got, "<form") {
 		t.Fatalf("fragment:\n%s", got)
+	}
+}
+
+func TestChangeLivePollsOnlyWhileExecuting(t *testing.T) {
+	for _, tc := range []struct {
+		polling bool
+		want    bool
+	}{{true, true}, {false, false}} {
+		var buf bytes.Buffer
+		v := views.ChangeDetailView{ID: "3", URL: "/changes/3", State: "succeeded", Polling: tc.polling}
+		if err := templ.RenderFragments(context.Background(), &buf, views.ChangeLive(v), views.ChangeLiveFragment); err != nil {
+			t.Fatal(err)
+		}
+		got := buf.String()
+		if has := strings.Contains(got, `hx-trigger="every 1s"`) && strings.Contains(got, `hx-get="/changes/3/live"`); has != tc.want {
+			t.Fatalf("polling=%v: polling attributes present=%v\n%s", tc.polling, has, got)
+		}
+	}
+}
+
+func TestSecretInputsNeverCarryValues(t *testing.T) {
+	html := render(t, views.NewConnectorPage(views.Page{User: &views.CurrentUser{Email: "a@example.com"}}, views.ConnectorForm{
+		Action: "/connectors", Secrets: []views.FormField{{Name: "bind_password", Kind: views.KindPassword, Value: "leak-me"}}}))
+	if strings.Contains(html, "leak-me") {
+		t.Fatal("a password input rendered its value")
 	}
 }

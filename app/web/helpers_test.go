@@ -16,7 +16,10 @@ import (
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/connector/ldap"
+	"github.com/nexplane/nexplane/app/engine"
 	"github.com/nexplane/nexplane/app/httpx"
+	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/app/web"
 	"github.com/nexplane/nexplane/store"
 )
@@ -69,7 +72,22 @@ func newEnv(t *testing.T, o envOpts) *env {
 	db := store.MustOpenStore(t)
 	clock := &testClock{now: time.Now().UTC()}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Limiter: o.limiter, Clock: clock.Now, Logger: log})
+	// The real registry (LDAP) plus a fake connector type that needs no
+	// directory, a real vault and a real engine running in the background.
+	reg := app.NewRegistry()
+	ldap.Register(reg)
+	registerFake(reg)
+	v, err := vault.New(bytes.Repeat([]byte{0x24}, 32), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Logger: log, Clock: clock.Now, Poll: 100 * time.Millisecond})
+	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Limiter: o.limiter, Clock: clock.Now, Logger: log,
+		Registry: reg, Sealer: v, Queued: eng.Notify})
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); eng.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-stopped })
 	e := &env{t: t, svc: svc, clock: clock}
 	if o.setup {
 		g, err := app.NewSetupGate(clock.Now())

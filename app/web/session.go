@@ -322,6 +322,8 @@ func (h *handler) page(a *authed, title, nav, flash string) views.Page {
 			Email:   a.actor.Email,
 			Role:    string(a.actor.Role),
 			IsAdmin: app.Can(a.actor.Role, app.ActManageUsers),
+
+			CanManageConnectors: app.Can(a.actor.Role, app.ActManageConnector),
 		}
 	}
 	return p

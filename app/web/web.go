@@ -87,9 +87,16 @@ func (h *handler) routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /setup", h.setupSubmit)
 
 	mux.Handle("GET /{$}", h.authed(h.dashboard))
-	mux.Handle("GET /changes", h.authed(h.placeholder("Change requests", views.NavChanges)))
+	h.changeRoutes(mux)
 	mux.Handle("GET /assets", h.authed(h.placeholder("Assets", views.NavAssets)))
-	mux.Handle("GET /connectors", h.authed(h.placeholder("Connectors", views.NavConnectors)))
+
+	mux.Handle("GET /connectors", h.authed(h.listConnectors))
+	mux.Handle("GET /connectors/new", h.authed(h.newConnectorForm))
+	mux.Handle("POST /connectors", h.authed(h.createConnector))
+	mux.Handle("GET /connectors/{id}", h.authed(h.connectorDetail))
+	mux.Handle("POST /connectors/{id}", h.authed(h.updateConnector))
+	mux.Handle("POST /connectors/{id}/test", h.authed(h.testConnector))
+	mux.Handle("POST /connectors/{id}/delete", h.authed(h.deleteConnector))
 	mux.Handle("GET /agents", h.authed(h.placeholder("Agents", views.NavAgents)))
 
 	mux.Handle("GET /users", h.authed(h.listUsers))

@@ -330,8 +330,13 @@ func TestAuthenticatedPagesNoStore(t *testing.T) {
 			}
 		})
 	}
-	for _, path := range []string{"/changes", "/assets", "/connectors", "/agents"} {
+	for _, path := range []string{"/assets", "/agents"} {
 		if r := e.get(c, path); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "arrive in a later release") {
+			t.Errorf("%s: %d", path, r.StatusCode)
+		}
+	}
+	for path, testid := range map[string]string{"/changes": "changes-filter", "/connectors": "connector-new"} {
+		if r := e.get(c, path); r.StatusCode != http.StatusOK || !strings.Contains(r.body, `data-testid="`+testid+`"`) {
 			t.Errorf("%s: %d", path, r.StatusCode)
 		}
 	}
