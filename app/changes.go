@@ -235,6 +235,9 @@ func (s *Service) ListChanges(ctx context.Context, actor Actor, f ChangeFilter, 
 func (s *Service) transition(ctx context.Context, actor Actor, id int64, fn func(tx Tx, c *ChangeRequest) (event string, payload map[string]any, err error)) (*ChangeRequest, error) {
 	var out *ChangeRequest
 	err := s.store.WithTx(ctx, func(tx Tx) error {
+		if err := tx.LockChangeRequest(ctx, id); err != nil {
+			return err
+		}
 		c, err := tx.ChangeRequestByID(ctx, id)
 		if err != nil {
 			return err

@@ -230,6 +230,32 @@ func (s *Service) ListConnectors(ctx context.Context, actor Actor) ([]Connector,
 	return s.store.ListConnectors(ctx)
 }
 
+// ConnectorSummary is what anyone who may read change requests may know of
+// a connector: no config, no credentials.
+type ConnectorSummary struct {
+	ID                int64
+	Name              string
+	Type              string
+	RequiredApprovals int
+}
+
+// ConnectorSummaries lists connectors by name for every role that reads
+// change requests (to show names and approval policies beside them).
+func (s *Service) ConnectorSummaries(ctx context.Context, actor Actor) ([]ConnectorSummary, error) {
+	if err := actor.require(ActReadChanges); err != nil {
+		return nil, err
+	}
+	cs, err := s.store.ListConnectors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ConnectorSummary, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, ConnectorSummary{ID: c.ID, Name: c.Name, Type: c.Type, RequiredApprovals: c.RequiredApprovals})
+	}
+	return out, nil
+}
+
 // ConnectorChoice is what a change request author needs to pick a target.
 type ConnectorChoice struct {
 	ID         int64

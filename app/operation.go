@@ -108,6 +108,13 @@ func (r *Registry) Driver(typ string) (ConnectorDriver, error) {
 	return d, nil
 }
 
+// DriverTypes lists the registered connector types, sorted.
+func (r *Registry) DriverTypes() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.driverTypes()
+}
+
 func (r *Registry) driverTypes() []string {
 	out := make([]string, 0, len(r.drivers))
 	for t := range r.drivers {

@@ -103,6 +103,9 @@ type Tx interface {
 
 	// CreateChangeRequest inserts c and its operations, setting their ids.
 	CreateChangeRequest(ctx context.Context, c *ChangeRequest) error
+	// LockChangeRequest holds the request's row until the transaction ends;
+	// every transition takes it before reading the request.
+	LockChangeRequest(ctx context.Context, changeID int64) error
 	// UpdateChangeRequest writes the request's own fields (not operations
 	// or approvals).
 	UpdateChangeRequest(ctx context.Context, c *ChangeRequest) error

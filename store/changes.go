@@ -386,6 +386,19 @@ func (t *tx) RenewLease(ctx context.Context, changeID int64, owner string, until
 	return affectedOne(res, err, "renew lease")
 }
 
+// LockChangeRequest takes the request's row lock until the transaction ends,
+// so concurrent transitions (two approvals, approve and execute) run one
+// after the other on PostgreSQL. SQLite's single IMMEDIATE writer already
+// serialises them.
+func (t *tx) LockChangeRequest(ctx context.Context, changeID int64) error {
+	if t.dialect != postgresDialect {
+		return nil
+	}
+	var id int64
+	err := t.queryRow(ctx, "SELECT id FROM change_requests WHERE id = ? FOR UPDATE", changeID).Scan(&id)
+	return mapErr("lock change request", "change request not found", err)
+}
+
 // InterruptExpired moves an executing request whose lease ended before now
 // to interrupted in one conditional UPDATE, so a renewal that commits first
 // wins and a renewal that commits later finds the lease gone.

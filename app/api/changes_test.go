@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -593,5 +594,57 @@ func TestConnectorAPI(t *testing.T) {
 	}
 	if st, _ := e.do("DELETE", fmt.Sprintf("/api/v1/connectors/%d", nowhere), e.tokens["admin"], nil); st != http.StatusNoContent {
 		t.Errorf("delete unused connector: %d", st)
+	}
+}
+
+// TestConcurrentTransitionsRace fires the same transition from many clients
+// at once: exactly one wins, the others get 409, and the audit log records
+// one transition.
+func TestConcurrentTransitionsRace(t *testing.T) {
+	e := newChangeEnv(t)
+	id := e.create("op", op("ldap.user.disable", map[string]any{"uid": "bob"}))
+	e.mustAction("op", id, "submit", nil, "submitted")
+
+	race := func(n int, who []string, action string, body any) (wins, conflicts int) {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				st, _ := e.action(who[i%len(who)], id, action, body)
+				mu.Lock()
+				defer mu.Unlock()
+				switch st {
+				case http.StatusOK:
+					wins++
+				case http.StatusConflict:
+					conflicts++
+				default:
+					t.Errorf("%s: unexpected status %d", action, st)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		return wins, conflicts
+	}
+	if w, c := race(6, []string{"appr", "appr2"}, "approve", map[string]string{"comment": "go"}); w != 1 || c != 5 {
+		t.Errorf("concurrent approvals: %d won, %d conflicts; want 1 and 5", w, c)
+	}
+	if w, c := race(6, []string{"op", "op2", "admin"}, "execute", nil); w != 1 || c != 5 {
+		t.Errorf("concurrent executes: %d won, %d conflicts; want 1 and 5", w, c)
+	}
+	body := e.waitDone(id)
+	if body["status"] != "succeeded" || len(body["approvals"].([]any)) != 1 {
+		t.Errorf("after the race: %v with %d approvals", body["status"], len(body["approvals"].([]any)))
+	}
+	for _, ev := range []string{"change.approved", "change.execution_started", "change.operation_succeeded"} {
+		evs, err := e.db.ListAudit(context.Background(), app.AuditFilter{ResourceType: "change_request", ResourceID: fmt.Sprint(id), Event: ev})
+		if err != nil || len(evs) != 1 {
+			t.Errorf("%s recorded %d times (%v), want once", ev, len(evs), err)
+		}
 	}
 }

@@ -165,6 +165,9 @@ func (e *Engine) reapExpired(ctx context.Context) {
 func (e *Engine) interrupt(ctx context.Context, id int64) error {
 	return e.cfg.Store.WithTx(ctx, func(tx app.Tx) error {
 		now := e.now()
+		if err := tx.LockChangeRequest(ctx, id); err != nil {
+			return err
+		}
 		before, err := tx.ChangeRequestByID(ctx, id)
 		if err != nil {
 			return err

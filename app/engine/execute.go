@@ -146,6 +146,9 @@ func (e *Engine) markRunning(ctx context.Context, c *app.ChangeRequest, op *app.
 
 // checkOwner refuses to write for a request this worker no longer holds.
 func (e *Engine) checkOwner(ctx context.Context, tx app.Tx, id int64) error {
+	if err := tx.LockChangeRequest(ctx, id); err != nil {
+		return err
+	}
 	cur, err := tx.ChangeRequestByID(ctx, id)
 	if err != nil {
 		return err
