@@ -64,6 +64,8 @@ type Queries interface {
 	RevealByOperation(ctx context.Context, operationID int64) (*Reveal, error)
 	// RevealsForChange lists pending reveals of a change request.
 	RevealsForChange(ctx context.Context, changeID int64) ([]Reveal, error)
+	// AllReveals lists every pending reveal.
+	AllReveals(ctx context.Context) ([]Reveal, error)
 }
 
 // Tx is a store transaction: reads plus writes.
@@ -130,6 +132,8 @@ type Tx interface {
 	InterruptExpired(ctx context.Context, changeID int64, now time.Time) (bool, error)
 
 	CreateReveal(ctx context.Context, r *Reveal) error
+	// UpdateRevealSealed replaces a reveal's ciphertext (rekey).
+	UpdateRevealSealed(ctx context.Context, id int64, sealed []byte) error
 	// DeleteReveal erases a reveal; ENOTFOUND when it is already gone, which
 	// is what makes a secret show only once under concurrent requests.
 	DeleteReveal(ctx context.Context, id int64) error

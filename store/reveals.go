@@ -30,20 +30,40 @@ func (q queries) RevealByOperation(ctx context.Context, operationID int64) (*app
 
 // RevealsForChange lists the reveals of a change request, oldest first.
 func (q queries) RevealsForChange(ctx context.Context, changeID int64) ([]app.Reveal, error) {
-	rows, err := q.query(ctx, "SELECT "+revealColumns+" FROM reveals WHERE change_request_id = ? ORDER BY id", changeID)
+	return q.listReveals(ctx, "reveals for change", "SELECT "+revealColumns+" FROM reveals WHERE change_request_id = ? ORDER BY id", changeID)
+}
+
+// AllReveals lists every pending reveal (rekey).
+func (q queries) AllReveals(ctx context.Context) ([]app.Reveal, error) {
+	return q.listReveals(ctx, "all reveals", "SELECT "+revealColumns+" FROM reveals ORDER BY id")
+}
+
+func (q queries) listReveals(ctx context.Context, what, query string, args ...any) ([]app.Reveal, error) {
+	rows, err := q.query(ctx, query, args...)
 	if err != nil {
-		return nil, mapErr("reveals for change", "", err)
+		return nil, mapErr(what, "", err)
 	}
 	defer rows.Close()
 	var out []app.Reveal
 	for rows.Next() {
 		rv, err := scanReveal(rows)
 		if err != nil {
-			return nil, mapErr("reveals for change", "", err)
+			return nil, mapErr(what, "", err)
 		}
 		out = append(out, *rv)
 	}
-	return out, mapErr("reveals for change", "", rows.Err())
+	return out, mapErr(what, "", rows.Err())
+}
+
+// UpdateRevealSealed replaces a reveal's ciphertext (rekey).
+func (t *tx) UpdateRevealSealed(ctx context.Context, id int64, sealed []byte) error {
+	res, err := t.exec(ctx, "UPDATE reveals SET sealed = ? WHERE id = ?", sealed, id)
+	if ok, err := affectedOne(res, err, "update reveal"); err != nil {
+		return err
+	} else if !ok {
+		return app.Errorf(app.ENOTFOUND, "nothing to reveal")
+	}
+	return nil
 }
 
 // CreateReveal inserts r and sets r.ID; a zero CreatedAt becomes now and a

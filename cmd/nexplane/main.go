@@ -7,6 +7,7 @@
 //	nexplane user list
 //	nexplane audit verify
 //	nexplane audit export [--from T] [--to T]
+//	nexplane rekey
 //	nexplane version
 package main
 
@@ -44,7 +45,8 @@ type env struct {
 }
 
 func newEnv(getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) *env {
-	return &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, bcryptCost: auth.DefaultCost}
+	return &env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr, bcryptCost: auth.DefaultCost,
+		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 }
 
 // run dispatches a command and returns the process exit status: 0 success,
@@ -71,6 +73,8 @@ func run(ctx context.Context, args []string, e *env) int {
 		err = cmdUser(ctx, e, args)
 	case "audit":
 		err = cmdAudit(ctx, e, args)
+	case "rekey":
+		err = cmdRekey(ctx, e, args)
 	case "version", "--version", "-v":
 		fmt.Fprintf(e.stdout, "nexplane %s\n", version)
 		return 0
@@ -91,10 +95,11 @@ const usage = `Usage:
   nexplane user list
   nexplane audit verify                                 check the audit hash chain
   nexplane audit export [--from T] [--to T]             audit records as JSON Lines
+  nexplane rekey                                        re-seal every stored secret under SECRET_KEY
   nexplane version
 
 Configuration comes from the environment (see README): SECRET_KEY,
-NEXPLANE_DATA_DIR, DATABASE_URL, NEXPLANE_LISTEN, NEXPLANE_TLS_CERT,
+SECRET_KEY_PREVIOUS, NEXPLANE_DATA_DIR, DATABASE_URL, NEXPLANE_LISTEN, NEXPLANE_TLS_CERT,
 NEXPLANE_TLS_KEY, NEXPLANE_INSECURE_HTTP.
 `
 
