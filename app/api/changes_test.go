@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -32,6 +33,25 @@ type changeEnv struct {
 	dir    *ldaptest.Server
 	tokens map[string]string // admin, op, op2, appr, appr2, viewer
 	connID int64
+	logs   *lockedBuffer // everything the service, engine and API logged
+}
+
+// lockedBuffer collects logs from many goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
 }
 
 func newChangeEnv(t *testing.T) *changeEnv { return newChangeEnvTB(t) }
@@ -46,19 +66,21 @@ func newChangeEnvTB(t testing.TB) *changeEnv {
 	}
 	reg := app.NewRegistry()
 	ldap.Register(reg)
-	eng := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Poll: 50 * time.Millisecond, LeaseTTL: 3 * time.Second})
+	logs := &lockedBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	eng := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Logger: log, Poll: 50 * time.Millisecond, LeaseTTL: 3 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	clk := &clock{t: time.Now().UTC()}
-	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Registry: reg, Sealer: v, Queued: eng.Notify})
+	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Registry: reg, Sealer: v, Queued: eng.Notify, Logger: log})
 	tokens, err := auth.NewTokens(sharedKey(t), "nexplane", "nexplane-api", time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newServer(t, httpx.RequestIDs(api.New(api.Config{Service: svc, Tokens: tokens})))
-	e := &changeEnv{testEnv: &testEnv{t: t, db: db, svc: svc, tokens: tokens, clock: clk, srv: srv}, dir: dir, tokens: map[string]string{}}
+	srv := newServer(t, httpx.RequestIDs(api.New(api.Config{Service: svc, Tokens: tokens, Logger: log})))
+	e := &changeEnv{testEnv: &testEnv{t: t, db: db, svc: svc, tokens: tokens, clock: clk, srv: srv}, dir: dir, tokens: map[string]string{}, logs: logs}
 	for name, role := range map[string]app.Role{"admin": app.RoleAdmin, "op": app.RoleOperator, "op2": app.RoleOperator,
 		"appr": app.RoleApprover, "appr2": app.RoleApprover, "viewer": app.RoleViewer} {
 		e.mkUser(name+"@example.com", role)
@@ -316,9 +338,13 @@ func (e *changeEnv) assertSecretsNowhere(secrets []string) {
 			e.t.Fatalf("could not read the database file %s", filepath.Base(p))
 		}
 	}
+	logs := e.logs.Bytes()
 	for _, s := range secrets {
 		if bytes.Contains(haystack.Bytes(), []byte(s)) {
 			e.t.Errorf("a secret appears in API responses or audit payloads")
+		}
+		if bytes.Contains(logs, []byte(s)) {
+			e.t.Errorf("a secret appears in the logs")
 		}
 		for _, f := range files {
 			if bytes.Contains(f, []byte(s)) {
