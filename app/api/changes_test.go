@@ -56,7 +56,10 @@ func (l *lockedBuffer) Bytes() []byte {
 
 func newChangeEnv(t *testing.T) *changeEnv { return newChangeEnvTB(t) }
 
-func newChangeEnvTB(t testing.TB) *changeEnv {
+func newChangeEnvTB(t testing.TB) *changeEnv { return newChangeEnvOpts(t, 0) }
+
+// newChangeEnvOpts sets the engine's operation timeout (0: the default).
+func newChangeEnvOpts(t testing.TB, opTimeout time.Duration) *changeEnv {
 	t.Helper()
 	dir := ldaptest.Start(t)
 	db := store.MustOpenStore(t)
@@ -68,7 +71,7 @@ func newChangeEnvTB(t testing.TB) *changeEnv {
 	ldap.Register(reg)
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	eng := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Logger: log, Poll: 50 * time.Millisecond, LeaseTTL: 3 * time.Second})
+	eng := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Logger: log, Poll: 50 * time.Millisecond, LeaseTTL: 3 * time.Second, OpTimeout: opTimeout})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()
@@ -672,5 +675,52 @@ func TestConcurrentTransitionsRace(t *testing.T) {
 		if err != nil || len(evs) != 1 {
 			t.Errorf("%s recorded %d times (%v), want once", ev, len(evs), err)
 		}
+	}
+}
+
+// TestOperationTimeout hangs the directory mid-run: the operation in flight
+// fails after the configured timeout, the rest are skipped, and the request
+// fails with a clear error instead of hanging.
+func TestOperationTimeout(t *testing.T) {
+	e := newChangeEnvOpts(t, time.Second)
+	var ops []map[string]any
+	for i := 0; i < 20; i++ {
+		typ := "ldap.user.disable"
+		if i%2 == 1 {
+			typ = "ldap.user.enable"
+		}
+		ops = append(ops, op(typ, map[string]any{"uid": "bob"}))
+	}
+	id := e.create("op", ops...)
+	e.mustAction("op", id, "submit", nil, "submitted")
+	e.mustAction("appr", id, "approve", nil, "approved")
+	e.mustAction("op", id, "execute", nil, "executing")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := e.do("GET", fmt.Sprintf("/api/v1/change-requests/%d", id), e.tokens["op"], nil)
+		if body["operations"].([]any)[0].(map[string]any)["status"] == "succeeded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("first operation never finished")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := e.dir.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer e.dir.Resume()
+	body := e.waitDone(id)
+	if body["status"] == "succeeded" {
+		t.Skip("all operations finished before the directory was paused; nothing to time out")
+	}
+	var failed map[string]any
+	for _, o := range body["operations"].([]any) {
+		if m := o.(map[string]any); m["status"] == "failed" {
+			failed = m
+		}
+	}
+	if body["status"] != "failed" || failed == nil || !strings.Contains(fmt.Sprint(failed["error"]), "timed out") {
+		t.Errorf("after a hung operation: status %v, failed op %v", body["status"], failed)
 	}
 }
