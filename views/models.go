@@ -227,6 +227,14 @@ type ConnectorDetailView struct {
 	Error string
 }
 
+// ConnectorDeleteView is the confirmation step of deleting a connector,
+// which works without JavaScript.
+type ConnectorDeleteView struct {
+	ID   string
+	Name string
+	Type string
+}
+
 // ConnectorTestFragment is the fragment id of the test result box.
 const ConnectorTestFragment = "connector-test"
 
@@ -234,16 +242,17 @@ const ConnectorTestFragment = "connector-test"
 
 // ChangeRow is one change request in a list.
 type ChangeRow struct {
-	ID          string
-	Title       string
-	State       string
-	Connector   string
-	CreatedBy   string
-	Created     string
-	Finished    string
-	Emergency   bool
-	NeedsReview bool
-	DetailURL   string
+	ID                string
+	Title             string
+	State             string
+	Connector         string
+	RequiredApprovals string // the connector's policy; empty when the connector is unknown
+	CreatedBy         string
+	Created           string
+	Finished          string
+	Emergency         bool
+	NeedsReview       bool
+	DetailURL         string
 }
 
 // ChangesView is the change request list with its filters.
@@ -354,7 +363,7 @@ type ChangeDetailView struct {
 	Finished          string
 	Approvals         []ApprovalView
 	ApprovalCount     string
-	RequiredApprovals string // empty when unknown to this role
+	RequiredApprovals string // the connector's policy; empty when the connector is unknown
 	Emergency         bool
 	Justification     string
 	NeedsReview       bool

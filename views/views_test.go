@@ -89,12 +89,14 @@ func TestPagesAreCSPClean(t *testing.T) {
 			Form: views.ConnectorForm{ID: "1", Action: "/connectors/1", Fields: []views.FormField{{Name: "url", Kind: views.KindText},
 				{Name: "ca", Kind: views.KindTextarea}, {Name: "x", Kind: views.KindCheckbox, Checked: true}},
 				Secrets: []views.FormField{{Name: "bind_password", Kind: views.KindPassword}}}}),
+		"connector-delete": views.ConnectorDeletePage(admin, views.ConnectorDeleteView{ID: "1", Name: "dir", Type: "ldap"}),
 		"changes": views.ChangesPage(admin, views.ChangesView{CanCreate: true, NextURL: "/changes?cursor=x",
-			Rows: []views.ChangeRow{{ID: "1", Title: "t", State: "draft", DetailURL: "/changes/1"}}}),
+			Rows: []views.ChangeRow{{ID: "1", Title: "t", State: "draft", Connector: "dir", RequiredApprovals: "2", DetailURL: "/changes/1"}}}),
 		"change-form": views.ChangeFormPage(admin, views.ChangeForm{Action: "/changes", ConnectorID: "1",
 			OpTypes: []views.OpTypeHelp{{Type: "a.b", Fields: []string{"uid"}}},
 			Rows:    []views.OpRowForm{{Index: "0", Number: "1", Fields: []views.FormField{{Name: "op0_uid", Kind: views.KindText}}}}}),
 		"change": views.ChangeDetailPage(admin, views.ChangeDetailView{ID: "1", URL: "/changes/1", State: "executing", Polling: true,
+			Connector: "dir", RequiredApprovals: "1",
 			Emergency: true, NeedsReview: true, Revealed: "s",
 			Approvals:  []views.ApprovalView{{Email: "a@example.com", Decision: "approve", Void: true}},
 			Operations: []views.OperationView{{ID: "1", Type: "a.b", Status: "running", RevealURL: "/changes/1/operations/1/reveal"}},
@@ -172,5 +174,27 @@ func TestSecretInputsNeverCarryValues(t *testing.T) {
 		Action: "/connectors", Secrets: []views.FormField{{Name: "bind_password", Kind: views.KindPassword, Value: "leak-me"}}}))
 	if strings.Contains(html, "leak-me") {
 		t.Fatal("a password input rendered its value")
+	}
+}
+
+func TestApprovalPolicyShown(t *testing.T) {
+	viewer := views.Page{User: &views.CurrentUser{Email: "v@example.com", Role: "viewer"}}
+	for _, tc := range []struct{ required, want string }{{"1", "1 approval required"}, {"3", "3 approvals required"}} {
+		html := render(t, views.Dashboard(viewer, views.DashboardView{Cards: []views.DashboardCard{{Key: "executed",
+			Rows: []views.ChangeRow{{ID: "1", Title: "t", State: "succeeded", Connector: "Directory", RequiredApprovals: tc.required, DetailURL: "/changes/1"}}}}}))
+		if !strings.Contains(html, `data-testid="change-row-approvals">`+tc.want+`<`) || !strings.Contains(html, "Directory") {
+			t.Errorf("dashboard row lacks %q:\n%s", tc.want, html)
+		}
+		html = render(t, views.ChangeDetailPage(viewer, views.ChangeDetailView{ID: "1", URL: "/changes/1", State: "submitted",
+			Connector: "Directory", ApprovalCount: "0", RequiredApprovals: tc.required}))
+		if !strings.Contains(html, "0 valid approval(s) of this revision; "+tc.want) ||
+			!strings.Contains(html, `data-testid="change-required-approvals">`+tc.want+`<`) {
+			t.Errorf("detail lacks %q:\n%s", tc.want, html)
+		}
+	}
+	// An unknown connector shows no policy rather than a wrong one.
+	html := render(t, views.ChangeDetailPage(viewer, views.ChangeDetailView{ID: "1", URL: "/changes/1", State: "draft", ApprovalCount: "0"}))
+	if strings.Contains(html, "required") {
+		t.Fatalf("unknown policy shown:\n%s", html)
 	}
 }

@@ -1,11 +1,13 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,36 +38,45 @@ func formatOpt(t time.Time) string {
 	return formatTime(t)
 }
 
-// connectorNames maps connector ids to names for roles that may see the
-// choices (writers, admins); nil otherwise, and the pages show ids.
-func (h *handler) connectorNames(ctx context.Context, a *authed) map[int64]string {
-	if !app.Can(a.actor.Role, app.ActWriteChanges) {
-		return nil
-	}
-	choices, err := h.svc.ConnectorChoices(ctx, a.actor)
+// connectorSummaries maps connector ids to what every reader of change
+// requests may know of them: name, type and approval policy.
+func (h *handler) connectorSummaries(ctx context.Context, a *authed) map[int64]app.ConnectorSummary {
+	sums, err := h.svc.ConnectorSummaries(ctx, a.actor)
 	if err != nil {
-		h.log.WarnContext(ctx, "list connector choices", "err", err)
+		h.log.WarnContext(ctx, "list connector summaries", "err", err)
 		return nil
 	}
-	out := make(map[int64]string, len(choices))
-	for _, c := range choices {
-		out[c.ID] = c.Name
+	out := make(map[int64]app.ConnectorSummary, len(sums))
+	for _, c := range sums {
+		out[c.ID] = c
 	}
 	return out
 }
 
-func connectorLabel(names map[int64]string, id int64) string {
-	if n, ok := names[id]; ok {
-		return n
+// connectorLabel is a connector's name; a connector that is gone (or was
+// added since the map was read) shows its id.
+func connectorLabel(sums map[int64]app.ConnectorSummary, id int64) string {
+	if c, ok := sums[id]; ok {
+		return c.Name
 	}
 	return "connector " + strconv.FormatInt(id, 10)
 }
 
-func changeRows(cs []app.ChangeRequest, names map[int64]string) []views.ChangeRow {
+// requiredApprovals is a connector's approval policy as a number, or ""
+// when the connector is unknown.
+func requiredApprovals(sums map[int64]app.ConnectorSummary, id int64) string {
+	if c, ok := sums[id]; ok {
+		return strconv.Itoa(c.RequiredApprovals)
+	}
+	return ""
+}
+
+func changeRows(cs []app.ChangeRequest, sums map[int64]app.ConnectorSummary) []views.ChangeRow {
 	rows := make([]views.ChangeRow, 0, len(cs))
 	for _, c := range cs {
 		rows = append(rows, views.ChangeRow{ID: strconv.FormatInt(c.ID, 10), Title: c.Title, State: string(c.State),
-			Connector: connectorLabel(names, c.ConnectorID), CreatedBy: c.CreatedByEmail, Created: formatTime(c.CreatedAt),
+			Connector: connectorLabel(sums, c.ConnectorID), RequiredApprovals: requiredApprovals(sums, c.ConnectorID),
+			CreatedBy: c.CreatedByEmail, Created: formatTime(c.CreatedAt),
 			Finished: formatOpt(c.FinishedAt), Emergency: c.Emergency, NeedsReview: c.NeedsReview(), DetailURL: changeURL(c.ID)})
 	}
 	return rows
@@ -79,10 +90,10 @@ func (h *handler) listChanges(w http.ResponseWriter, r *http.Request, a *authed)
 	for _, st := range app.ChangeStates {
 		v.States = append(v.States, views.Option{Value: string(st), Label: string(st), Selected: string(st) == v.Status})
 	}
-	names := h.connectorNames(r.Context(), a)
-	for _, id := range sortedIDs(names) {
+	sums := h.connectorSummaries(r.Context(), a)
+	for _, id := range sortedIDs(sums) {
 		sid := strconv.FormatInt(id, 10)
-		v.Connectors = append(v.Connectors, views.Option{Value: sid, Label: names[id], Selected: sid == v.Connector})
+		v.Connectors = append(v.Connectors, views.Option{Value: sid, Label: sums[id].Name, Selected: sid == v.Connector})
 	}
 	status := http.StatusOK
 	f := app.ChangeFilter{Limit: changesPerPage}
@@ -101,7 +112,7 @@ func (h *handler) listChanges(w http.ResponseWriter, r *http.Request, a *authed)
 		var page *app.ChangePage
 		page, err = h.svc.ListChanges(r.Context(), a.actor, f, q.Get("cursor"))
 		if err == nil {
-			v.Rows = changeRows(page.Changes, names)
+			v.Rows = changeRows(page.Changes, sums)
 			if page.NextCursor != "" {
 				next := url.Values{}
 				for _, k := range []string{"status", "connector"} {
@@ -125,16 +136,18 @@ func (h *handler) listChanges(w http.ResponseWriter, r *http.Request, a *authed)
 	h.render(w, r, status, views.ChangesPage(h.page(a, "Change requests", views.NavChanges, h.popFlash(w, r, a)), v))
 }
 
-func sortedIDs(m map[int64]string) []int64 {
+// sortedIDs orders connector ids by name, then id.
+func sortedIDs(m map[int64]app.ConnectorSummary) []int64 {
 	out := make([]int64, 0, len(m))
 	for id := range m {
 		out = append(out, id)
 	}
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && m[out[j]] < m[out[j-1]]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
+	slices.SortFunc(out, func(x, y int64) int {
+		if c := strings.Compare(m[x].Name, m[y].Name); c != 0 {
+			return c
 		}
-	}
+		return cmp.Compare(x, y)
+	})
 	return out
 }
 
@@ -526,19 +539,15 @@ func (h *handler) editChange(w http.ResponseWriter, r *http.Request, a *authed) 
 
 // changeDetailView builds the detail page for the current user.
 func (h *handler) changeDetailView(ctx context.Context, a *authed, c *app.ChangeRequest) views.ChangeDetailView {
-	names := h.connectorNames(ctx, a)
+	sums := h.connectorSummaries(ctx, a)
 	v := views.ChangeDetailView{ID: strconv.FormatInt(c.ID, 10), URL: changeURL(c.ID), Title: c.Title,
-		Description: c.Description, State: string(c.State), Connector: connectorLabel(names, c.ConnectorID),
-		CreatedBy: c.CreatedByEmail, Revision: strconv.FormatInt(c.Revision, 10), Created: formatTime(c.CreatedAt),
+		Description: c.Description, State: string(c.State), Connector: connectorLabel(sums, c.ConnectorID),
+		RequiredApprovals: requiredApprovals(sums, c.ConnectorID),
+		CreatedBy:         c.CreatedByEmail, Revision: strconv.FormatInt(c.Revision, 10), Created: formatTime(c.CreatedAt),
 		Submitted: formatOpt(c.SubmittedAt), Started: formatOpt(c.StartedAt), Finished: formatOpt(c.FinishedAt),
 		ApprovalCount: strconv.Itoa(c.ValidApprovals()), Emergency: c.Emergency, Justification: c.EmergencyJustification,
 		NeedsReview: c.NeedsReview(), ReviewedAt: formatOpt(c.ReviewedAt), ReviewComment: c.ReviewComment,
 		Polling: c.State == app.StateExecuting}
-	if app.Can(a.actor.Role, app.ActManageConnector) {
-		if conn, err := h.svc.GetConnector(ctx, a.actor, c.ConnectorID); err == nil {
-			v.RequiredApprovals = strconv.Itoa(conn.RequiredApprovals)
-		}
-	}
 	uid, _ := strconv.ParseInt(a.actor.ID, 10, 64)
 	approvedByMe := false
 	for _, ap := range c.Approvals {

@@ -5,19 +5,23 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	goldap "github.com/go-ldap/ldap/v3"
+
 	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
 )
 
-// fakeConnector adds a connector of the fake type.
-func (e *env) fakeConnector(approvals int) *app.Connector {
+// ldapConnector adds a connector to dir, a real slapd, through the service.
+func (e *env) ldapConnector(dir *ldaptest.Server, approvals int) *app.Connector {
 	e.t.Helper()
 	c, err := e.svc.CreateConnector(context.Background(), app.SystemActor("test"), app.ConnectorInput{
-		Name: "fake target", Type: fakeType, Config: []byte(`{"label":"x"}`), Credentials: []byte(`{"token":"fake-token"}`),
+		Name: "Directory", Type: "ldap", Config: dir.ConfigJSON(), Credentials: dir.CredentialsJSON(),
 		RequiredApprovals: &approvals})
 	if err != nil {
 		e.t.Fatal(err)
@@ -25,22 +29,52 @@ func (e *env) fakeConnector(approvals int) *app.Connector {
 	return c
 }
 
+// userDN is the DN of a user of the test directory.
+func userDN(uid string) string { return "uid=" + uid + "," + ldaptest.UserBase }
+
 var changeLocRe = regexp.MustCompile(`^/changes/(\d+)$`)
 
-// createChange posts the change form and returns the new request's path.
-func (e *env) createChange(c *http.Client, connectorID int64, title string, ops ...[2]string) string {
-	e.t.Helper()
-	form := url.Values{"connector_id": {strconv.FormatInt(connectorID, 10)}, "title": {title},
-		"description": {"because"}, "rows": {"5"}}
-	for i, op := range ops {
-		form.Set("op"+strconv.Itoa(i)+"_type", op[0])
-		form.Set("op"+strconv.Itoa(i)+"_target", op[1])
+// op is one operation row as the change form posts it.
+type op struct {
+	typ    string
+	fields map[string]string
+}
+
+// uidOp is an operation whose only parameter is a uid.
+func uidOp(typ, uid string) op { return op{typ, map[string]string{"uid": uid}} }
+
+// opsForm adds operation rows to a change form.
+func opsForm(form url.Values, ops ...op) url.Values {
+	for i, o := range ops {
+		form.Set("op"+strconv.Itoa(i)+"_type", o.typ)
+		for k, v := range o.fields {
+			form.Set("op"+strconv.Itoa(i)+"_"+k, v)
+		}
 	}
+	return form
+}
+
+// createChange posts the change form and returns the new request's path.
+func (e *env) createChange(c *http.Client, connectorID int64, title string, ops ...op) string {
+	e.t.Helper()
+	form := opsForm(url.Values{"connector_id": {strconv.FormatInt(connectorID, 10)}, "title": {title},
+		"description": {"because"}, "rows": {"5"}}, ops...)
 	r := e.post(c, "/changes", form)
 	if r.StatusCode != http.StatusSeeOther || !changeLocRe.MatchString(r.Header.Get("Location")) {
 		e.t.Fatalf("create change: %d %q %s", r.StatusCode, r.Header.Get("Location"), r.body)
 	}
 	return r.Header.Get("Location")
+}
+
+// runChange takes a request through the console from draft to execution
+// and waits for the engine to finish it in state want.
+func (e *env) runChange(author, approver *http.Client, connectorID int64, title string, want app.ChangeState, ops ...op) (string, *app.ChangeRequest) {
+	e.t.Helper()
+	path := e.createChange(author, connectorID, title, ops...)
+	e.mustPost(author, path, "submit", nil)
+	e.mustPost(approver, path, "approve", url.Values{"comment": {"ok"}})
+	e.mustPost(author, path, "execute", nil)
+	return path, e.waitState(changeIDOf(e.t, path), want)
 }
 
 // mustPost posts and wants the redirect back to path.
@@ -105,13 +139,38 @@ func requireButtons(t *testing.T, r response, want ...string) {
 	}
 }
 
+// requireLocked checks in the directory whether uid can still bind with
+// its seeded password.
+func requireLocked(t *testing.T, dir *ldaptest.Server, uid string, locked bool) {
+	t.Helper()
+	err := dir.CanBind(userDN(uid), dir.UserPasswords[uid])
+	if locked && err == nil {
+		t.Fatalf("%s can still bind", uid)
+	}
+	if !locked && err != nil {
+		t.Fatalf("%s cannot bind: %v", uid, err)
+	}
+}
+
+// groupMembers reads a group's member DNs from the directory.
+func groupMembers(t *testing.T, dir *ldaptest.Server, cn string) []string {
+	t.Helper()
+	res, err := dir.Admin(t).Search(goldap.NewSearchRequest("cn="+cn+","+dir.GroupBase, goldap.ScopeBaseObject,
+		goldap.NeverDerefAliases, 0, 0, false, "(objectClass=*)", []string{"member"}, nil))
+	if err != nil || len(res.Entries) != 1 {
+		t.Fatalf("search group %s: %v", cn, err)
+	}
+	return res.Entries[0].GetAttributeValues("member")
+}
+
 func TestChangeRequestFlow(t *testing.T) {
+	dir := ldaptest.Start(t)
 	e := newEnv(t, envOpts{})
 	e.seedUser("admin@example.com", app.RoleAdmin)
 	e.seedUser("ops@example.com", app.RoleOperator)
 	e.seedUser("approver@example.com", app.RoleApprover)
 	e.seedUser("viewer@example.com", app.RoleViewer)
-	conn := e.fakeConnector(1)
+	conn := e.ldapConnector(dir, 1)
 	ops, appr, view := e.client(), e.client(), e.client()
 	e.login(ops, "ops@example.com")
 	e.login(appr, "approver@example.com")
@@ -119,13 +178,14 @@ func TestChangeRequestFlow(t *testing.T) {
 
 	// Two steps: the connector, then the form with that connector's types.
 	r := e.get(ops, "/changes/new")
-	requireContains(t, r, `data-testid="change-connector-form"`, "fake target (fake)")
+	requireContains(t, r, `data-testid="change-connector-form"`, "Directory (ldap)")
 	r = e.get(ops, "/changes/new?connector="+strconv.FormatInt(conn.ID, 10))
-	requireContains(t, r, `data-testid="change-form"`, `<option value="fake.noop">fake.noop</option>`,
+	requireContains(t, r, `data-testid="change-form"`, `<option value="ldap.user.disable">ldap.user.disable</option>`,
+		`<option value="ldap.group.add_member">ldap.group.add_member</option>`,
 		`data-testid="op4-type"`, "Pick a type to see its parameters")
 
-	form := url.Values{"connector_id": {strconv.FormatInt(conn.ID, 10)}, "title": {"Touch x"}, "rows": {"5"},
-		"op0_type": {"fake.noop"}, "op0_target": {"x"}, "op0_tags": {"a\r\nb\n"}, "op0_force": {"true"}}
+	form := opsForm(url.Values{"connector_id": {strconv.FormatInt(conn.ID, 10)}, "title": {"Offboard bob"}, "rows": {"5"}},
+		uidOp("ldap.user.disable", "bob"), op{"ldap.group.add_member", map[string]string{"group": "admins", "uid": "bob"}})
 	r = e.post(ops, "/changes", form)
 	path := r.Header.Get("Location")
 	if r.StatusCode != http.StatusSeeOther || !changeLocRe.MatchString(path) {
@@ -133,19 +193,29 @@ func TestChangeRequestFlow(t *testing.T) {
 	}
 	id := changeIDOf(t, path)
 	c, _ := e.svc.GetChange(context.Background(), app.SystemActor("test"), id)
-	if len(c.Operations) != 1 || string(c.Operations[0].Params) != `{"target":"x","tags":["a","b"],"force":true}` {
+	if len(c.Operations) != 2 || string(c.Operations[0].Params) != `{"uid":"bob"}` ||
+		string(c.Operations[1].Params) != `{"group":"admins","uid":"bob"}` {
 		t.Fatalf("stored operations: %+v", c.Operations)
 	}
 
 	r = e.get(ops, path)
-	requireContains(t, r, "Draft "+strconv.FormatInt(id, 10)+" created", `data-testid="change-status">draft<`, "fake target")
+	requireContains(t, r, "Draft "+strconv.FormatInt(id, 10)+" created", `data-testid="change-status">draft<`,
+		`data-testid="change-connector">Directory<`, `data-testid="change-required-approvals">1 approval required<`)
 	requireButtons(t, r, "change-edit", "change-submit", "change-cancel")
-	requireButtons(t, e.get(appr, path))
-	requireButtons(t, e.get(view, path))
+	// Approvers and viewers see the connector's name and policy too.
+	for _, cl := range []*http.Client{appr, view} {
+		r := e.get(cl, path)
+		requireButtons(t, r)
+		requireContains(t, r, `data-testid="change-connector">Directory<`, `data-testid="change-required-approvals">1 approval required<`)
+		if strings.Contains(r.body, "connector "+strconv.FormatInt(conn.ID, 10)) {
+			t.Fatal("the connector shows as an id")
+		}
+	}
 
 	e.mustPost(ops, path, "submit", nil)
 	r = e.get(appr, path)
-	requireContains(t, r, `data-testid="change-status">submitted<`, "would touch x tags=a,b")
+	requireContains(t, r, `data-testid="change-status">submitted<`, "Will lock uid=bob (cn=Bob Roe)",
+		"Will add uid=bob (cn=Bob Roe) to group admins", "0 valid approval(s) of this revision; 1 approval required")
 	requireButtons(t, r, "change-approve", "change-reject")
 	requireButtons(t, e.get(ops, path), "change-edit", "change-cancel")
 
@@ -178,20 +248,28 @@ func TestChangeRequestFlow(t *testing.T) {
 	} else {
 		requireContains(t, r, "your role may not do this")
 	}
+	requireLocked(t, dir, "bob", false)
 
 	requireButtons(t, e.get(ops, path), "change-edit", "change-execute")
 	e.mustPost(ops, path, "execute", nil)
 	e.waitState(id, app.StateSucceeded)
 	r = e.get(ops, path)
-	requireContains(t, r, `data-testid="change-status">succeeded<`, "touched x", `data-op-status="succeeded"`)
+	requireContains(t, r, `data-testid="change-status">succeeded<`, "locked uid=bob (cn=Bob Roe)",
+		"added uid=bob (cn=Bob Roe) to admins", `data-op-status="succeeded"`)
 	if strings.Contains(r.body, `hx-trigger="every 1s"`) {
 		t.Fatal("a finished request still polls")
 	}
 	requireButtons(t, r)
+	// The directory agrees.
+	requireLocked(t, dir, "bob", true)
+	if m := groupMembers(t, dir, "admins"); !slices.Contains(m, userDN("bob")) {
+		t.Fatalf("admins members: %v", m)
+	}
 
-	// The list, with filters and status badges.
+	// The list, with filters, status badges and the connector by name.
 	r = e.get(view, "/changes?status=succeeded")
-	requireContains(t, r, `data-change-id="`+strconv.FormatInt(id, 10)+`"`, `class="badge state-succeeded"`)
+	requireContains(t, r, `data-change-id="`+strconv.FormatInt(id, 10)+`"`, `class="badge state-succeeded"`,
+		`<option value="`+strconv.FormatInt(conn.ID, 10)+`">Directory</option>`, `data-testid="change-row-approvals">1 approval required<`)
 	r = e.get(view, "/changes?status=draft")
 	requireContains(t, r, `data-testid="changes-empty"`)
 	r = e.get(view, "/changes?status=bogus")
@@ -206,20 +284,22 @@ func TestChangeRequestFlow(t *testing.T) {
 		t.Fatalf("viewer new form: %d", r.StatusCode)
 	}
 
-	// The dashboard lists it as recently executed.
+	// The dashboard lists it as recently executed, with its connector.
 	r = e.get(view, "/")
-	requireContains(t, r, `data-testid="card-executed"`, "Touch x", `data-testid="card-findings"`)
+	requireContains(t, r, `data-testid="card-executed"`, "Offboard bob", `data-testid="card-findings"`,
+		"Directory", `data-testid="change-row-approvals">1 approval required<`)
 }
 
 func TestSelfApprovalRefused(t *testing.T) {
+	dir := ldaptest.Start(t)
 	e := newEnv(t, envOpts{})
 	e.seedUser("admin@example.com", app.RoleAdmin)
 	e.seedUser("approver@example.com", app.RoleApprover)
-	conn := e.fakeConnector(1)
+	conn := e.ldapConnector(dir, 1)
 	admin, appr := e.client(), e.client()
 	e.login(admin, "admin@example.com")
 	e.login(appr, "approver@example.com")
-	path := e.createChange(admin, conn.ID, "Mine", [2]string{"fake.noop", "y"})
+	path := e.createChange(admin, conn.ID, "Mine", uidOp("ldap.user.disable", "alice"))
 	e.mustPost(admin, path, "submit", nil)
 
 	r := e.get(admin, path)
@@ -231,34 +311,46 @@ func TestSelfApprovalRefused(t *testing.T) {
 	requireContains(t, r, `data-testid="change-error"`, "you cannot approve your own change request", `data-testid="change-status">submitted<`)
 
 	// The dashboard: waiting for the approver, not for its creator.
-	requireContains(t, e.get(appr, "/"), `data-testid="card-approvals"`, "Mine")
+	requireContains(t, e.get(appr, "/"), `data-testid="card-approvals"`, "Mine", "Directory", "1 approval required")
 	if r := e.get(admin, "/"); strings.Contains(r.body, ">Mine<") {
 		t.Fatal("the creator is asked to approve their own request")
 	}
+	requireLocked(t, dir, "alice", false)
 }
 
 func TestChangeFormErrorsAndRefresh(t *testing.T) {
+	dir := ldaptest.Start(t)
 	e := newEnv(t, envOpts{})
 	e.seedUser("ops@example.com", app.RoleOperator)
-	conn := e.fakeConnector(1)
+	conn := e.ldapConnector(dir, 1)
 	c := e.client()
 	e.login(c, "ops@example.com")
 	cid := strconv.FormatInt(conn.ID, 10)
 
-	// The no-JavaScript refresh shows the chosen type's parameters.
-	r := e.post(c, "/changes", url.Values{"connector_id": {cid}, "rows": {"5"}, "title": {"T"}, "op0_type": {"fake.noop"}, "refresh": {"1"}})
+	// The no-JavaScript refresh shows the chosen types' parameters.
+	r := e.post(c, "/changes", url.Values{"connector_id": {cid}, "rows": {"5"}, "title": {"T"},
+		"op0_type": {"ldap.group.add_member"}, "op1_type": {"ldap.user.create"}, "refresh": {"1"}})
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("refresh: %d", r.StatusCode)
 	}
-	requireContains(t, r, `name="op0_target"`, `name="op0_tags"`, `name="op0_force"`, `value="T"`)
-	if strings.Contains(r.body, `name="op1_target"`) {
+	requireContains(t, r, `name="op0_group"`, `name="op0_uid"`, `name="op1_uid"`, `name="op1_mail"`,
+		`<textarea id="op1-groups" name="op1_groups"`, `value="T"`)
+	if strings.Contains(r.body, `name="op2_uid"`) {
 		t.Fatal("a row without a type shows parameters")
 	}
 	// The htmx row swap.
-	r = e.get(c, "/changes/oprow?connector="+cid+"&index=2&op2_type=fake.secret", "HX-Request", "true")
-	requireContains(t, r, `data-testid="op-row-2"`, `name="op2_target"`)
+	r = e.get(c, "/changes/oprow?connector="+cid+"&index=2&op2_type=ldap.user.reset_password", "HX-Request", "true")
+	requireContains(t, r, `data-testid="op-row-2"`, `name="op2_uid"`)
 	if strings.Contains(r.body, "<html") {
 		t.Fatal("row fragment is a whole page")
+	}
+
+	// A list parameter is one item per line.
+	path := e.createChange(c, conn.ID, "New hire", op{"ldap.user.create", map[string]string{"uid": "carol", "cn": "Carol Doe",
+		"sn": "Doe", "mail": "carol@example.org", "groups": "admins\r\ndevs\n"}})
+	created, _ := e.svc.GetChange(context.Background(), app.SystemActor("test"), changeIDOf(t, path))
+	if got := string(created.Operations[0].Params); got != `{"uid":"carol","cn":"Carol Doe","sn":"Doe","mail":"carol@example.org","groups":["admins","devs"]}` {
+		t.Fatalf("stored parameters: %s", got)
 	}
 
 	tests := []struct {
@@ -266,9 +358,12 @@ func TestChangeFormErrorsAndRefresh(t *testing.T) {
 		form url.Values
 		msg  string
 	}{
-		{"no title", url.Values{"op0_type": {"fake.noop"}, "op0_target": {"kept-target"}}, "title is required"},
+		{"no title", url.Values{"op0_type": {"ldap.user.disable"}, "op0_uid": {"kept-uid"}}, "title is required"},
 		{"no operation", url.Values{"title": {"T"}}, "needs at least one operation"},
-		{"missing parameter", url.Values{"title": {"T"}, "op0_type": {"fake.noop"}, "op1_type": {"fake.noop"}, "op0_target": {"kept-target"}}, "operation 2: fake.noop: target is required"},
+		{"missing parameter", url.Values{"title": {"T"}, "op0_type": {"ldap.user.disable"}, "op1_type": {"ldap.user.enable"},
+			"op0_uid": {"kept-uid"}}, "operation 2: ldap.user.enable: uid is required"},
+		{"bad parameter", url.Values{"title": {"T"}, "op0_type": {"ldap.group.add_member"}, "op0_uid": {"kept-uid"},
+			"op0_group": {"admins"}, "op1_type": {"ldap.user.disable"}, "op1_uid": {"Bad Uid"}}, "operation 2: ldap.user.disable: uid"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -279,50 +374,106 @@ func TestChangeFormErrorsAndRefresh(t *testing.T) {
 				t.Fatalf("status %d", r.StatusCode)
 			}
 			requireContains(t, r, `data-testid="change-form-error"`, tc.msg)
-			if tc.form.Get("op0_target") != "" {
-				requireContains(t, r, `value="kept-target"`)
+			if tc.form.Get("op0_uid") != "" {
+				requireContains(t, r, `value="kept-uid"`)
 			}
 		})
 	}
 }
 
-func TestEditVoidsApprovals(t *testing.T) {
+// TestPlanFailureRefusesSubmit: a draft may name a user that does not
+// exist (its plan says so), but submitting plans strictly and refuses it.
+func TestPlanFailureRefusesSubmit(t *testing.T) {
+	dir := ldaptest.Start(t)
+	e := newEnv(t, envOpts{})
+	e.seedUser("ops@example.com", app.RoleOperator)
+	conn := e.ldapConnector(dir, 1)
+	c := e.client()
+	e.login(c, "ops@example.com")
+	path := e.createChange(c, conn.ID, "Ghost", uidOp("ldap.user.disable", "ghost"))
+	requireContains(t, e.get(c, path), "Plan unavailable: no user with uid=ghost under "+dir.UserBase)
+
+	r := e.post(c, path+"/submit", nil)
+	if r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("submit: %d %s", r.StatusCode, r.body)
+	}
+	requireContains(t, r, `data-testid="change-error"`, "operation 1 (ldap.user.disable) cannot be planned: no user with uid=ghost",
+		`data-testid="change-status">draft<`)
+	requireButtons(t, r, "change-edit", "change-submit", "change-cancel")
+}
+
+// TestFailedExecution: the second operation fails at execution because
+// the first deleted the user it works on; the request ends failed and the
+// page says which operation failed and why.
+func TestFailedExecution(t *testing.T) {
+	dir := ldaptest.Start(t)
 	e := newEnv(t, envOpts{})
 	e.seedUser("ops@example.com", app.RoleOperator)
 	e.seedUser("approver@example.com", app.RoleApprover)
-	conn := e.fakeConnector(1)
+	conn := e.ldapConnector(dir, 1)
 	ops, appr := e.client(), e.client()
 	e.login(ops, "ops@example.com")
 	e.login(appr, "approver@example.com")
-	path := e.createChange(ops, conn.ID, "Edit me", [2]string{"fake.noop", "one"})
+	e.runChange(ops, appr, conn.ID, "Create carol", app.StateSucceeded, op{"ldap.user.create",
+		map[string]string{"uid": "carol", "cn": "Carol Doe", "sn": "Doe", "mail": "carol@example.org"}})
+
+	path, c := e.runChange(ops, appr, conn.ID, "Delete then disable carol", app.StateFailed,
+		uidOp("ldap.user.delete", "carol"), uidOp("ldap.user.disable", "carol"))
+	if c.Operations[0].Status != app.OpSucceeded || c.Operations[1].Status != app.OpFailed {
+		t.Fatalf("operations: %s, %s", c.Operations[0].Status, c.Operations[1].Status)
+	}
+	r := e.get(appr, path)
+	requireContains(t, r, `data-testid="change-status">failed<`, `data-op-status="succeeded"`, `data-op-status="failed"`,
+		`data-testid="change-op-error"`, "uid=carol", "deleted uid=carol (cn=Carol Doe)")
+	requireButtons(t, r)
+	if strings.Contains(r.body, `hx-trigger="every 1s"`) {
+		t.Fatal("a failed request still polls")
+	}
+	requireContains(t, e.get(appr, "/changes?status=failed"), `data-change-id="`+strconv.FormatInt(c.ID, 10)+`"`, `class="badge state-failed"`)
+	requireContains(t, e.get(appr, "/"), `data-testid="card-executed"`, "Delete then disable carol")
+}
+
+func TestEditVoidsApprovals(t *testing.T) {
+	dir := ldaptest.Start(t)
+	e := newEnv(t, envOpts{})
+	e.seedUser("ops@example.com", app.RoleOperator)
+	e.seedUser("approver@example.com", app.RoleApprover)
+	conn := e.ldapConnector(dir, 1)
+	ops, appr := e.client(), e.client()
+	e.login(ops, "ops@example.com")
+	e.login(appr, "approver@example.com")
+	path := e.createChange(ops, conn.ID, "Edit me", uidOp("ldap.user.disable", "alice"))
 	e.mustPost(ops, path, "submit", nil)
 	e.mustPost(appr, path, "approve", url.Values{"comment": {"ok"}})
 
 	r := e.get(ops, path+"/edit")
-	requireContains(t, r, `data-testid="change-edit-warning"`, "voids its approvals", `value="one"`, `value="Edit me"`,
-		`<option value="fake.noop" selected>`)
-	form := url.Values{"title": {"Edited"}, "description": {"d"}, "rows": {"6"}, "op0_type": {"fake.noop"}, "op0_target": {"two"}}
+	requireContains(t, r, `data-testid="change-edit-warning"`, "voids its approvals", `value="alice"`, `value="Edit me"`,
+		`<option value="ldap.user.disable" selected>`)
+	form := url.Values{"title": {"Edited"}, "description": {"d"}, "rows": {"6"}, "op0_type": {"ldap.user.disable"}, "op0_uid": {"bob"}}
 	r = e.post(ops, path+"/edit", form)
 	if r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("edit: %d %s", r.StatusCode, r.body)
 	}
 	r = e.get(ops, path)
-	requireContains(t, r, `data-testid="change-status">draft<`, "Edited", `class="void"`, "<s>approver@example.com", `data-testid="change-revision">2<`)
+	requireContains(t, r, `data-testid="change-status">draft<`, "Edited", `class="void"`, "<s>approver@example.com",
+		`data-testid="change-revision">2<`, `&#34;uid&#34;: &#34;bob&#34;`)
 }
 
 func TestEmergencyExecuteAndReview(t *testing.T) {
+	dir := ldaptest.Start(t)
 	e := newEnv(t, envOpts{})
 	e.seedUser("admin@example.com", app.RoleAdmin)
 	e.seedUser("ops@example.com", app.RoleOperator)
 	e.seedUser("approver@example.com", app.RoleApprover)
-	conn := e.fakeConnector(2)
+	conn := e.ldapConnector(dir, 2)
 	admin, ops, appr := e.client(), e.client(), e.client()
 	e.login(admin, "admin@example.com")
 	e.login(ops, "ops@example.com")
 	e.login(appr, "approver@example.com")
-	path := e.createChange(ops, conn.ID, "Urgent", [2]string{"fake.noop", "z"})
+	path := e.createChange(ops, conn.ID, "Urgent", uidOp("ldap.user.disable", "alice"))
 	e.mustPost(ops, path, "submit", nil)
 	requireButtons(t, e.get(admin, path), "change-edit", "change-cancel", "change-approve", "change-reject", "change-emergency-execute")
+	requireContains(t, e.get(appr, path), `data-testid="change-required-approvals">2 approvals required<`)
 
 	r := e.post(admin, path+"/emergency", url.Values{"justification": {"short"}})
 	if r.StatusCode != http.StatusBadRequest {
@@ -332,13 +483,15 @@ func TestEmergencyExecuteAndReview(t *testing.T) {
 	if r := e.post(ops, path+"/emergency", url.Values{"justification": {"production is down right now"}}); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("operator emergency: %d", r.StatusCode)
 	}
+	requireLocked(t, dir, "alice", false)
 	e.mustPost(admin, path, "emergency", url.Values{"justification": {"production is down right now"}})
 	e.waitState(changeIDOf(t, path), app.StateSucceeded)
+	requireLocked(t, dir, "alice", true)
 
 	r = e.get(admin, path)
-	requireContains(t, r, `data-testid="change-emergency"`, "production is down right now", "waiting for review")
+	requireContains(t, r, `data-testid="change-emergency"`, "production is down right now", "waiting for review", "locked uid=alice (cn=Alice Doe)")
 	requireButtons(t, r) // the executor may not review
-	requireContains(t, e.get(appr, "/"), `data-testid="card-emergency-review"`, "Urgent")
+	requireContains(t, e.get(appr, "/"), `data-testid="card-emergency-review"`, "Urgent", "2 approvals required")
 	requireButtons(t, e.get(appr, path), "change-review")
 	e.mustPost(appr, path, "review", url.Values{"comment": {"was justified"}})
 	r = e.get(appr, path)
@@ -346,57 +499,95 @@ func TestEmergencyExecuteAndReview(t *testing.T) {
 	requireButtons(t, r)
 }
 
+var revealedRe = regexp.MustCompile(`data-testid="change-revealed-secret">([A-Za-z0-9]+)<`)
+
+// TestRevealSecretOnce resets alice's password: the new password is shown
+// once, to the requester only, in the response to the reveal POST, and it
+// is the password the directory now accepts.
 func TestRevealSecretOnce(t *testing.T) {
+	dir := ldaptest.Start(t)
 	e := newEnv(t, envOpts{})
 	e.seedUser("ops@example.com", app.RoleOperator)
 	e.seedUser("approver@example.com", app.RoleApprover)
-	conn := e.fakeConnector(1)
-	ops, appr := e.client(), e.client()
+	e.seedUser("viewer@example.com", app.RoleViewer)
+	conn := e.ldapConnector(dir, 1)
+	ops, appr, view := e.client(), e.client(), e.client()
 	e.login(ops, "ops@example.com")
 	e.login(appr, "approver@example.com")
-	path := e.createChange(ops, conn.ID, "Secret", [2]string{"fake.secret", "s"})
-	e.mustPost(ops, path, "submit", nil)
-	e.mustPost(appr, path, "approve", nil)
-	e.mustPost(ops, path, "execute", nil)
-	c := e.waitState(changeIDOf(t, path), app.StateSucceeded)
+	e.login(view, "viewer@example.com")
+	path, c := e.runChange(ops, appr, conn.ID, "Reset alice", app.StateSucceeded, uidOp("ldap.user.reset_password", "alice"))
 	opPath := path + "/operations/" + strconv.FormatInt(c.Operations[0].ID, 10) + "/reveal"
 
-	requireButtons(t, e.get(appr, path))
-	r := e.get(ops, path)
+	// Every page but the reveal response, to search for the secret later.
+	var pages []response
+	keep := func(r response) response { pages = append(pages, r); return r }
+	requireButtons(t, keep(e.get(appr, path)))
+	requireButtons(t, keep(e.get(view, path)))
+	r := keep(e.get(ops, path))
 	requireButtons(t, r, "change-op-reveal")
-	if strings.Contains(r.body, fakeSecret) {
-		t.Fatal("secret on the page before reveal")
-	}
-	if r := e.post(appr, opPath, nil); r.StatusCode != http.StatusForbidden {
+	requireContains(t, r, "set a new password for uid=alice (cn=Alice Doe)")
+	if r := keep(e.post(appr, opPath, nil)); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("approver reveal: %d", r.StatusCode)
 	}
+	if r := keep(e.post(view, opPath, nil)); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("viewer reveal: %d", r.StatusCode)
+	}
+
 	r = e.post(ops, opPath, nil)
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("reveal: %d %s", r.StatusCode, r.body)
 	}
-	requireContains(t, r, `data-testid="change-revealed-secret">`+fakeSecret+"<", "will not be shown again")
+	requireContains(t, r, "will not be shown again")
+	m := revealedRe.FindStringSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("no revealed secret in:\n%s", r.body)
+	}
+	secret := m[1]
 	if got := r.Header.Get("Cache-Control"); got != "no-store" {
 		t.Fatalf("Cache-Control %q", got)
 	}
 	requireButtons(t, r)
-	if r := e.post(ops, opPath, nil); r.StatusCode != http.StatusNotFound || strings.Contains(r.body, fakeSecret) {
+	// The revealed secret is alice's new password; the old one is gone.
+	if err := dir.CanBind(userDN("alice"), secret); err != nil {
+		t.Fatalf("alice cannot bind with the revealed password: %v", err)
+	}
+	if err := dir.CanBind(userDN("alice"), dir.UserPasswords["alice"]); err == nil {
+		t.Fatal("alice's old password still works")
+	}
+
+	if r := keep(e.post(ops, opPath, nil)); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("second reveal: %d", r.StatusCode)
 	}
-	if r := e.get(ops, path); strings.Contains(r.body, fakeSecret) {
-		t.Fatal("secret shown again")
+	keep(e.get(ops, path))
+	keep(e.get(appr, path))
+	keep(e.get(ops, "/changes"))
+	keep(e.get(ops, "/"))
+	audit := keep(e.get(ops, "/audit"))
+	for _, m := range regexp.MustCompile(`href="(/audit/\d+)"`).FindAllStringSubmatch(audit.body, -1) {
+		keep(e.get(ops, m[1]))
+	}
+	for _, p := range pages {
+		if strings.Contains(p.body, secret) {
+			t.Fatalf("the secret appears in a %s %s page (status %d)", p.Request.Method, p.Request.URL.Path, p.StatusCode)
+		}
 	}
 }
 
 func TestChangePagination(t *testing.T) {
+	dir := ldaptest.Start(t)
 	e := newEnv(t, envOpts{})
 	u := e.seedUser("ops@example.com", app.RoleOperator)
-	conn := e.fakeConnector(1)
+	conn := e.ldapConnector(dir, 1)
 	c := e.client()
 	e.login(c, "ops@example.com")
 	for i := range 27 {
+		typ := "ldap.user.disable"
+		if i%2 == 1 {
+			typ = "ldap.user.enable"
+		}
 		if _, err := e.svc.CreateChange(context.Background(), app.UserActor(u), app.ChangeInput{
 			Title: "c" + strconv.Itoa(i), ConnectorID: conn.ID,
-			Operations: []app.OpInput{{Type: "fake.noop", Params: []byte(`{"target":"t"}`)}}}); err != nil {
+			Operations: []app.OpInput{{Type: typ, Params: []byte(`{"uid":"alice"}`)}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -419,12 +610,13 @@ func TestChangePagination(t *testing.T) {
 }
 
 func TestLivePollingFragment(t *testing.T) {
+	dir := ldaptest.Start(t)
 	e := newEnv(t, envOpts{})
 	e.seedUser("ops@example.com", app.RoleOperator)
-	conn := e.fakeConnector(1)
+	conn := e.ldapConnector(dir, 1)
 	c := e.client()
 	e.login(c, "ops@example.com")
-	path := e.createChange(c, conn.ID, "Live", [2]string{"fake.noop", "x"})
+	path := e.createChange(c, conn.ID, "Live", uidOp("ldap.user.disable", "bob"))
 	r := e.get(c, path+"/live", "HX-Request", "true")
 	if r.Header.Get("HX-Refresh") != "true" || strings.Contains(r.body, "<html") {
 		t.Fatalf("live fragment of a draft: refresh=%q", r.Header.Get("HX-Refresh"))
@@ -433,20 +625,28 @@ func TestLivePollingFragment(t *testing.T) {
 }
 
 func TestNewRoutesRefuseCrossOrigin(t *testing.T) {
+	dir := ldaptest.Start(t)
 	e := newEnv(t, envOpts{})
 	e.seedUser("admin@example.com", app.RoleAdmin)
-	conn := e.fakeConnector(1)
+	conn := e.ldapConnector(dir, 1)
 	admin := e.client()
 	e.login(admin, "admin@example.com")
-	path := e.createChange(admin, conn.ID, "CSRF target", [2]string{"fake.noop", "x"})
+	path := e.createChange(admin, conn.ID, "CSRF target", uidOp("ldap.user.disable", "bob"))
 	cid := "/connectors/" + strconv.FormatInt(conn.ID, 10)
 	before, _ := e.svc.ListAudit(context.Background(), app.SystemActor("test"), app.AuditQuery{})
 	paths := []string{"/connectors", cid, cid + "/test", cid + "/delete", "/changes", path + "/edit", path + "/submit",
 		path + "/approve", path + "/reject", path + "/cancel", path + "/execute", path + "/emergency", path + "/resume",
 		path + "/review", path + "/operations/1/reveal"}
+	// A form that would do something if it got through: the delete is
+	// confirmed, the change form complete.
+	form := opsForm(ldapForm("csrf"), uidOp("ldap.user.disable", "alice"))
+	form.Set("confirm", "yes")
+	form.Set("title", "Forged")
+	form.Set("connector_id", strconv.FormatInt(conn.ID, 10))
+	form.Set("justification", "forged justification text")
 	for _, p := range paths {
 		for _, hdr := range [][]string{{"Sec-Fetch-Site", "cross-site"}, {"Origin", "https://evil.example"}} {
-			r := e.post(admin, p, ldapForm("csrf"), hdr...)
+			r := e.post(admin, p, form, hdr...)
 			if r.StatusCode != http.StatusForbidden || !strings.Contains(r.body, "came from another site") {
 				t.Errorf("%s %v: %d", p, hdr, r.StatusCode)
 			}
@@ -456,4 +656,6 @@ func TestNewRoutesRefuseCrossOrigin(t *testing.T) {
 	if after.Events[0].ID != before.Events[0].ID {
 		t.Fatalf("a cross-origin request changed something: %s", after.Events[0].Event)
 	}
+	requireLocked(t, dir, "bob", false)
+	requireLocked(t, dir, "alice", false)
 }

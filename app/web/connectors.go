@@ -82,13 +82,18 @@ func typeForm(typ string) connType {
 	return genericType(typ)
 }
 
-// creatableTypes are the console's known types this server's registry has.
+// creatableTypes are the connector types this server's registry has, in
+// its order; a type without a console form gets the JSON textareas.
 func (h *handler) creatableTypes() []connType {
-	var out []connType
-	for _, t := range connectorTypes {
-		if _, err := h.svc.Registry().Driver(t.Type); err == nil {
-			out = append(out, t)
-		}
+	return typesFor(h.svc.Registry().DriverTypes())
+}
+
+// typesFor describes each registered type: its console form when there is
+// one, else the generic JSON form.
+func typesFor(registered []string) []connType {
+	out := make([]connType, 0, len(registered))
+	for _, typ := range registered {
+		out = append(out, typeForm(typ))
 	}
 	return out
 }
@@ -483,11 +488,35 @@ func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *authe
 	h.render(w, r, http.StatusOK, views.ConnectorDetailPage(h.page(a, "Connector "+c.Name, views.NavConnectors, ""), v))
 }
 
-// deleteConnector removes a connector; one still in use is a readable 409
-// on its page.
-func (h *handler) deleteConnector(w http.ResponseWriter, r *http.Request, a *authed) {
+// confirmDeleteConnector is the confirmation step of a delete: a page with
+// the form that really deletes, so no click deletes without JavaScript.
+func (h *handler) confirmDeleteConnector(w http.ResponseWriter, r *http.Request, a *authed) {
 	id, ok := h.connectorID(w, r, a)
 	if !ok {
+		return
+	}
+	c, err := h.svc.GetConnector(r.Context(), a.actor, id)
+	if err != nil {
+		h.renderError(w, r, a, err)
+		return
+	}
+	v := views.ConnectorDeleteView{ID: strconv.FormatInt(c.ID, 10), Name: c.Name, Type: c.Type}
+	h.render(w, r, http.StatusOK, views.ConnectorDeletePage(h.page(a, "Delete connector "+c.Name, views.NavConnectors, ""), v))
+}
+
+// deleteConfirmed is the field value the confirmation page posts.
+const deleteConfirmed = "yes"
+
+// deleteConnector removes a connector once confirmed; without the confirm
+// field it sends the browser to the confirmation step. One still in use is
+// a readable 409 on its page.
+func (h *handler) deleteConnector(w http.ResponseWriter, r *http.Request, a *authed) {
+	id, ok := h.connectorID(w, r, a)
+	if !ok || !h.requireConnectorAdmin(w, r, a) || !h.parseForm(w, r, a) {
+		return
+	}
+	if r.PostForm.Get("confirm") != deleteConfirmed {
+		redirect(w, r, "/connectors/"+strconv.FormatInt(id, 10)+"/delete")
 		return
 	}
 	c, err := h.svc.GetConnector(r.Context(), a.actor, id)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
 )
 
 // bindPassword must never appear in any page.
@@ -30,8 +31,10 @@ var connectorLocRe = regexp.MustCompile(`^/connectors/(\d+)$`)
 func TestConnectorsAdminOnly(t *testing.T) {
 	e := newEnv(t, envOpts{})
 	e.seedUser("admin@example.com", app.RoleAdmin)
+	// A real LDAP connector; these refusals never reach the directory.
 	c, err := e.svc.CreateConnector(context.Background(), app.SystemActor("test"), app.ConnectorInput{
-		Name: "fake one", Type: fakeType, Config: []byte(`{}`)})
+		Name: "dir one", Type: "ldap", Config: []byte(`{"url":"ldap://127.0.0.1:1","bind_dn":"cn=nexplane,ou=services,dc=example,dc=org",` +
+			`"base_dn":"dc=example,dc=org","user_base":"ou=people,dc=example,dc=org","group_base":"ou=groups,dc=example,dc=org","insecure_no_tls":true}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,15 +45,17 @@ func TestConnectorsAdminOnly(t *testing.T) {
 			e.seedUser(email, role)
 			cl := e.client()
 			e.login(cl, email)
-			for _, path := range []string{"/connectors", "/connectors/new", "/connectors/" + id} {
+			for _, path := range []string{"/connectors", "/connectors/new", "/connectors/" + id, "/connectors/" + id + "/delete"} {
 				if r := e.get(cl, path); r.StatusCode != http.StatusForbidden {
 					t.Errorf("GET %s: %d", path, r.StatusCode)
 				} else {
 					requireContains(t, r, "your role may not do this")
 				}
 			}
+			form := ldapForm("x")
+			form.Set("confirm", "yes")
 			for _, path := range []string{"/connectors", "/connectors/" + id, "/connectors/" + id + "/test", "/connectors/" + id + "/delete"} {
-				if r := e.post(cl, path, ldapForm("x")); r.StatusCode != http.StatusForbidden {
+				if r := e.post(cl, path, form); r.StatusCode != http.StatusForbidden {
 					t.Errorf("POST %s: %d", path, r.StatusCode)
 				}
 			}
@@ -145,7 +150,34 @@ func TestConnectorLifecycle(t *testing.T) {
 		}
 	}
 
+	// Deleting takes a confirmation step that works without JavaScript:
+	// the detail page links to it, and a POST without the confirmation
+	// deletes nothing but sends the browser there.
+	r = e.get(c, path)
+	requireContains(t, r, `href="`+path+`/delete" data-testid="connector-delete"`)
+	if strings.Contains(r.body, `action="`+path+`/delete"`) {
+		t.Fatal("the detail page has a form that deletes in one click")
+	}
 	r = e.post(c, path+"/delete", nil)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != path+"/delete" {
+		t.Fatalf("unconfirmed delete: %d %q %s", r.StatusCode, r.Header.Get("Location"), r.body)
+	}
+	r = e.post(c, path+"/delete", url.Values{"confirm": {"no"}})
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != path+"/delete" {
+		t.Fatalf("delete with confirm=no: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	if _, err := e.svc.GetConnector(context.Background(), app.SystemActor("test"), id); err != nil {
+		t.Fatalf("an unconfirmed delete deleted: %v", err)
+	}
+	r = e.get(c, path+"/delete")
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("confirmation page: %d", r.StatusCode)
+	}
+	requireContains(t, r, "Delete connector dir renamed?", `data-testid="connector-delete-confirm"`,
+		`<form method="post" action="`+path+`/delete"`, `<input type="hidden" name="confirm" value="yes">`,
+		`data-testid="connector-delete-submit"`, `href="`+path+`" data-testid="connector-delete-cancel"`)
+
+	r = e.post(c, path+"/delete", url.Values{"confirm": {"yes"}})
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/connectors" {
 		t.Fatalf("delete: %d %s", r.StatusCode, r.body)
 	}
@@ -153,20 +185,51 @@ func TestConnectorLifecycle(t *testing.T) {
 	if r := e.get(c, path); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("deleted connector: %d", r.StatusCode)
 	}
+	if r := e.get(c, path+"/delete"); r.StatusCode != http.StatusNotFound {
+		t.Fatalf("confirmation page of a deleted connector: %d", r.StatusCode)
+	}
 }
 
-func TestConnectorFakeTypeTest(t *testing.T) {
+// TestConnectorInUseNotDeleted: a confirmed delete of a connector that a
+// change request refers to is a readable 409 on its page.
+func TestConnectorInUseNotDeleted(t *testing.T) {
+	dir := ldaptest.Start(t)
 	e := newEnv(t, envOpts{})
 	e.seedUser("admin@example.com", app.RoleAdmin)
-	conn := e.fakeConnector(1)
+	conn := e.ldapConnector(dir, 1)
+	c := e.client()
+	e.login(c, "admin@example.com")
+	e.createChange(c, conn.ID, "Uses it", uidOp("ldap.user.disable", "bob"))
+	path := "/connectors/" + strconv.FormatInt(conn.ID, 10)
+	r := e.post(c, path+"/delete", url.Values{"confirm": {"yes"}})
+	if r.StatusCode != http.StatusConflict {
+		t.Fatalf("delete in use: %d %s", r.StatusCode, r.body)
+	}
+	requireContains(t, r, `data-testid="connector-error"`, "used by change requests", `data-testid="connector-detail"`)
+	if _, err := e.svc.GetConnector(context.Background(), app.SystemActor("test"), conn.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConnectorTestAgainstDirectory runs the connection test of a
+// connector to a real slapd, over StartTLS with the test CA.
+func TestConnectorTestAgainstDirectory(t *testing.T) {
+	dir := ldaptest.Start(t)
+	e := newEnv(t, envOpts{})
+	e.seedUser("admin@example.com", app.RoleAdmin)
+	conn := e.ldapConnector(dir, 1)
 	c := e.client()
 	e.login(c, "admin@example.com")
 	r := e.post(c, "/connectors/"+strconv.FormatInt(conn.ID, 10)+"/test", nil, "HX-Request", "true")
-	requireContains(t, r, `data-testid="connector-test-ok"`, "fake target reachable")
-	// A type without a console form gets the JSON textareas.
-	r = e.get(c, "/connectors/"+strconv.FormatInt(conn.ID, 10))
-	requireContains(t, r, `name="config_json"`, `name="credentials_json"`)
-	if strings.Contains(r.body, "fake-token") {
-		t.Fatal("credentials shown")
+	requireContains(t, r, `data-testid="connector-test-ok"`, "bound as "+dir.BindDN)
+	if strings.Contains(r.body, "<html") {
+		t.Fatal("htmx test result is a whole page")
+	}
+	r2 := e.get(c, "/connectors/"+strconv.FormatInt(conn.ID, 10))
+	requireContains(t, r2, `name="url"`, `name="bind_password"`)
+	for _, b := range []response{r, r2} {
+		if strings.Contains(b.body, dir.BindPassword) {
+			t.Fatal("credentials shown")
+		}
 	}
 }

@@ -17,7 +17,7 @@ const dashboardRows = 10
 // ran recently and which emergency changes still need their review.
 func (h *handler) dashboard(w http.ResponseWriter, r *http.Request, a *authed) {
 	ctx := r.Context()
-	names := h.connectorNames(ctx, a)
+	sums := h.connectorSummaries(ctx, a)
 	list := func(f app.ChangeFilter) []app.ChangeRequest {
 		page, err := h.svc.ListChanges(ctx, a.actor, f, "")
 		if err != nil {
@@ -36,7 +36,7 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request, a *authed) {
 			}
 		}
 		v.Cards = append(v.Cards, views.DashboardCard{Key: "approvals", Title: "Waiting for my approval",
-			Rows: changeRows(mine, names), Empty: "Nothing waits for your approval.", MoreURL: "/changes?status=submitted"})
+			Rows: changeRows(mine, sums), Empty: "Nothing waits for your approval.", MoreURL: "/changes?status=submitted"})
 	}
 	done := append(list(app.ChangeFilter{State: app.StateSucceeded, Limit: dashboardRows}),
 		list(app.ChangeFilter{State: app.StateFailed, Limit: dashboardRows})...)
@@ -47,9 +47,9 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request, a *authed) {
 		return cmp.Compare(y.ID, x.ID)
 	})
 	v.Cards = append(v.Cards, views.DashboardCard{Key: "executed", Title: "Recently executed",
-		Rows: changeRows(done[:min(len(done), dashboardRows)], names), Empty: "No change request has run yet."})
+		Rows: changeRows(done[:min(len(done), dashboardRows)], sums), Empty: "No change request has run yet."})
 	v.Cards = append(v.Cards, views.DashboardCard{Key: "emergency-review", Title: "Emergency changes to review",
-		Rows:  changeRows(list(app.ChangeFilter{NeedsReview: true, Limit: dashboardRows}), names),
+		Rows:  changeRows(list(app.ChangeFilter{NeedsReview: true, Limit: dashboardRows}), sums),
 		Empty: "No emergency change waits for review."})
 	h.render(w, r, http.StatusOK, views.Dashboard(h.page(a, "Dashboard", views.NavDashboard, h.popFlash(w, r, a)), v))
 }

@@ -72,11 +72,10 @@ func newEnv(t *testing.T, o envOpts) *env {
 	db := store.MustOpenStore(t)
 	clock := &testClock{now: time.Now().UTC()}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	// The real registry (LDAP) plus a fake connector type that needs no
-	// directory, a real vault and a real engine running in the background.
+	// The real registry (LDAP), a real vault and a real engine running in
+	// the background; change request tests point connectors at a real slapd.
 	reg := app.NewRegistry()
 	ldap.Register(reg)
-	registerFake(reg)
 	v, err := vault.New(bytes.Repeat([]byte{0x24}, 32), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -96,6 +96,7 @@ func (h *handler) routes(mux *http.ServeMux) {
 	mux.Handle("GET /connectors/{id}", h.authed(h.connectorDetail))
 	mux.Handle("POST /connectors/{id}", h.authed(h.updateConnector))
 	mux.Handle("POST /connectors/{id}/test", h.authed(h.testConnector))
+	mux.Handle("GET /connectors/{id}/delete", h.authed(h.confirmDeleteConnector))
 	mux.Handle("POST /connectors/{id}/delete", h.authed(h.deleteConnector))
 	mux.Handle("GET /agents", h.authed(h.placeholder("Agents", views.NavAgents)))
 
