@@ -33,6 +33,10 @@ type OpResult struct {
 	// NewCredentials replaces the connector's own credentials (rotation);
 	// the engine seals and stores them with the operation's result.
 	NewCredentials []byte
+	// Affects names the assets the operation changed, so the next sync
+	// does not report them as drift. A ref matches an asset of its kind by
+	// external id or by name.
+	Affects []AssetRef
 }
 
 // FieldKind tells the console how to render a parameter.

@@ -38,6 +38,8 @@ const (
 	ActManageAgents    Action = "agents.manage"
 	ActManageUsers     Action = "users.manage"
 	ActManageSettings  Action = "settings.manage"
+	// ActAcknowledgeDrift closes a drift record after someone looked at it.
+	ActAcknowledgeDrift Action = "drift.acknowledge"
 )
 
 // permissions is the one table from (role, action) to allowed, exactly as in
@@ -47,15 +49,15 @@ var permissions = map[Role]map[Action]bool{
 		ActReadChanges: true, ActReadAssets: true, ActReadAudit: true,
 		ActWriteChanges: true, ActExecuteChanges: true, ActApproveChanges: true,
 		ActEmergencyChange: true, ActManageConnector: true, ActManageAgents: true,
-		ActManageUsers: true, ActManageSettings: true,
+		ActManageUsers: true, ActManageSettings: true, ActAcknowledgeDrift: true,
 	},
 	RoleOperator: {
 		ActReadChanges: true, ActReadAssets: true, ActReadAudit: true,
-		ActWriteChanges: true, ActExecuteChanges: true,
+		ActWriteChanges: true, ActExecuteChanges: true, ActAcknowledgeDrift: true,
 	},
 	RoleApprover: {
 		ActReadChanges: true, ActReadAssets: true, ActReadAudit: true,
-		ActApproveChanges: true,
+		ActApproveChanges: true, ActAcknowledgeDrift: true,
 	},
 	RoleViewer: {
 		ActReadChanges: true, ActReadAssets: true, ActReadAudit: true,

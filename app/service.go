@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -20,6 +21,8 @@ type Service struct {
 	// queued is told (without blocking) when a change request starts
 	// executing, so an in-process engine picks it up at once.
 	queued func(changeID int64)
+	// syncing holds the ids of connectors being synced in this process.
+	syncing sync.Map
 }
 
 // Config wires a Service. Clock and Logger default to time.Now and

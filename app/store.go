@@ -66,6 +66,26 @@ type Queries interface {
 	RevealsForChange(ctx context.Context, changeID int64) ([]Reveal, error)
 	// AllReveals lists every pending reveal.
 	AllReveals(ctx context.Context) ([]Reveal, error)
+
+	AssetByID(ctx context.Context, id int64) (*Asset, error)
+	// ListAssets returns matching assets, highest id first (keyset).
+	ListAssets(ctx context.Context, f AssetFilter) ([]Asset, error)
+	// ConnectorAssets returns every asset of a connector, gone ones included.
+	ConnectorAssets(ctx context.Context, connectorID int64) ([]Asset, error)
+	// ListFindings returns matching findings, most severe first.
+	ListFindings(ctx context.Context, f FindingFilter) ([]Finding, error)
+	// ListDrift returns matching drift records, newest first.
+	ListDrift(ctx context.Context, f DriftFilter) ([]Drift, error)
+	DriftByID(ctx context.Context, id int64) (*Drift, error)
+	// SyncStateOf returns a connector's sync bookkeeping (ENOTFOUND before
+	// its first sync).
+	SyncStateOf(ctx context.Context, connectorID int64) (*SyncState, error)
+	// DueSyncs lists connectors whose next sync is due at now, including
+	// connectors never synced.
+	DueSyncs(ctx context.Context, now time.Time) ([]int64, error)
+	// ChangesTouchingSince lists change requests of a connector that were
+	// executing at or finished after since (they may explain changes).
+	ChangesTouchingSince(ctx context.Context, connectorID int64, since time.Time) ([]ChangeRequest, error)
 }
 
 // Tx is a store transaction: reads plus writes.
@@ -139,4 +159,25 @@ type Tx interface {
 	DeleteReveal(ctx context.Context, id int64) error
 	// DeleteExpiredReveals erases reveals past their expiry at now.
 	DeleteExpiredReveals(ctx context.Context, now time.Time) (int64, error)
+
+	// CreateAsset inserts a and sets a.ID; (connector, kind, external id)
+	// is unique.
+	CreateAsset(ctx context.Context, a *Asset) error
+	// UpdateAsset writes name, attributes, last_seen and gone_at of a.ID.
+	UpdateAsset(ctx context.Context, a *Asset) error
+	// TouchAssets sets last_seen of many unchanged assets at once.
+	TouchAssets(ctx context.Context, ids []int64, lastSeen time.Time) error
+	// UpsertFinding updates the open finding of (asset, rule) or inserts
+	// f; it sets f.ID.
+	UpsertFinding(ctx context.Context, f *Finding) error
+	// ResolveFindings resolves the connector's open findings whose ids are
+	// not in keep; it returns how many it resolved.
+	ResolveFindings(ctx context.Context, connectorID int64, keep []int64, at time.Time) (int64, error)
+	// CreateDrift inserts d and sets d.ID.
+	CreateDrift(ctx context.Context, d *Drift) error
+	// AcknowledgeDrift closes an open drift record; false when it was
+	// already acknowledged.
+	AcknowledgeDrift(ctx context.Context, id, userID int64, comment string, at time.Time) (bool, error)
+	// PutSyncState writes a connector's sync bookkeeping.
+	PutSyncState(ctx context.Context, s *SyncState) error
 }

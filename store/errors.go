@@ -29,6 +29,11 @@ var conflictMessages = map[string]string{
 	"change_operations_seq_key":           "two operations share one position in the change request",
 	"reveals.operation_id":                "this operation already has a secret waiting to be shown",
 	"reveals_operation_id_key":            "this operation already has a secret waiting to be shown",
+
+	"assets.connector_id":    "the connector already has an asset of this kind with this external id",
+	"assets_external_id_key": "the connector already has an asset of this kind with this external id",
+	"findings.asset_id":      "the asset already has an open finding of this rule",
+	"findings_open":          "the asset already has an open finding of this rule",
 }
 
 // mapErr is the one place where driver errors become app codes. op says what

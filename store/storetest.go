@@ -109,6 +109,12 @@ func openPostgresTestSchema(ctx context.Context, baseURL string, migrate bool) (
 		return nil, nil, fmt.Errorf("postgres test schema: random name: %w", err)
 	}
 	schema := "nx_test_" + hex.EncodeToString(rnd[:])
+	// pg_trgm lives once per database. Left to migration 0003 it would land
+	// in the first test schema and go when that schema is dropped, taking
+	// the other schemas' search indexes along; so put it in public first.
+	// Servers racing on this may fail on pg_extension's unique key: the
+	// extension then exists, which is all that matters.
+	_, _ = admin.ExecContext(ctx, "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
 	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
 		admin.Close()
 		return nil, nil, fmt.Errorf("postgres test schema: create: %w", err)

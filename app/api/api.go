@@ -51,6 +51,14 @@ func New(cfg Config) http.Handler {
 	mux.Handle("PATCH /api/v1/connectors/{id}", a.authed(a.updateConnector))
 	mux.Handle("DELETE /api/v1/connectors/{id}", a.authed(a.deleteConnector))
 	mux.Handle("POST /api/v1/connectors/{id}/test", a.authed(a.testConnector))
+	mux.Handle("POST /api/v1/connectors/{id}/sync", a.authed(a.syncConnector))
+
+	mux.Handle("GET /api/v1/assets", a.authed(a.listAssets))
+	mux.Handle("GET /api/v1/assets/{id}", a.authed(a.getAsset))
+	mux.Handle("POST /api/v1/assets/{id}/revoke", a.authed(a.revokeAsset))
+	mux.Handle("GET /api/v1/findings", a.authed(a.listFindings))
+	mux.Handle("GET /api/v1/drift", a.authed(a.listDrift))
+	mux.Handle("POST /api/v1/drift/{id}/acknowledge", a.authed(a.acknowledgeDrift))
 
 	mux.Handle("GET /api/v1/change-requests", a.authed(a.listChanges))
 	mux.Handle("POST /api/v1/change-requests", a.authed(a.createChange))

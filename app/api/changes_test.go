@@ -18,6 +18,7 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/api"
 	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/connector/aws"
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
 	"github.com/nexplane/nexplane/app/engine"
@@ -69,15 +70,19 @@ func newChangeEnvOpts(t testing.TB, opTimeout time.Duration) *changeEnv {
 	}
 	reg := app.NewRegistry()
 	ldap.Register(reg)
+	aws.Register(reg)
 	logs := &lockedBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	eng := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Logger: log, Poll: 50 * time.Millisecond, LeaseTTL: 3 * time.Second, OpTimeout: opTimeout})
+	// One clock for the service and the engine, so tests that move it keep
+	// change times and sync times comparable.
+	clk := newClock()
+	eng := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Logger: log, Clock: clk.Now,
+		Poll: 50 * time.Millisecond, LeaseTTL: 3 * time.Second, OpTimeout: opTimeout})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	clk := &clock{t: time.Now().UTC()}
-	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Registry: reg, Sealer: v, Queued: eng.Notify, Logger: log})
+	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Registry: reg, Sealer: v, Queued: eng.Notify, Logger: log, Clock: clk.Now})
 	tokens, err := auth.NewTokens(sharedKey(t), "nexplane", "nexplane-api", time.Now)
 	if err != nil {
 		t.Fatal(err)

@@ -24,22 +24,27 @@ import (
 // testPassword satisfies the password policy; each test user gets it.
 const testPassword = "correct horse battery staple"
 
-// clock is a settable test clock.
+// clock follows real time from its start value and can be moved forward,
+// so tests can make things old without freezing time.
 type clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu     sync.Mutex
+	t      time.Time // the value at start
+	start  time.Time // real time at start
+	offset time.Duration
 }
+
+func newClock() *clock { return &clock{t: time.Now().UTC(), start: time.Now()} }
 
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.t
+	return c.t.Add(time.Since(c.start) + c.offset)
 }
 
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	c.offset += d
 }
 
 // testEnv is the API over a real store (SQLite, or PostgreSQL when
@@ -74,7 +79,7 @@ func sharedKey(tb testing.TB) *rsa.PrivateKey {
 func newTestEnv(tb testing.TB) *testEnv {
 	tb.Helper()
 	db := store.MustOpenStore(tb)
-	clk := &clock{t: time.Now().UTC()}
+	clk := newClock()
 	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Clock: clk.Now})
 	key := sharedKey(tb)
 	tokens, err := auth.NewTokens(key, "nexplane", "nexplane-api", clk.Now)

@@ -160,7 +160,12 @@ func (e *Engine) checkOwner(ctx context.Context, tx app.Tx, id int64) error {
 }
 
 func resultJSON(res *app.OpResult) json.RawMessage {
-	b, err := json.Marshal(map[string]any{"summary": res.Summary, "details": res.Details})
+	out := map[string]any{"summary": res.Summary, "details": res.Details}
+	if len(res.Affects) > 0 {
+		// Read by the next sync: changes made through Nexplane are not drift.
+		out["affects"] = res.Affects
+	}
+	b, err := json.Marshal(out)
 	if err != nil {
 		return json.RawMessage(`{"summary":"result could not be encoded"}`)
 	}

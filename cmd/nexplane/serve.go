@@ -16,6 +16,7 @@ import (
 	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
+	"github.com/nexplane/nexplane/app/scheduler"
 	"github.com/nexplane/nexplane/app/web"
 )
 
@@ -49,6 +50,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	engineDone := make(chan struct{})
 	go func() { d.engine.Run(ctx); close(engineDone) }()
 	defer func() { <-engineDone }()
+	schedDone := make(chan struct{})
+	go func() { scheduler.New(d.svc, e.log, 0).Run(ctx); close(schedDone) }()
+	defer func() { <-schedDone }()
 	errc := make(chan error, 1)
 	go func() {
 		if scheme == "https" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/connector/aws"
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/engine"
 	"github.com/nexplane/nexplane/app/vault"
@@ -81,6 +82,7 @@ func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, er
 	d.hasher = auth.NewHasher(e.bcryptCost, auth.DefaultConcurrency())
 	d.registry = app.NewRegistry()
 	ldap.Register(d.registry)
+	aws.Register(d.registry)
 	var sealer app.Sealer
 	if d.vault != nil {
 		sealer = d.vault

@@ -34,6 +34,7 @@ type conn struct {
 	cfg      *Config
 	l        *ldap.Conn
 	security string // how the session is protected, for Test and logs
+	pageSize uint32 // inventory page size; 0 means defaultPageSize (tests lower it)
 
 	mu       sync.Mutex // serialises requests so each gets its own timeout
 	password secret     // current bind password; rotation needs it

@@ -22,6 +22,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -58,7 +59,33 @@ type Config struct {
 	UserBase          string   `json:"user_base"`
 	GroupBase         string   `json:"group_base"`
 	UserObjectClasses []string `json:"user_object_classes,omitempty"`
+
+	// Hygiene policy and sync schedule; all optional. The normal form
+	// always carries them, defaults filled in.
+
+	// PasswordMaxAgeDays is the password age (1 to 3650 days) past which
+	// ldap.user.password_too_old fires; default 90.
+	PasswordMaxAgeDays *int `json:"password_max_age_days,omitempty"`
+	// PrivilegedGroups are group cns whose members must not be locked
+	// accounts (ldap.user.locked_but_privileged); default ["admins"]. An
+	// explicit empty list means none.
+	PrivilegedGroups []string `json:"privileged_groups"`
+	// SyncInterval is how often the inventory is read (a Go duration, at
+	// least 1m); default "15m".
+	SyncInterval string `json:"sync_interval,omitempty"`
 }
+
+// Policy defaults and bounds.
+const (
+	DefaultPasswordMaxAgeDays = 90
+	maxPasswordMaxAgeDays     = 3650
+	DefaultSyncInterval       = "15m"
+	minSyncInterval           = time.Minute
+	maxPrivilegedGroups       = 100
+)
+
+// DefaultPrivilegedGroups is the privileged_groups default.
+var DefaultPrivilegedGroups = []string{"admins"}
 
 // DefaultUserObjectClasses are the object classes of created users.
 var DefaultUserObjectClasses = []string{"top", "person", "organizationalPerson", "inetOrgPerson"}
@@ -159,7 +186,50 @@ func parseConfig(raw json.RawMessage) (*Config, error) {
 	if !hasInetOrgPerson {
 		return nil, app.Errorf(app.EINVALID, "ldap config: user_object_classes must include inetOrgPerson (users get uid and mail)")
 	}
+	if err := normalisePolicy(&cfg); err != nil {
+		return nil, err
+	}
 	return &cfg, nil
+}
+
+// normalisePolicy checks and defaults the hygiene and sync settings.
+func normalisePolicy(cfg *Config) error {
+	if cfg.PasswordMaxAgeDays == nil {
+		d := DefaultPasswordMaxAgeDays
+		cfg.PasswordMaxAgeDays = &d
+	} else if d := *cfg.PasswordMaxAgeDays; d < 1 || d > maxPasswordMaxAgeDays {
+		return app.Errorf(app.EINVALID, "ldap config: password_max_age_days must be between 1 and %d, not %d", maxPasswordMaxAgeDays, d)
+	}
+
+	if cfg.PrivilegedGroups == nil {
+		cfg.PrivilegedGroups = append([]string(nil), DefaultPrivilegedGroups...)
+	}
+	if len(cfg.PrivilegedGroups) > maxPrivilegedGroups {
+		return app.Errorf(app.EINVALID, "ldap config: privileged_groups: at most %d", maxPrivilegedGroups)
+	}
+	seen := map[string]bool{}
+	for _, g := range cfg.PrivilegedGroups {
+		if err := validateGroup("privileged_groups: group", g); err != nil {
+			return app.Errorf(app.EINVALID, "ldap config: %s", app.ErrMessage(err))
+		}
+		if seen[strings.ToLower(g)] {
+			return app.Errorf(app.EINVALID, "ldap config: privileged_groups: %q is listed twice", g)
+		}
+		seen[strings.ToLower(g)] = true
+	}
+
+	cfg.SyncInterval = strings.TrimSpace(cfg.SyncInterval)
+	if cfg.SyncInterval == "" {
+		cfg.SyncInterval = DefaultSyncInterval
+	}
+	d, err := time.ParseDuration(cfg.SyncInterval)
+	if err != nil {
+		return app.Errorf(app.EINVALID, "ldap config: sync_interval %q is not a duration like 15m or 1h", cfg.SyncInterval)
+	}
+	if d < minSyncInterval {
+		return app.Errorf(app.EINVALID, "ldap config: sync_interval must be at least %s, not %s", "1m", cfg.SyncInterval)
+	}
+	return nil
 }
 
 // normaliseURL accepts ldap:// and ldaps:// with a host, an optional port

@@ -66,11 +66,11 @@ func (o *GroupAddMember) Execute(ctx context.Context, ac app.Conn) (*app.OpResul
 			return nil, err
 		}
 	}
-	details := map[string]any{"group_dn": g.DN, "user_dn": u.DN, "changed": changed}
+	details := map[string]any{"group_dn": g.DN, "user_dn": u.DN, "changed": changed, detailsAffects: membershipAffects(changed, g.DN, u.DN)}
 	if !changed {
-		return &app.OpResult{Summary: fmt.Sprintf("%s was already a member of %s; no change", u.label(), g.CN), Details: details}, nil
+		return &app.OpResult{Summary: fmt.Sprintf("%s was already a member of %s; no change", u.label(), g.CN), Details: details, Affects: refsOf(details)}, nil
 	}
-	return &app.OpResult{Summary: fmt.Sprintf("added %s to %s", u.label(), g.CN), Details: details}, nil
+	return &app.OpResult{Summary: fmt.Sprintf("added %s to %s", u.label(), g.CN), Details: details, Affects: refsOf(details)}, nil
 }
 
 // GroupRemoveMember is ldap.group.remove_member.
@@ -142,11 +142,11 @@ func (o *GroupRemoveMember) Execute(ctx context.Context, ac app.Conn) (*app.OpRe
 			return nil, err
 		}
 	}
-	details := map[string]any{"group_dn": g.DN, "user_dn": dn, "changed": changed}
+	details := map[string]any{"group_dn": g.DN, "user_dn": dn, "changed": changed, detailsAffects: membershipAffects(changed, g.DN, dn)}
 	if !changed {
-		return &app.OpResult{Summary: fmt.Sprintf("%s was not a member of %s; no change", label, g.CN), Details: details}, nil
+		return &app.OpResult{Summary: fmt.Sprintf("%s was not a member of %s; no change", label, g.CN), Details: details, Affects: refsOf(details)}, nil
 	}
-	return &app.OpResult{Summary: fmt.Sprintf("removed %s from %s", label, g.CN), Details: details}, nil
+	return &app.OpResult{Summary: fmt.Sprintf("removed %s from %s", label, g.CN), Details: details, Affects: refsOf(details)}, nil
 }
 
 func membersPhrase(n int) string {
@@ -154,4 +154,15 @@ func membersPhrase(n int) string {
 		return "1 member"
 	}
 	return fmt.Sprintf("%d members", n)
+}
+
+// membershipAffects is the "affects" list of a membership change: the user
+// (its groups) and the group (its members), or nothing when nothing changed.
+func membershipAffects(changed bool, groupDN, userDN string) []any {
+	var a affects
+	if changed {
+		a.user(userDN)
+		a.group(groupDN)
+	}
+	return a.list()
 }

@@ -73,25 +73,30 @@ func (o *RotateCredentials) Execute(ctx context.Context, ac app.Conn) (*app.OpRe
 	})
 	verifyErr := verifyBind(ctx, c.cfg, password)
 
-	details := map[string]any{"bind_dn": c.cfg.BindDN, "url": c.cfg.URL}
+	// The bind account is an asset only when it is a user under user_base.
+	var aff affects
+	if c.underUserBase(c.cfg.BindDN) {
+		aff.user(c.cfg.BindDN)
+	}
+	details := map[string]any{"bind_dn": c.cfg.BindDN, "url": c.cfg.URL, detailsAffects: aff.list()}
 	switch {
 	case changeErr == nil && verifyErr == nil:
 		c.setCurrentPassword(password)
 		details["verified"] = true
 		return &app.OpResult{Summary: "rotated the bind password of " + c.cfg.BindDN + "; a fresh bind with it succeeded",
-			Details: details, NewCredentials: creds}, nil
+			Details: details, Affects: refsOf(details), NewCredentials: creds}, nil
 	case changeErr == nil:
 		c.setCurrentPassword(password)
 		details["verified"] = false
 		return &app.OpResult{Summary: fmt.Sprintf("rotated the bind password of %s, but a fresh bind with it failed (%s); stored anyway because the directory accepted the change",
-			c.cfg.BindDN, app.ErrMessage(verifyErr)), Details: details, NewCredentials: creds}, nil
+			c.cfg.BindDN, app.ErrMessage(verifyErr)), Details: details, Affects: refsOf(details), NewCredentials: creds}, nil
 	case verifyErr == nil:
 		// The answer was lost (timeout, dropped connection) but the change
 		// happened: the new password binds.
 		c.setCurrentPassword(password)
 		details["verified"] = true
 		return &app.OpResult{Summary: "rotated the bind password of " + c.cfg.BindDN + " (the reply was lost; a fresh bind with the new password succeeded)",
-			Details: details, NewCredentials: creds}, nil
+			Details: details, Affects: refsOf(details), NewCredentials: creds}, nil
 	}
 	return nil, changeErr
 }

@@ -130,12 +130,15 @@ func (o *UserCreate) Execute(ctx context.Context, ac app.Conn) (*app.OpResult, e
 		return nil, err
 	}
 	var added []string
+	var aff affects
+	aff.user(dn)
 	for _, g := range groups {
 		if _, err := c.addMember(ctx, g.DN, dn); err != nil {
 			return nil, partial(err, "created %s (no password set yet) and added it to [%s], then failed; fix the cause, then use ldap.group.add_member and ldap.user.reset_password",
 				dn, strings.Join(added, ", "))
 		}
 		added = append(added, g.CN)
+		aff.group(g.DN)
 	}
 	if err := c.setPassword(ctx, dn, password); err != nil {
 		return nil, partial(err, "created %s and added it to [%s], then failed to set its password; use ldap.user.reset_password to give it one",
@@ -143,7 +146,8 @@ func (o *UserCreate) Execute(ctx context.Context, ac app.Conn) (*app.OpResult, e
 	}
 	return &app.OpResult{
 		Summary: fmt.Sprintf("created uid=%s (cn=%s) in %s", o.UID, o.CN, groupsPhrase(groups)),
-		Details: map[string]any{"dn": dn, "uid": o.UID, "cn": o.CN, "mail": o.Mail, "groups": nonNil(added)},
+		Details: map[string]any{"dn": dn, "uid": o.UID, "cn": o.CN, "mail": o.Mail, "groups": nonNil(added), detailsAffects: aff.list()},
+		Affects: aff.refs(),
 		Reveal:  []byte(password.reveal()),
 	}, nil
 }
@@ -198,7 +202,8 @@ func (o *UserDisable) Execute(ctx context.Context, ac app.Conn) (*app.OpResult, 
 	details := map[string]any{"dn": u.DN, "uid": u.UID, "previous_state": u.state()}
 	if u.LockedTime == PermanentLock {
 		details["changed"] = false
-		return &app.OpResult{Summary: fmt.Sprintf("%s was already locked; no change", u.label()), Details: details}, nil
+		details[detailsAffects] = affects(nil).list()
+		return &app.OpResult{Summary: fmt.Sprintf("%s was already locked; no change", u.label()), Details: details, Affects: refsOf(details)}, nil
 	}
 	err = c.do(ctx, "locking "+u.DN, func(l *ldap.Conn) error {
 		m := ldap.NewModifyRequest(u.DN, nil)
@@ -209,7 +214,8 @@ func (o *UserDisable) Execute(ctx context.Context, ac app.Conn) (*app.OpResult, 
 		return nil, err
 	}
 	details["changed"] = true
-	return &app.OpResult{Summary: "locked " + u.label(), Details: details}, nil
+	details[detailsAffects] = userAffects(u.DN)
+	return &app.OpResult{Summary: "locked " + u.label(), Details: details, Affects: refsOf(details)}, nil
 }
 
 // UserEnable is ldap.user.enable.
@@ -249,7 +255,8 @@ func (o *UserEnable) Execute(ctx context.Context, ac app.Conn) (*app.OpResult, e
 	details := map[string]any{"dn": u.DN, "uid": u.UID, "previous_state": u.state()}
 	if u.LockedTime == "" {
 		details["changed"] = false
-		return &app.OpResult{Summary: fmt.Sprintf("%s was already active; no change", u.label()), Details: details}, nil
+		details[detailsAffects] = affects(nil).list()
+		return &app.OpResult{Summary: fmt.Sprintf("%s was already active; no change", u.label()), Details: details, Affects: refsOf(details)}, nil
 	}
 	err = c.do(ctx, "unlocking "+u.DN, func(l *ldap.Conn) error {
 		m := ldap.NewModifyRequest(u.DN, nil)
@@ -259,13 +266,15 @@ func (o *UserEnable) Execute(ctx context.Context, ac app.Conn) (*app.OpResult, e
 	// Someone else unlocked it between our read and our write: same outcome.
 	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute) {
 		details["changed"] = false
-		return &app.OpResult{Summary: fmt.Sprintf("%s was already active; no change", u.label()), Details: details}, nil
+		details[detailsAffects] = affects(nil).list()
+		return &app.OpResult{Summary: fmt.Sprintf("%s was already active; no change", u.label()), Details: details, Affects: refsOf(details)}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
 	details["changed"] = true
-	return &app.OpResult{Summary: "unlocked " + u.label(), Details: details}, nil
+	details[detailsAffects] = userAffects(u.DN)
+	return &app.OpResult{Summary: "unlocked " + u.label(), Details: details, Affects: refsOf(details)}, nil
 }
 
 // UserResetPassword is ldap.user.reset_password.
@@ -312,9 +321,11 @@ func (o *UserResetPassword) Execute(ctx context.Context, ac app.Conn) (*app.OpRe
 	if err := c.setPassword(ctx, u.DN, password); err != nil {
 		return nil, err
 	}
+	details := map[string]any{"dn": u.DN, "uid": u.UID, "state": u.state(), detailsAffects: userAffects(u.DN)}
 	return &app.OpResult{
 		Summary: "set a new password for " + u.label(),
-		Details: map[string]any{"dn": u.DN, "uid": u.UID, "state": u.state()},
+		Details: details,
+		Affects: refsOf(details),
 		Reveal:  []byte(password.reveal()),
 	}, nil
 }
@@ -375,11 +386,14 @@ func (o *UserDelete) Execute(ctx context.Context, ac app.Conn) (*app.OpResult, e
 		return nil, err
 	}
 	removed := []string{}
+	var aff affects
+	aff.user(u.DN)
 	for _, g := range groups {
 		if _, err := c.removeMember(ctx, g.DN, u.DN); err != nil {
 			return nil, partial(err, "removed %s from [%s], then failed", u.label(), strings.Join(removed, ", "))
 		}
 		removed = append(removed, g.CN)
+		aff.group(g.DN)
 	}
 	err = c.do(ctx, "deleting "+u.DN, func(l *ldap.Conn) error {
 		return l.Del(ldap.NewDelRequest(u.DN, nil))
@@ -389,6 +403,14 @@ func (o *UserDelete) Execute(ctx context.Context, ac app.Conn) (*app.OpResult, e
 	}
 	return &app.OpResult{
 		Summary: fmt.Sprintf("deleted %s and removed it from %d groups", u.label(), len(removed)),
-		Details: map[string]any{"dn": u.DN, "uid": u.UID, "cn": u.CN, "groups_removed_from": removed},
+		Details: map[string]any{"dn": u.DN, "uid": u.UID, "cn": u.CN, "groups_removed_from": removed, detailsAffects: aff.list()},
+		Affects: aff.refs(),
 	}, nil
+}
+
+// userAffects is the "affects" list of an operation that changed one user.
+func userAffects(dn string) []any {
+	var a affects
+	a.user(dn)
+	return a.list()
 }

@@ -59,7 +59,8 @@ const (
 //	dc=example,dc=org
 //	  ou=people:   uid=alice (cn=Alice Doe), uid=bob (cn=Bob Roe), inetOrgPerson
 //	  ou=groups:   cn=admins {alice}, cn=devs {alice, bob}  (groupOfNames)
-//	  ou=services: cn=nexplane (bind account, write access to people and groups)
+//	  ou=services: cn=nexplane (bind account, write access to people and groups,
+//	               no size limit on paged searches)
 //	  ou=policies: cn=default (pwdPolicy, pwdLockout TRUE)
 type Server struct {
 	URL          string // ldap://127.0.0.1:port (StartTLS available)
@@ -299,6 +300,11 @@ rootpw "` + rootPW + `"
 directory ` + p("db") + `
 index objectClass eq
 index uid,cn,member eq
+
+# The service account reads whole directories (inventory) with paged
+# searches; without this, slapd's default size limit (500) ends a paged
+# search at 500 entries in total.
+limits dn.exact="` + BindDN + `" size.prtotal=unlimited
 
 overlay ppolicy
 ppolicy_default "` + PolicyDN + `"

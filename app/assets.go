@@ -1,0 +1,190 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// AssetPage is one page of assets.
+type AssetPage struct {
+	Assets     []Asset
+	NextCursor string
+}
+
+// ListAssets searches the inventory (every role may read assets).
+func (s *Service) ListAssets(ctx context.Context, actor Actor, f AssetFilter, cursor string) (*AssetPage, error) {
+	if err := actor.require(ActReadAssets); err != nil {
+		return nil, err
+	}
+	if f.Limit == 0 {
+		f.Limit = 50
+	}
+	if f.Limit < 1 || f.Limit > 500 {
+		return nil, Errorf(EINVALID, "limit must be between 1 and 500")
+	}
+	if len(f.Text) > 200 {
+		return nil, Errorf(EINVALID, "search text is longer than 200 characters")
+	}
+	f.Text = strings.TrimSpace(f.Text)
+	if cursor != "" {
+		id, err := DecodeAuditCursor(cursor)
+		if err != nil {
+			return nil, err
+		}
+		f.BeforeID = id
+	}
+	want := f.Limit
+	f.Limit = want + 1
+	as, err := s.store.ListAssets(ctx, f)
+	if err != nil {
+		return nil, fmt.Errorf("list assets: %w", err)
+	}
+	page := &AssetPage{Assets: as}
+	if len(as) > want {
+		page.Assets = as[:want]
+		page.NextCursor = EncodeAuditCursor(as[want-1].ID)
+	}
+	return page, nil
+}
+
+// AssetDetail is an asset with its findings.
+type AssetDetail struct {
+	Asset    *Asset
+	Findings []Finding // open first
+	// Revocable says whether "revoke now" applies to this asset.
+	Revocable bool
+}
+
+// GetAsset returns one asset with its findings.
+func (s *Service) GetAsset(ctx context.Context, actor Actor, id int64) (*AssetDetail, error) {
+	if err := actor.require(ActReadAssets); err != nil {
+		return nil, err
+	}
+	a, err := s.store.AssetByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	fs, err := s.store.ListFindings(ctx, FindingFilter{AssetID: id})
+	if err != nil {
+		return nil, err
+	}
+	d := &AssetDetail{Asset: a, Findings: fs}
+	if c, err := s.store.ConnectorByID(ctx, a.ConnectorID); err == nil && a.GoneAt.IsZero() {
+		if drv, err := s.registry.Driver(c.Type); err == nil {
+			if r, ok := drv.(Revoker); ok {
+				_, _, d.Revocable = r.RevokeOperation(a)
+			}
+		}
+	}
+	return d, nil
+}
+
+// ListFindings returns findings (every role may read them).
+func (s *Service) ListFindings(ctx context.Context, actor Actor, f FindingFilter) ([]Finding, error) {
+	if err := actor.require(ActReadAssets); err != nil {
+		return nil, err
+	}
+	return s.store.ListFindings(ctx, f)
+}
+
+// ListDrift returns drift records (every role may read them).
+func (s *Service) ListDrift(ctx context.Context, actor Actor, f DriftFilter) ([]Drift, error) {
+	if err := actor.require(ActReadAssets); err != nil {
+		return nil, err
+	}
+	if f.Limit < 0 || f.Limit > 500 {
+		return nil, Errorf(EINVALID, "limit must be between 1 and 500")
+	}
+	return s.store.ListDrift(ctx, f)
+}
+
+// AcknowledgeDrift closes a drift record with a note of who looked.
+func (s *Service) AcknowledgeDrift(ctx context.Context, actor Actor, id int64, comment string) (*Drift, error) {
+	if err := actor.require(ActAcknowledgeDrift); err != nil {
+		return nil, err
+	}
+	if err := validateText("comment", comment, 0, maxCommentLen); err != nil {
+		return nil, err
+	}
+	var out *Drift
+	err := s.store.WithTx(ctx, func(tx Tx) error {
+		now := s.now().UTC()
+		ok, err := tx.AcknowledgeDrift(ctx, id, userID(actor), comment, now)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return Errorf(ECONFLICT, "drift record %d is already acknowledged", id)
+		}
+		if out, err = tx.DriftByID(ctx, id); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, actor, "asset.drift_acknowledged", "asset", strconv.FormatInt(out.AssetID, 10),
+			map[string]any{"drift_id": id, "comment": comment})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("acknowledge drift %d: %w", id, err)
+	}
+	return out, nil
+}
+
+// RevokeAsset is "revoke now" on a credential asset: it creates a change
+// request with the connector's revoking operation. An admin's runs at once
+// as an emergency change; an operator's is submitted and waits for one
+// approval.
+func (s *Service) RevokeAsset(ctx context.Context, actor Actor, assetID int64, reason string) (*ChangeRequest, error) {
+	if err := actor.require(ActWriteChanges); err != nil {
+		return nil, err
+	}
+	a, err := s.store.AssetByID(ctx, assetID)
+	if err != nil {
+		return nil, err
+	}
+	if !a.GoneAt.IsZero() {
+		return nil, Errorf(ECONFLICT, "%s is gone from the target; nothing to revoke", a.Name)
+	}
+	c, err := s.store.ConnectorByID(ctx, a.ConnectorID)
+	if err != nil {
+		return nil, err
+	}
+	drv, err := s.registry.Driver(c.Type)
+	if err != nil {
+		return nil, err
+	}
+	r, ok := drv.(Revoker)
+	if !ok {
+		return nil, Errorf(EINVALID, "%s assets cannot be revoked", c.Type)
+	}
+	opType, params, ok := r.RevokeOperation(a)
+	if !ok {
+		return nil, Errorf(EINVALID, "%s is not a credential that can be revoked", a.Name)
+	}
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		reason = "Revoke now"
+	}
+	cr, err := s.CreateChange(ctx, actor, ChangeInput{Title: "Revoke " + a.Name, ConnectorID: c.ID,
+		Description: fmt.Sprintf("%s: %s %s (asset %d).", reason, a.Kind, a.Name, a.ID),
+		Operations:  []OpInput{{Type: opType, Params: params}}})
+	if err != nil {
+		return nil, err
+	}
+	if cr, err = s.SubmitChange(ctx, actor, cr.ID); err != nil {
+		return nil, err
+	}
+	if !actor.can(ActEmergencyChange) {
+		return cr, nil // waits for one approval
+	}
+	return s.ExecuteChange(ctx, actor, cr.ID, ExecuteInput{Emergency: true,
+		Justification: fmt.Sprintf("Revoke now by %s: %s", actor.Email, reason)})
+}
+
+// SyncState returns a connector's sync bookkeeping (ENOTFOUND before its first sync).
+func (s *Service) SyncState(ctx context.Context, actor Actor, connectorID int64) (*SyncState, error) {
+	if err := actor.require(ActReadAssets); err != nil {
+		return nil, err
+	}
+	return s.store.SyncStateOf(ctx, connectorID)
+}

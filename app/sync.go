@@ -1,0 +1,323 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// DefaultSyncInterval applies when a connector's config names none.
+const DefaultSyncInterval = 15 * time.Minute
+
+// SyncResult summarises one sync of a connector.
+type SyncResult struct {
+	Seen             int
+	Appeared         int
+	Changed          int
+	Disappeared      int
+	Drift            int // changes no executed change request explains
+	FindingsOpen     int
+	FindingsResolved int
+}
+
+// syncInterval reads "sync_interval" from a connector's config.
+func syncInterval(config json.RawMessage) time.Duration {
+	var c struct {
+		SyncInterval string `json:"sync_interval"`
+	}
+	if json.Unmarshal(config, &c) != nil || c.SyncInterval == "" {
+		return DefaultSyncInterval
+	}
+	d, err := time.ParseDuration(c.SyncInterval)
+	if err != nil || d < time.Minute {
+		return DefaultSyncInterval
+	}
+	return d
+}
+
+func assetKey(kind, externalID string) string { return kind + "\x00" + externalID }
+
+// explainer knows which assets change requests touched since the last sync.
+type explainer struct {
+	byID   map[string]bool // kind + external id
+	byName map[string]bool // kind + name
+}
+
+func (x explainer) explains(a *Asset) bool {
+	return x.byID[assetKey(a.Kind, a.ExternalID)] || x.byName[assetKey(a.Kind, a.Name)]
+}
+
+// refsOf collects what an executed operation says it affected: the refs
+// stored with its result, and those its type declares.
+func (s *Service) refsOf(connectorType string, op *ChangeOperation) []AssetRef {
+	var refs []AssetRef
+	if len(op.Result) > 0 {
+		var res struct {
+			Affects []AssetRef `json:"affects"`
+		}
+		if json.Unmarshal(op.Result, &res) == nil {
+			refs = append(refs, res.Affects...)
+		}
+	}
+	if typed, err := s.registry.DecodeOperation(connectorType, op.Type, op.Params); err == nil {
+		if a, ok := typed.(AffectsAssets); ok {
+			refs = append(refs, a.Affects()...)
+		}
+	}
+	return refs
+}
+
+func (s *Service) explainerFor(ctx context.Context, c *Connector, since time.Time) (explainer, error) {
+	x := explainer{byID: map[string]bool{}, byName: map[string]bool{}}
+	changes, err := s.store.ChangesTouchingSince(ctx, c.ID, since)
+	if err != nil {
+		return x, err
+	}
+	for _, ch := range changes {
+		for i := range ch.Operations {
+			op := &ch.Operations[i]
+			if op.Status == OpPending || op.Status == OpSkipped {
+				continue
+			}
+			for _, r := range s.refsOf(c.Type, op) {
+				x.byID[assetKey(r.Kind, r.ExternalID)] = true
+				x.byName[assetKey(r.Kind, r.ExternalID)] = true
+			}
+		}
+	}
+	return x, nil
+}
+
+// SyncConnector reads the connector's target, updates the asset inventory,
+// records drift nobody explained, and re-runs the hygiene rules — all in one
+// transaction with its audit records. Admins may run it on demand; the
+// scheduler runs it as the system.
+func (s *Service) SyncConnector(ctx context.Context, actor Actor, id int64) (*SyncResult, error) {
+	if err := actor.require(ActManageConnector); err != nil {
+		return nil, err
+	}
+	if _, busy := s.syncing.LoadOrStore(id, struct{}{}); busy {
+		return nil, Errorf(ECONFLICT, "connector %d is already syncing", id)
+	}
+	defer s.syncing.Delete(id)
+
+	c, err := s.store.ConnectorByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	started := s.now().UTC()
+	prev, err := s.store.SyncStateOf(ctx, id)
+	if err != nil && ErrCode(err) != ENOTFOUND {
+		return nil, err
+	}
+	firstSync := prev == nil || prev.LastFinished.IsZero()
+	obs, invErr := s.inventory(ctx, c)
+	if invErr != nil {
+		st := &SyncState{ConnectorID: id, LastStarted: started, LastError: ErrMessage(invErr),
+			NextDue: started.Add(syncInterval(c.Config))}
+		if prev != nil {
+			st.LastFinished, st.Assets = prev.LastFinished, prev.Assets
+		}
+		if err := s.store.WithTx(ctx, func(tx Tx) error { return tx.PutSyncState(ctx, st) }); err != nil {
+			s.log.WarnContext(ctx, "record failed sync", "connector_id", id, "err", err)
+		}
+		return nil, invErr
+	}
+	since := time.Time{}
+	if !firstSync {
+		since = prev.LastStarted
+	}
+	x, err := s.explainerFor(ctx, c, since)
+	if err != nil {
+		return nil, err
+	}
+
+	res := &SyncResult{Seen: len(obs)}
+	err = s.store.WithTx(ctx, func(tx Tx) error {
+		existing, err := tx.ConnectorAssets(ctx, id)
+		if err != nil {
+			return err
+		}
+		byKey := make(map[string]*Asset, len(existing))
+		for i := range existing {
+			byKey[assetKey(existing[i].Kind, existing[i].ExternalID)] = &existing[i]
+		}
+		now := s.now().UTC()
+		seen := make(map[string]bool, len(obs))
+		var touch []int64
+		var present []Asset
+		drift := func(a *Asset, change DriftChange, before, after json.RawMessage) error {
+			if firstSync || x.explains(a) {
+				return nil
+			}
+			res.Drift++
+			d := &Drift{ConnectorID: id, AssetID: a.ID, Kind: a.Kind, ExternalID: a.ExternalID, Name: a.Name,
+				Change: change, Before: before, After: after, DetectedAt: now}
+			if err := tx.CreateDrift(ctx, d); err != nil {
+				return err
+			}
+			return s.appendAudit(ctx, tx, SystemActor("sync"), "asset.drift_detected", "asset", strconv.FormatInt(a.ID, 10),
+				map[string]any{"connector_id": id, "drift_id": d.ID, "kind": a.Kind, "external_id": a.ExternalID,
+					"name": a.Name, "change": change, "before": before, "after": after})
+		}
+		volatile := func(string) []string { return nil }
+		if d, err := s.registry.Driver(c.Type); err == nil {
+			if v, ok := d.(VolatileAttributes); ok {
+				volatile = v.Volatile
+			}
+		}
+		for _, o := range obs {
+			k := assetKey(o.Kind, o.ExternalID)
+			if seen[k] {
+				continue // a target listing one thing twice
+			}
+			seen[k] = true
+			attrs, err := json.Marshal(o.Attributes)
+			if err != nil {
+				return fmt.Errorf("encode attributes of %s %s: %w", o.Kind, o.ExternalID, err)
+			}
+			a := byKey[k]
+			switch {
+			case a == nil:
+				a = &Asset{ConnectorID: id, Kind: o.Kind, ExternalID: o.ExternalID, Name: o.Name,
+					Attributes: attrs, FirstSeen: now, LastSeen: now}
+				if err := tx.CreateAsset(ctx, a); err != nil {
+					return err
+				}
+				res.Appeared++
+				if err := drift(a, DriftAppeared, json.RawMessage("null"), attrs); err != nil {
+					return err
+				}
+			case !a.GoneAt.IsZero(): // back after it was gone
+				a.Name, a.Attributes, a.LastSeen, a.GoneAt = o.Name, attrs, now, time.Time{}
+				if err := tx.UpdateAsset(ctx, a); err != nil {
+					return err
+				}
+				res.Appeared++
+				if err := drift(a, DriftAppeared, json.RawMessage("null"), attrs); err != nil {
+					return err
+				}
+			case a.Name == o.Name && !bytes.Equal(a.Attributes, attrs) && sameExcept(a.Attributes, attrs, volatile(o.Kind)):
+				a.Attributes, a.LastSeen = attrs, now // only usage moved: not a change
+				if err := tx.UpdateAsset(ctx, a); err != nil {
+					return err
+				}
+			case !bytes.Equal(a.Attributes, attrs) || a.Name != o.Name:
+				before := a.Attributes
+				a.Name, a.Attributes, a.LastSeen = o.Name, attrs, now
+				if err := tx.UpdateAsset(ctx, a); err != nil {
+					return err
+				}
+				res.Changed++
+				if err := drift(a, DriftChanged, before, attrs); err != nil {
+					return err
+				}
+			default:
+				a.LastSeen = now
+				touch = append(touch, a.ID)
+			}
+			present = append(present, *a)
+		}
+		if err := tx.TouchAssets(ctx, touch, now); err != nil {
+			return err
+		}
+		for _, a := range existing {
+			if a.GoneAt.IsZero() && !seen[assetKey(a.Kind, a.ExternalID)] {
+				a.GoneAt = now
+				if err := tx.UpdateAsset(ctx, &a); err != nil {
+					return err
+				}
+				res.Disappeared++
+				if err := drift(&a, DriftDisappeared, a.Attributes, json.RawMessage("null")); err != nil {
+					return err
+				}
+			}
+		}
+		if err := s.evaluateFindings(ctx, tx, c, present, now, res); err != nil {
+			return err
+		}
+		st := &SyncState{ConnectorID: id, LastStarted: started, LastFinished: now, Assets: len(present),
+			NextDue: now.Add(syncInterval(c.Config))}
+		if err := tx.PutSyncState(ctx, st); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, actor, "connector.synced", "connector", strconv.FormatInt(id, 10),
+			map[string]any{"seen": res.Seen, "appeared": res.Appeared, "changed": res.Changed, "disappeared": res.Disappeared,
+				"drift": res.Drift, "findings_open": res.FindingsOpen, "findings_resolved": res.FindingsResolved, "baseline": firstSync})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sync connector %d: %w", id, err)
+	}
+	return res, nil
+}
+
+func (s *Service) inventory(ctx context.Context, c *Connector) ([]Observation, error) {
+	conn, err := s.openConnector(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	inv, ok := conn.(InventoryConn)
+	if !ok {
+		return nil, Errorf(EINVALID, "a %s connector has no inventory to sync", c.Type)
+	}
+	obs, err := inv.Inventory(ctx)
+	if err != nil {
+		return nil, Errorf(EUNAVAILABLE, "sync %q: %s", c.Name, safeMessage(err))
+	}
+	return obs, nil
+}
+
+// evaluateFindings runs the driver's hygiene rules over the present assets,
+// keeps still-firing findings open and resolves the rest.
+func (s *Service) evaluateFindings(ctx context.Context, tx Tx, c *Connector, present []Asset, now time.Time, res *SyncResult) error {
+	d, err := s.registry.Driver(c.Type)
+	if err != nil {
+		return err
+	}
+	var keep []int64
+	if rules, ok := d.(HygieneRules); ok {
+		for _, fd := range rules.Findings(c.Config, present, now) {
+			f := &Finding{AssetID: fd.AssetID, ConnectorID: c.ID, Rule: fd.Rule, Severity: fd.Severity, Message: fd.Message,
+				RemedyType: fd.RemedyType, RemedyParams: fd.RemedyParams, FirstSeen: now, LastSeen: now}
+			if err := tx.UpsertFinding(ctx, f); err != nil {
+				return err
+			}
+			keep = append(keep, f.ID)
+		}
+	}
+	resolved, err := tx.ResolveFindings(ctx, c.ID, keep, now)
+	if err != nil {
+		return err
+	}
+	res.FindingsOpen, res.FindingsResolved = len(keep), int(resolved)
+	return nil
+}
+
+// sameExcept reports whether two attribute objects are equal once the
+// volatile keys are left out.
+func sameExcept(a, b json.RawMessage, volatile []string) bool {
+	if len(volatile) == 0 {
+		return false
+	}
+	var ma, mb map[string]json.RawMessage
+	if json.Unmarshal(a, &ma) != nil || json.Unmarshal(b, &mb) != nil {
+		return false
+	}
+	for _, k := range volatile {
+		delete(ma, k)
+		delete(mb, k)
+	}
+	if len(ma) != len(mb) {
+		return false
+	}
+	for k, va := range ma {
+		if vb, ok := mb[k]; !ok || !bytes.Equal(va, vb) {
+			return false
+		}
+	}
+	return true
+}
