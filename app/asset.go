@@ -136,11 +136,14 @@ type AssetFilter struct {
 	ConnectorID int64
 	Kind        string
 	Text        string // substring of name or external id, case-insensitive
-	Finding     string // only assets with an open finding of this rule; "any" for any rule
+	Finding     string // only assets with an open finding of this rule; FindingAny for any rule
 	IncludeGone bool
 	BeforeID    int64
 	Limit       int
 }
+
+// FindingAny in AssetFilter.Finding selects assets with any open finding.
+const FindingAny = "any"
 
 // SyncState is a connector's sync bookkeeping.
 type SyncState struct {

@@ -23,8 +23,6 @@ const (
 	idChunk = 500
 )
 
-// findingAny is AssetFilter.Finding for "an open finding of any rule".
-const findingAny = "any"
 
 const assetColumns = "id, connector_id, kind, external_id, name, attributes, first_seen, last_seen, gone_at"
 
@@ -97,7 +95,7 @@ func (q queries) ListAssets(ctx context.Context, f app.AssetFilter) ([]app.Asset
 	}
 	switch f.Finding {
 	case "":
-	case findingAny:
+	case app.FindingAny:
 		add("a.id IN (SELECT asset_id FROM findings WHERE resolved_at = 0)")
 	default:
 		add("a.id IN (SELECT asset_id FROM findings WHERE resolved_at = 0 AND rule = ?)", f.Finding)
