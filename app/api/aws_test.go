@@ -26,9 +26,9 @@ type awsEnv struct {
 	aws *awstest.Server
 }
 
-func newAWSEnv(t *testing.T) *awsEnv {
+func newAWSEnv(t testing.TB) *awsEnv {
 	t.Helper()
-	e := newChangeEnv(t)
+	e := newChangeEnvTB(t)
 	srv := awstest.Start(t)
 	st, body := e.do("POST", "/api/v1/connectors", e.tokens["admin"], map[string]any{
 		"name": "prod-account", "type": "aws", "config": jsonRaw(srv.ConfigJSON()), "credentials": jsonRaw(srv.CredentialsJSON())})

@@ -3,15 +3,10 @@ package aws
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/connector/aws/awstest"
@@ -139,7 +134,7 @@ func BenchmarkInventory(b *testing.B) {
 	}
 	srv := awstest.Start(b)
 	seedStart := time.Now()
-	seed(b, srv, users)
+	srv.SeedUsers(b, users, 2)
 	b.Logf("seeded %d users and %d keys in %v", users, 2*users, time.Since(seedStart).Round(time.Millisecond))
 	ac, err := testDriver.Connect(context.Background(), srv.ConfigJSON(), srv.CredentialsJSON())
 	if err != nil {
@@ -161,48 +156,4 @@ func BenchmarkInventory(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(calls)/float64(b.N), "calls/sync")
 	b.ReportMetric(float64(n), "assets/sync")
-}
-
-// seed creates users and keys with 32 concurrent SDK clients.
-func seed(b *testing.B, srv *awstest.Server, users int) {
-	admin := srv.Admin()
-	ctx := context.Background()
-	var wg sync.WaitGroup
-	errs := make(chan error, 32)
-	next := make(chan int)
-	for w := 0; w < 32; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				name := fmt.Sprintf("user%05d", i)
-				if _, err := admin.CreateUser(ctx, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
-					errs <- err
-					return
-				}
-				for k := 0; k < 2; k++ {
-					if _, err := admin.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(name)}); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}
-		}()
-	}
-	for i := 0; i < users; i++ {
-		select {
-		case next <- i:
-		case err := <-errs:
-			close(next)
-			wg.Wait()
-			b.Fatalf("seeding: %v", err)
-		}
-	}
-	close(next)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		b.Fatalf("seeding: %v", err)
-	default:
-	}
 }

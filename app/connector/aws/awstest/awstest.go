@@ -43,6 +43,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -269,6 +270,56 @@ func (s *Server) AttachGroupPolicy(tb testing.TB, group, arn string) {
 	tb.Helper()
 	if _, err := s.Admin().AttachGroupPolicy(ctx(tb), &iam.AttachGroupPolicyInput{GroupName: aws.String(group), PolicyArn: aws.String(arn)}); err != nil {
 		tb.Fatalf("awstest: attach %s to group %s: %v", arn, group, err)
+	}
+}
+
+// SeedUsers creates users named user00000, user00001, … with keysPerUser
+// access keys each, through 32 concurrent SDK clients (benchmarks).
+func (s *Server) SeedUsers(tb testing.TB, users, keysPerUser int) {
+	tb.Helper()
+	admin := s.Admin()
+	c := ctx(tb)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	next := make(chan int)
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				name := fmt.Sprintf("user%05d", i)
+				if _, err := admin.CreateUser(c, &iam.CreateUserInput{UserName: aws.String(name)}); err != nil {
+					errs <- err
+					return
+				}
+				for k := 0; k < keysPerUser; k++ {
+					if _, err := admin.CreateAccessKey(c, &iam.CreateAccessKeyInput{UserName: aws.String(name)}); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	var failed error
+feed:
+	for i := 0; i < users; i++ {
+		select {
+		case next <- i:
+		case failed = <-errs:
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if failed == nil {
+		select {
+		case failed = <-errs:
+		default:
+		}
+	}
+	if failed != nil {
+		tb.Fatalf("awstest: seeding users: %v", failed)
 	}
 }
 
