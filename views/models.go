@@ -222,6 +222,7 @@ type ConnectorDetailView struct {
 	Updated           string
 	Config            string // pretty-printed, non-secret
 	Test              ConnectorTestResult
+	Sync              ConnectorSyncView
 	Form              ConnectorForm
 	// Error reports a failed delete.
 	Error string
@@ -398,5 +399,192 @@ type DashboardCard struct {
 
 // DashboardView is the landing page.
 type DashboardView struct {
-	Cards []DashboardCard
+	Cards    []DashboardCard
+	Findings DashboardFindings
+	Drift    DashboardDrift
+	// CanAcknowledge shows the acknowledge links of drift records.
+	CanAcknowledge bool
 }
+
+// DashboardFindings is the dashboard's hygiene card: open findings by
+// severity and the most severe ones.
+type DashboardFindings struct {
+	High   string
+	Medium string
+	Low    string
+	Total  string
+	Rows   []FindingRow
+}
+
+// DashboardDrift is the dashboard's card of out-of-band changes nobody has
+// acknowledged yet.
+type DashboardDrift struct {
+	Rows []DriftRow
+	// More is set when there are more open records than shown.
+	More bool
+}
+
+// ---- Assets ----
+
+// AssetsView is the asset inventory page; its results part is also an htmx
+// fragment.
+type AssetsView struct {
+	Filter     AssetFilterForm
+	Connectors []Option
+	Kinds      []Option
+	Findings   []Option // "any" and the rules with open findings
+	Rows       []AssetRow
+	NextURL    string
+	Error      string
+}
+
+// AssetFilterForm holds the asset filters as entered.
+type AssetFilterForm struct {
+	Text        string
+	IncludeGone bool
+}
+
+// AssetRow is one asset in the inventory table.
+type AssetRow struct {
+	ID        string
+	Name      string
+	Kind      string
+	Connector string
+	LastSeen  string
+	Gone      bool
+	// Findings are the open findings' severities, most severe first.
+	Findings  []FindingBadge
+	DetailURL string
+}
+
+// FindingBadge is one open finding as a pill: its severity and rule.
+type FindingBadge struct {
+	Severity string
+	Rule     string
+}
+
+// AssetsResultsFragment is the fragment id of the asset results.
+const AssetsResultsFragment = "asset-results"
+
+// AttributeRow is one attribute of an asset, formatted for reading.
+type AttributeRow struct {
+	Key   string
+	Value string
+	// Multiline values (JSON, lists of many items) are shown preformatted.
+	Multiline bool
+}
+
+// FindingRow is one finding.
+type FindingRow struct {
+	ID        string
+	Rule      string
+	Severity  string
+	Message   string
+	Open      bool
+	FirstSeen string
+	LastSeen  string
+	Resolved  string
+	AssetName string
+	AssetURL  string
+	// RemedyURL opens the change request form pre-filled with the fix;
+	// empty when there is none or the user may not write change requests.
+	RemedyURL string
+}
+
+// AssetDetailView is one asset with its findings and, when it is a
+// credential the user may revoke, the revoke form.
+type AssetDetailView struct {
+	ID         string
+	URL        string
+	Name       string
+	Kind       string
+	ExternalID string
+	Connector  string
+	FirstSeen  string
+	LastSeen   string
+	Gone       string // when it disappeared; empty while present
+	Attributes []AttributeRow
+	Findings   []FindingRow
+	OpenCount  string
+	// Revoke is "" (no revoke form), RevokeEmergency or RevokeSubmit.
+	Revoke string
+	Error  string
+}
+
+// Revoke modes of the asset page.
+const (
+	RevokeEmergency = "emergency" // an admin: runs at once as an emergency change
+	RevokeSubmit    = "submit"    // an operator: submitted for approval
+)
+
+// ---- Drift ----
+
+// DriftRow is one out-of-band change in a list.
+type DriftRow struct {
+	ID         string
+	AssetName  string
+	AssetURL   string
+	Kind       string
+	Connector  string
+	Change     string
+	DetectedAt string
+	DetailURL  string
+}
+
+// DriftAttrRow is one attribute before and after an out-of-band change.
+type DriftAttrRow struct {
+	Key     string
+	Before  string
+	After   string
+	Changed bool
+}
+
+// DriftDetailView is one drift record with its before/after attributes
+// side by side and, while open, the acknowledge form.
+type DriftDetailView struct {
+	ID             string
+	URL            string
+	AssetName      string
+	AssetURL       string
+	Kind           string
+	ExternalID     string
+	Connector      string
+	Change         string
+	DetectedAt     string
+	Rows           []DriftAttrRow
+	Acknowledged   bool
+	AcknowledgedBy string
+	AcknowledgedAt string
+	AckComment     string
+	CanAcknowledge bool
+	Error          string
+}
+
+// ---- Connector sync ----
+
+// ConnectorSyncView is the sync part of a connector's page: the state of
+// the last sync and, right after "Sync now", its result.
+type ConnectorSyncView struct {
+	ConnectorID  string
+	Never        bool // no sync has run yet
+	LastStarted  string
+	LastFinished string
+	LastError    string
+	Assets       string
+	NextDue      string
+	// Result of the sync just run.
+	Ran    bool
+	OK     bool
+	Result []SyncCount
+	Error  string
+}
+
+// SyncCount is one number of a sync result ("appeared", "3").
+type SyncCount struct {
+	Key   string
+	Label string
+	Value string
+}
+
+// ConnectorSyncFragment is the fragment id of the sync box.
+const ConnectorSyncFragment = "connector-sync"

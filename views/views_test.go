@@ -108,6 +108,19 @@ func TestPagesAreCSPClean(t *testing.T) {
 		"detail":      views.AuditDetailPage(admin, views.AuditDetail{ID: "1", Payload: "{}"}),
 		"error":       views.ErrorPage(views.Page{}, views.ErrorView{Status: 500, Message: "m", RequestID: "r"}),
 		"placeholder": views.PlaceholderPage(admin),
+		"assets": views.AssetsPage(admin, views.AssetsView{NextURL: "/assets?cursor=x",
+			Rows: []views.AssetRow{{ID: "1", Name: "alice", Kind: "ldap.user", Gone: true, DetailURL: "/assets/1",
+				Findings: []views.FindingBadge{{Severity: "high", Rule: "r"}}}}}),
+		"asset": views.AssetDetailPage(admin, views.AssetDetailView{ID: "1", URL: "/assets/1", Name: "alice", Gone: "now",
+			Revoke: views.RevokeEmergency, Attributes: []views.AttributeRow{{Key: "k", Value: "v"}, {Key: "m", Value: "{}", Multiline: true}},
+			Findings: []views.FindingRow{{Rule: "r", Severity: "high", Open: true, RemedyURL: "/changes/new?connector=1"}, {Rule: "s", Severity: "low"}}}),
+		"drift": views.DriftDetailPage(admin, views.DriftDetailView{ID: "1", URL: "/drift/1", AssetURL: "/assets/1", Change: "changed",
+			CanAcknowledge: true, Rows: []views.DriftAttrRow{{Key: "locked", Before: "false", After: "true", Changed: true}}}),
+		"dashboard-hygiene": views.Dashboard(admin, views.DashboardView{CanAcknowledge: true,
+			Findings: views.DashboardFindings{High: "1", Rows: []views.FindingRow{{Rule: "r", Severity: "high", AssetURL: "/assets/1"}}},
+			Drift:    views.DashboardDrift{More: true, Rows: []views.DriftRow{{ID: "1", Change: "appeared", DetailURL: "/drift/1", AssetURL: "/assets/1"}}}}),
+		"connector-sync": views.ConnectorDetailPage(admin, views.ConnectorDetailView{ID: "1", Name: "dir", Config: "{}",
+			Sync: views.ConnectorSyncView{Ran: true, OK: true, Result: []views.SyncCount{{Key: "seen", Label: "seen", Value: "4"}}, LastError: "e"}}),
 	}
 	for name, c := range pages {
 		t.Run(name, func(t *testing.T) {

@@ -61,6 +61,9 @@ func browserLogin(t *testing.T, ctx context.Context, base, email string) {
 
 func screenshot(t *testing.T, ctx context.Context, path string) {
 	t.Helper()
+	// Let the page settle (fonts, the caret, a just-swapped fragment) so
+	// the picture is complete.
+	step(t, ctx, "settle "+path, chromedp.Sleep(300*time.Millisecond))
 	png := step(t, ctx, "screenshot "+path, chromedp.FullScreenshot(100))
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		t.Fatal(err)

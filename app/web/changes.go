@@ -365,9 +365,25 @@ func (h *handler) newChangeForm(w http.ResponseWriter, r *http.Request, a *authe
 		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such connector.")
 		return
 	}
-	f := changeFormView(ch, padRows(nil, opRows))
-	f.Action = "/changes"
+	// A finding's "Create change request" link pre-fills the form:
+	// title, description and opN_type / opN_<field> like the form posts.
+	q := r.URL.Query()
+	rows := padRows(readOpRows(q, ch.Operations, prefilledRows(q)), opRows)
+	f := changeFormView(ch, rows)
+	f.Action, f.Title, f.Description = "/changes", q.Get("title"), q.Get("description")
 	h.render(w, r, http.StatusOK, views.ChangeFormPage(p, f))
+}
+
+// prefilledRows is how many operation rows a pre-filled form needs: up to
+// the last opN_type given.
+func prefilledRows(q url.Values) int {
+	n := 0
+	for i := range maxOpRows {
+		if q.Get("op"+strconv.Itoa(i)+"_type") != "" {
+			n = i + 1
+		}
+	}
+	return n
 }
 
 // opRowFragment answers the type select's htmx request with the row for

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -53,6 +54,23 @@ var connectorTypes = []connType{
 		},
 		Secrets: []connField{
 			{Name: "bind_password", Label: "Bind password", Kind: views.KindPassword},
+		},
+	},
+	{
+		// rotation_days and unused_days are numbers: set them through the
+		// API; saving this form keeps them.
+		Type: "aws", Label: "AWS account",
+		Fields: []connField{
+			{Name: "region", Label: "Region", Kind: views.KindText, Required: true, Help: "e.g. eu-central-1"},
+			{Name: "endpoint_url", Label: "Endpoint URL", Kind: views.KindText,
+				Help: "Optional: a VPC endpoint, an air-gapped partition or an emulator; empty means AWS's public endpoints"},
+			{Name: "assume_role_arn", Label: "Role to assume", Kind: views.KindText,
+				Help: "Optional: arn:aws:iam::123456789012:role/nexplane"},
+			{Name: "sync_interval", Label: "Sync interval", Kind: views.KindText, Help: "Optional: e.g. 15m (the default), 1h"},
+		},
+		Secrets: []connField{
+			{Name: "access_key_id", Label: "Access key ID", Kind: views.KindPassword},
+			{Name: "secret_access_key", Label: "Secret access key", Kind: views.KindPassword},
 		},
 	},
 }
@@ -367,11 +385,11 @@ func (h *handler) connectorID(w http.ResponseWriter, r *http.Request, a *authed)
 
 // connectorDetailView builds the detail page of c. form, when non-nil,
 // replaces the edit form (to show an error with what was entered).
-func (h *handler) connectorDetailView(c *app.Connector, form *views.ConnectorForm) views.ConnectorDetailView {
+func (h *handler) connectorDetailView(ctx context.Context, a *authed, c *app.Connector, form *views.ConnectorForm) views.ConnectorDetailView {
 	id := strconv.FormatInt(c.ID, 10)
 	v := views.ConnectorDetailView{ID: id, Name: c.Name, Type: c.Type, RequiredApprovals: strconv.Itoa(c.RequiredApprovals),
 		CredentialsSet: c.SealedCredentials != nil, Created: formatTime(c.CreatedAt), Updated: formatTime(c.UpdatedAt),
-		Config: configSummary(c.Config)}
+		Config: configSummary(c.Config), Sync: h.syncBox(ctx, a, c.ID)}
 	if !c.CredentialsUpdatedAt.IsZero() {
 		v.CredentialsAt = formatTime(c.CredentialsUpdatedAt)
 	}
@@ -404,7 +422,7 @@ func (h *handler) connectorDetail(w http.ResponseWriter, r *http.Request, a *aut
 		return
 	}
 	h.render(w, r, http.StatusOK, views.ConnectorDetailPage(h.page(a, "Connector "+c.Name, views.NavConnectors, h.popFlash(w, r, a)),
-		h.connectorDetailView(c, nil)))
+		h.connectorDetailView(r.Context(), a, c, nil)))
 }
 
 // updateConnector saves the edit form. Empty secret fields keep the stored
@@ -448,7 +466,7 @@ func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *aut
 			Fields: formFieldsFor(t, enteredValues(t, form)), Secrets: secretFields(t), RequiredApprovals: approvals,
 			Error: app.ErrMessage(err)}
 		h.render(w, r, httpx.Status(code), views.ConnectorDetailPage(h.page(a, "Connector "+cur.Name, views.NavConnectors, ""),
-			h.connectorDetailView(cur, &f)))
+			h.connectorDetailView(r.Context(), a, cur, &f)))
 		return
 	}
 	h.addFlash(w, r, a, fmt.Sprintf("Connector %s saved.", c.Name))
@@ -483,7 +501,7 @@ func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *authe
 		h.renderError(w, r, a, err)
 		return
 	}
-	v := h.connectorDetailView(c, nil)
+	v := h.connectorDetailView(r.Context(), a, c, nil)
 	v.Test = res
 	h.render(w, r, http.StatusOK, views.ConnectorDetailPage(h.page(a, "Connector "+c.Name, views.NavConnectors, ""), v))
 }
@@ -525,7 +543,7 @@ func (h *handler) deleteConnector(w http.ResponseWriter, r *http.Request, a *aut
 	}
 	if err != nil {
 		if code := app.ErrCode(err); (code == app.ECONFLICT || code == app.EINVALID) && c != nil {
-			v := h.connectorDetailView(c, nil)
+			v := h.connectorDetailView(r.Context(), a, c, nil)
 			v.Error = app.ErrMessage(err)
 			h.render(w, r, httpx.Status(code), views.ConnectorDetailPage(h.page(a, "Connector "+c.Name, views.NavConnectors, ""), v))
 			return

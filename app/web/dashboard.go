@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"context"
 	"net/http"
 	"slices"
 	"strconv"
@@ -51,7 +52,53 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request, a *authed) {
 	v.Cards = append(v.Cards, views.DashboardCard{Key: "emergency-review", Title: "Emergency changes to review",
 		Rows:  changeRows(list(app.ChangeFilter{NeedsReview: true, Limit: dashboardRows}), sums),
 		Empty: "No emergency change waits for review."})
+	v.Findings = h.dashboardFindings(ctx, a)
+	if ds, err := h.svc.ListDrift(ctx, a.actor, app.DriftFilter{OpenOnly: true, Limit: dashboardRows + 1}); err != nil {
+		h.log.WarnContext(ctx, "dashboard: list drift", "err", err)
+	} else {
+		v.Drift.More = len(ds) > dashboardRows
+		v.Drift.Rows = driftRows(ds[:min(len(ds), dashboardRows)], sums)
+	}
+	v.CanAcknowledge = app.Can(a.actor.Role, app.ActAcknowledgeDrift)
 	h.render(w, r, http.StatusOK, views.Dashboard(h.page(a, "Dashboard", views.NavDashboard, h.popFlash(w, r, a)), v))
+}
+
+// dashboardFindingScan bounds how many open findings the dashboard counts;
+// past it the counts say "N+".
+const dashboardFindingScan = 10000
+
+// dashboardFindings counts the open findings by severity and lists the
+// most severe, newest first (the store's order).
+func (h *handler) dashboardFindings(ctx context.Context, a *authed) views.DashboardFindings {
+	fs, err := h.svc.ListFindings(ctx, a.actor, app.FindingFilter{OpenOnly: true, Limit: dashboardFindingScan})
+	if err != nil {
+		h.log.WarnContext(ctx, "dashboard: list findings", "err", err)
+	}
+	counts := map[app.Severity]int{}
+	for _, f := range fs {
+		counts[f.Severity]++
+	}
+	suffix := ""
+	if len(fs) >= dashboardFindingScan {
+		suffix = "+"
+	}
+	out := views.DashboardFindings{High: strconv.Itoa(counts[app.SeverityHigh]) + suffix,
+		Medium: strconv.Itoa(counts[app.SeverityMedium]) + suffix, Low: strconv.Itoa(counts[app.SeverityLow]) + suffix,
+		Total: strconv.Itoa(len(fs)) + suffix}
+	names := map[int64]string{}
+	for _, f := range fs[:min(len(fs), dashboardRows)] {
+		name, ok := names[f.AssetID]
+		if !ok {
+			name = "asset " + strconv.FormatInt(f.AssetID, 10)
+			if d, err := h.svc.GetAsset(ctx, a.actor, f.AssetID); err == nil {
+				name = d.Asset.Name
+			}
+			names[f.AssetID] = name
+		}
+		out.Rows = append(out.Rows, views.FindingRow{ID: strconv.FormatInt(f.ID, 10), Rule: f.Rule, Severity: string(f.Severity),
+			Message: f.Message, Open: true, AssetName: name, AssetURL: assetURL(f.AssetID)})
+	}
+	return out
 }
 
 // placeholder serves a section that a later release brings, so the

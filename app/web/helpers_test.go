@@ -16,6 +16,7 @@ import (
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/connector/aws"
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/engine"
 	"github.com/nexplane/nexplane/app/httpx"
@@ -65,6 +66,8 @@ type envOpts struct {
 	// headers adds the server's security headers (CSP), as the browser
 	// test needs to prove the pages work under the real policy.
 	headers bool
+	// aws registers the AWS driver too, as the server does.
+	aws bool
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -76,6 +79,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 	// the background; change request tests point connectors at a real slapd.
 	reg := app.NewRegistry()
 	ldap.Register(reg)
+	if o.aws {
+		aws.Register(reg)
+	}
 	v, err := vault.New(bytes.Repeat([]byte{0x24}, 32), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -88,7 +88,7 @@ func (h *handler) routes(mux *http.ServeMux) {
 
 	mux.Handle("GET /{$}", h.authed(h.dashboard))
 	h.changeRoutes(mux)
-	mux.Handle("GET /assets", h.authed(h.placeholder("Assets", views.NavAssets)))
+	h.assetRoutes(mux)
 
 	mux.Handle("GET /connectors", h.authed(h.listConnectors))
 	mux.Handle("GET /connectors/new", h.authed(h.newConnectorForm))
