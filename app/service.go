@@ -23,6 +23,11 @@ type Service struct {
 	queued func(changeID int64)
 	// syncing holds the ids of connectors being synced in this process.
 	syncing sync.Map
+	// agents issues agent certificates; nil when the agent listener is off.
+	agents AgentSigner
+	// agentRevoked is told after an agent's revocation commits, so open
+	// connections of that agent close at once.
+	agentRevoked func(agentID string)
 }
 
 // Config wires a Service. Clock and Logger default to time.Now and
@@ -37,17 +42,25 @@ type Config struct {
 	Logger   *slog.Logger
 	// Queued, when set, is called after a change request enters executing.
 	Queued func(changeID int64)
+	// Agents, when set, issues agent certificates (app/pki's CA).
+	Agents AgentSigner
+	// AgentRevoked, when set, is called after an agent is revoked.
+	AgentRevoked func(agentID string)
 }
 
 // NewService builds the use-case layer.
 func NewService(cfg Config) *Service {
 	s := &Service{store: cfg.Store, hasher: cfg.Hasher, limiter: cfg.Limiter, registry: cfg.Registry,
-		sealer: cfg.Sealer, now: cfg.Clock, log: cfg.Logger, queued: cfg.Queued}
+		sealer: cfg.Sealer, now: cfg.Clock, log: cfg.Logger, queued: cfg.Queued,
+		agents: cfg.Agents, agentRevoked: cfg.AgentRevoked}
 	if s.registry == nil {
 		s.registry = NewRegistry()
 	}
 	if s.queued == nil {
 		s.queued = func(int64) {}
+	}
+	if s.agentRevoked == nil {
+		s.agentRevoked = func(string) {}
 	}
 	if s.now == nil {
 		s.now = time.Now

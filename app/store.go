@@ -86,6 +86,19 @@ type Queries interface {
 	// ChangesTouchingSince lists change requests of a connector that were
 	// executing at or finished after since (they may explain changes).
 	ChangesTouchingSince(ctx context.Context, connectorID int64, since time.Time) ([]ChangeRequest, error)
+
+	// Agents.
+
+	// AgentByID returns an agent with its last inventory.
+	AgentByID(ctx context.Context, id string) (*Agent, error)
+	// ListAgents returns every agent by hostname, then id, without the
+	// (large) users inventory.
+	ListAgents(ctx context.Context) ([]Agent, error)
+	// AgentRevocationsSince lists agents revoked at or after since, oldest
+	// revocation first.
+	AgentRevocationsSince(ctx context.Context, since time.Time) ([]AgentRevocation, error)
+	// EnrollmentTokenByHash returns a token, used or not, by its hash.
+	EnrollmentTokenByHash(ctx context.Context, hash string) (*EnrollmentToken, error)
 }
 
 // Tx is a store transaction: reads plus writes.
@@ -180,4 +193,30 @@ type Tx interface {
 	AcknowledgeDrift(ctx context.Context, id, userID int64, comment string, at time.Time) (bool, error)
 	// PutSyncState writes a connector's sync bookkeeping.
 	PutSyncState(ctx context.Context, s *SyncState) error
+
+	// Agents.
+
+	// CreateEnrollmentToken inserts t and sets t.ID.
+	CreateEnrollmentToken(ctx context.Context, t *EnrollmentToken) error
+	// ConsumeEnrollmentToken marks the token with hash used by agentID at
+	// now, only when it is unused and not expired at now (one conditional
+	// update, so of two racing enrollments exactly one wins); otherwise
+	// ENOTFOUND. It returns the token as consumed.
+	ConsumeEnrollmentToken(ctx context.Context, hash, agentID string, now time.Time) (*EnrollmentToken, error)
+	// CreateAgent inserts a (its ID is set by the caller); a taken id or
+	// certificate serial is ECONFLICT.
+	CreateAgent(ctx context.Context, a *Agent) error
+	// RecordAgentHeartbeat sets last_seen, facts, users and version of a
+	// non-revoked agent; ENOTFOUND when there is none.
+	RecordAgentHeartbeat(ctx context.Context, id string, at time.Time, facts, users []byte, version string) error
+	// RenewAgentCert makes newSerial the agent's certificate and presented
+	// its previous one, only when the agent is not revoked and presented is
+	// its current or previous serial; false otherwise.
+	RenewAgentCert(ctx context.Context, id, presented, newSerial string, notAfter time.Time) (bool, error)
+	// RetirePrevAgentCert forgets the previous certificate once the agent
+	// used current (a no-op when current is no longer the agent's).
+	RetirePrevAgentCert(ctx context.Context, id, current string) error
+	// RevokeAgent marks a non-revoked agent revoked at at; false when it
+	// already was (ENOTFOUND when there is no such agent).
+	RevokeAgent(ctx context.Context, id string, at time.Time) (bool, error)
 }

@@ -34,6 +34,13 @@ var conflictMessages = map[string]string{
 	"assets_external_id_key": "the connector already has an asset of this kind with this external id",
 	"findings.asset_id":      "the asset already has an open finding of this rule",
 	"findings_open":          "the asset already has an open finding of this rule",
+
+	"agents.id":                        "an agent with this id already exists",
+	"agents_pkey":                      "an agent with this id already exists",
+	"agents.cert_serial":               "a certificate with this serial is already recorded",
+	"agents_cert_serial_key":           "a certificate with this serial is already recorded",
+	"enrollment_tokens.token_hash":     "this enrollment token already exists",
+	"enrollment_tokens_token_hash_key": "this enrollment token already exists",
 }
 
 // mapErr is the one place where driver errors become app codes. op says what

@@ -19,17 +19,25 @@ type Config struct {
 	Service *app.Service
 	Tokens  *auth.Tokens
 	Logger  *slog.Logger
+	// AgentURL is the agent listener's public base URL, for the enroll
+	// command (NEXPLANE_AGENT_PUBLIC_URL).
+	AgentURL string
+	// CAFingerprint, when set, gives the agent CA's SHA-256 fingerprint;
+	// otherwise the service's agent signer is asked.
+	CAFingerprint func() string
 }
 
 type api struct {
-	svc    *app.Service
-	tokens *auth.Tokens
-	log    *slog.Logger
+	svc           *app.Service
+	tokens        *auth.Tokens
+	log           *slog.Logger
+	agentURL      string
+	caFingerprint func() string
 }
 
 // New returns the handler for /api/v1/ and /.well-known/jwks.json.
 func New(cfg Config) http.Handler {
-	a := &api{svc: cfg.Service, tokens: cfg.Tokens, log: cfg.Logger}
+	a := &api{svc: cfg.Service, tokens: cfg.Tokens, log: cfg.Logger, agentURL: cfg.AgentURL, caFingerprint: cfg.CAFingerprint}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -72,6 +80,11 @@ func New(cfg Config) http.Handler {
 	mux.Handle("POST /api/v1/change-requests/{id}/resume", a.authed(a.resumeChange))
 	mux.Handle("POST /api/v1/change-requests/{id}/review", a.authed(a.reviewChange))
 	mux.Handle("POST /api/v1/change-requests/{id}/operations/{op}/reveal", a.authed(a.revealSecret))
+
+	mux.Handle("POST /api/v1/agents/enrollment-tokens", a.authed(a.createEnrollmentToken))
+	mux.Handle("GET /api/v1/agents", a.authed(a.listAgents))
+	mux.Handle("GET /api/v1/agents/{id}", a.authed(a.getAgent))
+	mux.Handle("POST /api/v1/agents/{id}/revoke", a.authed(a.revokeAgent))
 	return noStore(muxErrorsAsJSON(mux))
 }
 

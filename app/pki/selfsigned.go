@@ -1,5 +1,6 @@
 // Package pki makes and loads the certificates Nexplane needs: the server's
-// self-signed TLS certificate now, the agent CA later.
+// self-signed TLS certificate (selfsigned.go) and the internal CA of the
+// agent channel with the certificates it issues (ca.go).
 package pki
 
 import (

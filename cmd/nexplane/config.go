@@ -23,6 +23,15 @@ type config struct {
 	// worker's request stays executing before it becomes interrupted.
 	OpTimeout time.Duration
 	LeaseTTL  time.Duration
+	// AgentListen is the agent listener's address; "off" disables it.
+	AgentListen string
+	// AgentPublicURL is how hosts reach the agent listener, printed in the
+	// enroll command; empty means https://<this host>:<agent port>.
+	AgentPublicURL string
+	// AgentHostnames are extra names for the agent listener's certificate.
+	AgentHostnames []string
+	// AgentCertTTL is the lifetime of agent certificates.
+	AgentCertTTL time.Duration
 }
 
 // minSecretKeyLen is the shortest SECRET_KEY accepted: 256 bits of input.
@@ -73,6 +82,9 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 	if c.Listen == "" {
 		c.Listen = ":8443"
 	}
+	if err := loadAgentConfig(getenv, c); err != nil {
+		return nil, err
+	}
 	switch v := getenv("NEXPLANE_INSECURE_HTTP"); v {
 	case "", "0", "false":
 	case "1", "true":
@@ -85,6 +97,8 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 	fs.StringVar(&c.Listen, "listen", c.Listen, "HTTPS listen address (NEXPLANE_LISTEN)")
 	fs.StringVar(&c.TLSCert, "tls-cert", c.TLSCert, "TLS certificate file (NEXPLANE_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (NEXPLANE_TLS_KEY)")
+	fs.StringVar(&c.AgentListen, "agent-listen", c.AgentListen, `agent mutual-TLS listen address, or "off" (NEXPLANE_AGENT_LISTEN)`)
+	fs.StringVar(&c.AgentPublicURL, "agent-public-url", c.AgentPublicURL, "agent listener URL hosts use, for the enroll command (NEXPLANE_AGENT_PUBLIC_URL)")
 	fs.BoolVar(&c.InsecureHTTP, "insecure-http", c.InsecureHTTP, "serve plain HTTP behind a TLS-terminating proxy (NEXPLANE_INSECURE_HTTP)")
 	for _, d := range []struct {
 		env string
@@ -104,6 +118,9 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", c.LeaseTTL, "execution lease; a dead worker's request is interrupted after it (NEXPLANE_LEASE_TTL)")
 	if err := fs.Parse(args); err != nil {
 		return nil, configErr("%v", err)
+	}
+	if err := checkAgentConfig(c); err != nil {
+		return nil, err
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, configErr("set both NEXPLANE_TLS_CERT and NEXPLANE_TLS_KEY, or neither")

@@ -31,6 +31,8 @@ func newCLI(t *testing.T) *cli {
 	return &cli{t: t, env: map[string]string{
 		"SECRET_KEY":        testSecret,
 		"NEXPLANE_DATA_DIR": t.TempDir(),
+		// Parallel servers must not fight over the default :8444.
+		"NEXPLANE_AGENT_LISTEN": "127.0.0.1:0",
 	}}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/pki"
 )
 
 // cmdRekey re-seals every stored secret under SECRET_KEY. Run it during a
@@ -21,7 +22,7 @@ func cmdRekey(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer d.Close()
-	rep, err := d.svc.Rekey(ctx, app.SystemActor("cli"), []string{auth.SigningKeySetting})
+	rep, err := d.svc.Rekey(ctx, app.SystemActor("cli"), []string{auth.SigningKeySetting, pki.CAKeySetting})
 	if err != nil {
 		return err
 	}

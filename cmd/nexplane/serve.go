@@ -38,13 +38,25 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		}
 		return configErr("NEXPLANE_LISTEN %s: %v", cfg.Listen, err)
 	}
-	srv, scheme, err := buildServer(ctx, e, d)
+	agents, err := setupAgents(ctx, e, d)
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	srv, scheme, err := buildServer(ctx, e, d, agents)
+	if err != nil {
+		ln.Close()
+		if agents != nil {
+			agents.ln.Close()
+		}
+		return err
+	}
 	e.log.Info("nexplane listening", "version", version, "addr", ln.Addr().String(), "scheme", scheme,
 		"driver", d.store.Driver(), "data_dir", absDataDir(cfg.DataDir))
+	errc := make(chan error, 2)
+	if agents != nil {
+		agents.serve(ctx, e, d, errc)
+	}
 
 	go purgeSessions(ctx, e, d.svc)
 	engineDone := make(chan struct{})
@@ -53,7 +65,6 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	schedDone := make(chan struct{})
 	go func() { scheduler.New(d.svc, e.log, 0).Run(ctx); close(schedDone) }()
 	defer func() { <-schedDone }()
-	errc := make(chan error, 1)
 	go func() {
 		if scheme == "https" {
 			errc <- srv.ServeTLS(ln, "", "") // certificates come from srv.TLSConfig
@@ -69,15 +80,19 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	e.log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	var agentErr error
+	if agents != nil {
+		agentErr = agents.shutdown(shutCtx)
+	}
 	if err := srv.Shutdown(shutCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	return nil
+	return agentErr
 }
 
 // buildServer wires the HTTP stack: request id -> recover -> security
 // headers -> routes (the console and API add auth and CSRF themselves).
-func buildServer(ctx context.Context, e *env, d *deps) (*http.Server, string, error) {
+func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*http.Server, string, error) {
 	cfg := d.cfg
 	key, err := auth.LoadOrCreateSigningKey(ctx, d.store, d.vault)
 	if err != nil {
@@ -107,7 +122,11 @@ func buildServer(ctx context.Context, e *env, d *deps) (*http.Server, string, er
 	if err != nil {
 		return nil, "", fmt.Errorf("console: %w", err)
 	}
-	apiHandler := api.New(api.Config{Service: d.svc, Tokens: tokens, Logger: e.log})
+	apiCfg := api.Config{Service: d.svc, Tokens: tokens, Logger: e.log}
+	if agents != nil {
+		apiCfg.AgentURL = agents.url
+	}
+	apiHandler := api.New(apiCfg)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

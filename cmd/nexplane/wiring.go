@@ -42,6 +42,8 @@ type deps struct {
 	registry *app.Registry
 	engine   *engine.Engine
 	svc      *app.Service
+	// svcCfg built svc; serve rebuilds svc from it with the agent CA.
+	svcCfg app.Config
 }
 
 // openDeps opens the store (creating the data dir for SQLite), migrates it
@@ -89,8 +91,9 @@ func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, er
 	}
 	d.engine = engine.New(engine.Config{Store: db, Registry: d.registry, Sealer: sealer, Logger: e.log,
 		LeaseTTL: cfg.LeaseTTL, OpTimeout: cfg.OpTimeout})
-	d.svc = app.NewService(app.Config{Store: db, Hasher: d.hasher, Logger: e.log, Registry: d.registry,
-		Sealer: sealer, Queued: d.engine.Notify})
+	d.svcCfg = app.Config{Store: db, Hasher: d.hasher, Logger: e.log, Registry: d.registry,
+		Sealer: sealer, Queued: d.engine.Notify}
+	d.svc = app.NewService(d.svcCfg)
 	return d, nil
 }
 
