@@ -23,7 +23,6 @@ const (
 	idChunk = 500
 )
 
-
 const assetColumns = "id, connector_id, kind, external_id, name, attributes, first_seen, last_seen, gone_at"
 
 func scanAsset(r rowScanner) (*app.Asset, error) {
