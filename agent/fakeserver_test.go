@@ -143,7 +143,7 @@ func (fs *fakeServer) enroll(w http.ResponseWriter, r *http.Request) {
 func (fs *fakeServer) authed(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if len(r.TLS.PeerCertificates) == 0 {
-			http.Error(w, "client certificate required", 401)
+			http.Error(w, "client certificate required", http.StatusUnauthorized)
 			return
 		}
 		fs.mu.Lock()

@@ -76,8 +76,6 @@ func isCredentialRejection(err error) bool {
 	return errors.As(err, &api) && credentialCodes[api.ErrorCode()]
 }
 
-func isNotFound(err error) bool { return app.ErrCode(err) == app.ENOTFOUND }
-
 // hostOf names the endpoint a transport error was about.
 func hostOf(err error, fallback string) string {
 	var ue *url.Error
