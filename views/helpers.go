@@ -27,3 +27,6 @@ func approvalCount(count, required string) string {
 	}
 	return s
 }
+
+// boolAttr is a boolean as an attribute value: "true" or "false".
+func boolAttr(b bool) string { return strconv.FormatBool(b) }

@@ -60,6 +60,7 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request, a *authed) {
 		v.Drift.Rows = driftRows(ds[:min(len(ds), dashboardRows)], sums)
 	}
 	v.CanAcknowledge = app.Can(a.actor.Role, app.ActAcknowledgeDrift)
+	v.Agents = h.dashboardAgents(ctx, a)
 	h.render(w, r, http.StatusOK, views.Dashboard(h.page(a, "Dashboard", views.NavDashboard, h.popFlash(w, r, a)), v))
 }
 
@@ -101,10 +102,17 @@ func (h *handler) dashboardFindings(ctx context.Context, a *authed) views.Dashbo
 	return out
 }
 
-// placeholder serves a section that a later release brings, so the
-// navigation is complete from the start.
-func (h *handler) placeholder(title, nav string) authedHandler {
-	return func(w http.ResponseWriter, r *http.Request, a *authed) {
-		h.render(w, r, http.StatusOK, views.PlaceholderPage(h.page(a, title, nav, "")))
+// dashboardAgents counts the agents by status.
+func (h *handler) dashboardAgents(ctx context.Context, a *authed) views.DashboardAgents {
+	ags, err := h.svc.ListAgents(ctx, a.actor)
+	if err != nil {
+		h.log.WarnContext(ctx, "dashboard: list agents", "err", err)
 	}
+	now := h.svc.Now()
+	counts := map[string]int{}
+	for i := range ags {
+		counts[ags[i].Status(now)]++
+	}
+	return views.DashboardAgents{Online: strconv.Itoa(counts[app.AgentOnline]), Offline: strconv.Itoa(counts[app.AgentOffline]),
+		Revoked: strconv.Itoa(counts[app.AgentRevoked])}
 }

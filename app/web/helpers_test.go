@@ -20,6 +20,7 @@ import (
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/engine"
 	"github.com/nexplane/nexplane/app/httpx"
+	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/app/web"
 	"github.com/nexplane/nexplane/store"
@@ -57,6 +58,8 @@ type env struct {
 	srv   *httptest.Server
 	clock *testClock
 	gate  *app.SetupGate
+	// ca is the agent CA; nil unless envOpts.agents.
+	ca *pki.CA
 }
 
 type envOpts struct {
@@ -68,6 +71,10 @@ type envOpts struct {
 	headers bool
 	// aws registers the AWS driver too, as the server does.
 	aws bool
+	// agents gives the service a real agent CA, so hosts can enroll.
+	agents bool
+	// agentURL is web.Config.AgentURL.
+	agentURL string
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -86,14 +93,22 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var ca *pki.CA
+	var signer app.AgentSigner
+	if o.agents {
+		if ca, err = pki.LoadOrCreateCA(context.Background(), db, v, clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		signer = ca
+	}
 	eng := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Logger: log, Clock: clock.Now, Poll: 100 * time.Millisecond})
 	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Limiter: o.limiter, Clock: clock.Now, Logger: log,
-		Registry: reg, Sealer: v, Queued: eng.Notify})
+		Registry: reg, Sealer: v, Queued: eng.Notify, Agents: signer})
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() { defer close(stopped); eng.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-stopped })
-	e := &env{t: t, svc: svc, clock: clock}
+	e := &env{t: t, svc: svc, clock: clock, ca: ca}
 	if o.setup {
 		g, err := app.NewSetupGate(clock.Now())
 		if err != nil {
@@ -102,7 +117,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		e.gate = g
 	}
 	h, err := web.New(web.Config{Service: svc, Setup: e.gate, Secure: !o.insecure,
-		CookieKey: bytes.Repeat([]byte{0x42}, 32), Logger: log, Clock: clock.Now})
+		CookieKey: bytes.Repeat([]byte{0x42}, 32), Logger: log, Clock: clock.Now, AgentURL: o.agentURL})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,9 @@ type Config struct {
 	CookieKey []byte
 	Logger    *slog.Logger
 	Clock     app.Clock
+	// AgentURL is the agent listener's public URL, for the enroll command
+	// the console shows with a new token; empty shows a placeholder.
+	AgentURL string
 }
 
 // minCookieKey is the shortest MAC key we accept: 256 bits.
@@ -44,6 +47,7 @@ type handler struct {
 	sessions *sessionStore
 	log      *slog.Logger
 	now      app.Clock
+	agentURL string
 }
 
 // New builds the console handler. The caller wraps it with request ids,
@@ -57,7 +61,7 @@ func New(cfg Config) (http.Handler, error) {
 	if len(cfg.CookieKey) < minCookieKey {
 		return nil, errors.New("web: Config.CookieKey must be at least 32 bytes")
 	}
-	h := &handler{svc: cfg.Service, setup: cfg.Setup, log: cfg.Logger, now: cfg.Clock}
+	h := &handler{svc: cfg.Service, setup: cfg.Setup, log: cfg.Logger, now: cfg.Clock, agentURL: cfg.AgentURL}
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -98,7 +102,7 @@ func (h *handler) routes(mux *http.ServeMux) {
 	mux.Handle("POST /connectors/{id}/test", h.authed(h.testConnector))
 	mux.Handle("GET /connectors/{id}/delete", h.authed(h.confirmDeleteConnector))
 	mux.Handle("POST /connectors/{id}/delete", h.authed(h.deleteConnector))
-	mux.Handle("GET /agents", h.authed(h.placeholder("Agents", views.NavAgents)))
+	h.agentRoutes(mux)
 
 	mux.Handle("GET /users", h.authed(h.listUsers))
 	mux.Handle("POST /users", h.authed(h.createUser))

@@ -40,7 +40,7 @@ func TestLoginCookieAttributes(t *testing.T) {
 			if d := e.get(c, "/"); d.StatusCode != http.StatusOK {
 				t.Fatalf("dashboard after login: %d", d.StatusCode)
 			} else {
-				requireContains(t, d, `data-testid="dashboard"`, "admin@example.com", "Nothing here yet")
+				requireContains(t, d, `data-testid="dashboard"`, "admin@example.com", `data-testid="card-agents"`)
 			}
 		})
 	}
@@ -330,7 +330,7 @@ func TestAuthenticatedPagesNoStore(t *testing.T) {
 			}
 		})
 	}
-	if r := e.get(c, "/agents"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "arrive in a later release") {
+	if r := e.get(c, "/agents"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, `data-testid="agents-empty"`) {
 		t.Errorf("/agents: %d", r.StatusCode)
 	}
 	for path, testid := range map[string]string{"/changes": "changes-filter", "/connectors": "connector-new", "/assets": "assets-filter"} {

@@ -117,15 +117,16 @@ func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*
 		printSetupLink(e, cfg, setup.Token())
 	}
 
+	agentURL := ""
+	if agents != nil {
+		agentURL = agents.url
+	}
 	webHandler, err := web.New(web.Config{Service: d.svc, Setup: setup, Secure: !cfg.InsecureHTTP,
-		CookieKey: ck, Logger: e.log})
+		CookieKey: ck, Logger: e.log, AgentURL: agentURL})
 	if err != nil {
 		return nil, "", fmt.Errorf("console: %w", err)
 	}
-	apiCfg := api.Config{Service: d.svc, Tokens: tokens, Logger: e.log}
-	if agents != nil {
-		apiCfg.AgentURL = agents.url
-	}
+	apiCfg := api.Config{Service: d.svc, Tokens: tokens, Logger: e.log, AgentURL: agentURL}
 	apiHandler := api.New(apiCfg)
 
 	mux := http.NewServeMux()
