@@ -44,3 +44,55 @@ lint:
 
 clean:
 	rm -rf bin dist
+
+# ---- packages (issue 6) ----------------------------------------------------
+# make packages: static linux binaries for PKG_ARCHES and, with nfpm (pinned,
+# built from source by go run), dist/nexplane_<v>_<arch>.deb and
+# dist/nexplane-<v>.<rpmarch>.rpm, plus the same for nexplane-agent when
+# ./cmd/nexplane-agent builds. The version comes from packaging/version.sh.
+NFPM_VERSION := v2.45.2
+NFPM         := go run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+# Computed once per make run (simply expanded), so every package of one run
+# carries the same version.
+ifeq ($(origin PKG_VERSION),undefined)
+PKG_VERSION  := $(shell packaging/version.sh 2>/dev/null || echo 0.0.0~unknown)
+endif
+PKG_ARCHES   ?= amd64 arm64
+DIST         := dist
+PKG_LDFLAGS  := -s -w -X main.version=$(PKG_VERSION)
+
+.PHONY: packages package-binaries package-version
+
+package-version:
+	@echo $(PKG_VERSION)
+
+package-binaries:
+	@set -e; rm -rf $(DIST)/build; \
+	for arch in $(PKG_ARCHES); do \
+		echo "packages: building linux/$$arch binaries, version $(PKG_VERSION)"; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags '$(PKG_LDFLAGS)' \
+			-o $(DIST)/build/linux_$$arch/nexplane ./cmd/nexplane; \
+		if [ ! -d cmd/nexplane-agent ]; then \
+			echo "packages: no ./cmd/nexplane-agent yet; skipping the agent package"; \
+		elif ! CGO_ENABLED=0 GOOS=linux GOARCH=$$arch go build -trimpath -ldflags '$(PKG_LDFLAGS)' \
+			-o $(DIST)/build/linux_$$arch/nexplane-agent ./cmd/nexplane-agent 2>$(DIST)/build/agent-build-$$arch.log; then \
+			echo "packages: ./cmd/nexplane-agent does not build for $$arch; skipping the agent package ($(DIST)/build/agent-build-$$arch.log):"; \
+			head -n 5 $(DIST)/build/agent-build-$$arch.log | sed 's/^/    /'; \
+		fi; \
+	done
+
+packages: package-binaries
+	@set -e; \
+	for arch in $(PKG_ARCHES); do \
+		case $$arch in amd64) rpmarch=x86_64 ;; arm64) rpmarch=aarch64 ;; *) rpmarch=$$arch ;; esac; \
+		for name in nexplane nexplane-agent; do \
+			[ -x $(DIST)/build/linux_$$arch/$$name ] || continue; \
+			rm -rf $(DIST)/stage; mkdir -p $(DIST)/stage; \
+			cp $(DIST)/build/linux_$$arch/$$name $(DIST)/stage/$$name; \
+			VERSION='$(PKG_VERSION)' ARCH=$$arch $(NFPM) package -p deb \
+				-f packaging/nfpm/$$name.yaml -t $(DIST)/$${name}_$(PKG_VERSION)_$$arch.deb; \
+			VERSION='$(PKG_VERSION)' ARCH=$$arch $(NFPM) package -p rpm \
+				-f packaging/nfpm/$$name.yaml -t $(DIST)/$$name-$(PKG_VERSION).$$rpmarch.rpm; \
+		done; \
+	done; \
+	rm -rf $(DIST)/stage

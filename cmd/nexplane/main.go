@@ -8,6 +8,8 @@
 //	nexplane audit verify
 //	nexplane audit export [--from T] [--to T]
 //	nexplane rekey
+//	nexplane backup --to FILE
+//	nexplane restore --from FILE
 //	nexplane version
 package main
 
@@ -75,6 +77,10 @@ func run(ctx context.Context, args []string, e *env) int {
 		err = cmdAudit(ctx, e, args)
 	case "rekey":
 		err = cmdRekey(ctx, e, args)
+	case "backup":
+		err = cmdBackup(ctx, e, args)
+	case "restore":
+		err = cmdRestore(ctx, e, args)
 	case "version", "--version", "-v":
 		fmt.Fprintf(e.stdout, "nexplane %s\n", version)
 		return 0
@@ -96,6 +102,8 @@ const usage = `Usage:
   nexplane audit verify                                 check the audit hash chain
   nexplane audit export [--from T] [--to T]             audit records as JSON Lines
   nexplane rekey                                        re-seal every stored secret under SECRET_KEY
+  nexplane backup --to FILE                             consistent copy of the SQLite database (server may run)
+  nexplane restore --from FILE                          put a backup in place (server stopped)
   nexplane version
 
 Configuration comes from the environment (see README): SECRET_KEY,

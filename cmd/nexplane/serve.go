@@ -25,6 +25,13 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if cfg.DatabaseURL == "" {
+		release, err := lockDataDir(cfg.DataDir) // restore refuses to run while this is held
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	d, err := openDeps(ctx, e, cfg, true)
 	if err != nil {
 		return err
@@ -42,6 +49,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	if agents != nil {
+		d.agentWork.hub.Store(agents.hub) // the agents connector's way to its agents
 	}
 	srv, scheme, err := buildServer(ctx, e, d, agents)
 	if err != nil {
