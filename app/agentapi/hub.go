@@ -53,6 +53,9 @@ type Hub struct {
 	redeliv  time.Duration
 	log      *slog.Logger
 	now      func() time.Time
+	// dispatches are the callers of Dispatch waiting for a result, by
+	// agent id, then work id. Only agents with such a caller have an entry.
+	dispatches map[string]map[string]chan dispatchOutcome
 }
 
 type mailbox struct {
@@ -76,7 +79,8 @@ type waiter struct {
 // NewHub makes an empty hub.
 func NewHub(cfg HubConfig) *Hub {
 	h := &Hub{boxes: map[string]*mailbox{}, revoked: map[string]bool{}, onResult: cfg.OnResult,
-		redeliv: cfg.RedeliverAfter, log: cfg.Logger, now: cfg.Clock}
+		redeliv: cfg.RedeliverAfter, log: cfg.Logger, now: cfg.Clock,
+		dispatches: map[string]map[string]chan dispatchOutcome{}}
 	if h.redeliv <= 0 {
 		h.redeliv = DefaultRedeliverAfter
 	}
@@ -154,6 +158,10 @@ func (h *Hub) Enqueue(agentID string, w ops.Work) error {
 func (h *Hub) Cancel(agentID, workID string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.cancelLocked(agentID, workID)
+}
+
+func (h *Hub) cancelLocked(agentID, workID string) bool {
 	mb := h.boxes[agentID]
 	if mb == nil {
 		return false
@@ -253,24 +261,30 @@ func (h *Hub) Poll(ctx context.Context, agentID string, wait time.Duration) ([]o
 // agent's ids) are dropped and logged.
 func (h *Hub) Results(agentID string, rs []ops.Result) (accepted int) {
 	var ok []ops.Result
+	dispatched := 0
 	h.mu.Lock()
 	if mb := h.boxes[agentID]; mb != nil {
 		for _, r := range rs {
 			if _, found := mb.inflight[r.ID]; found {
 				delete(mb.inflight, r.ID)
+				// A Dispatch caller waiting for this id takes the result.
+				if h.finishDispatchLocked(agentID, r.ID, dispatchOutcome{result: r}) {
+					dispatched++
+					continue
+				}
 				ok = append(ok, r)
 			}
 		}
 		h.gc(agentID, mb)
 	}
 	h.mu.Unlock()
-	if n := len(rs) - len(ok); n > 0 {
+	if n := len(rs) - len(ok) - dispatched; n > 0 {
 		h.log.Warn("agent sent results for work it was not given", "agent_id", agentID, "count", n)
 	}
 	for _, r := range ok {
 		h.onResult(agentID, r)
 	}
-	return len(ok)
+	return len(ok) + dispatched
 }
 
 // Revoke ends the agent's open poll at once, drops its work and refuses it
@@ -282,6 +296,9 @@ func (h *Hub) Revoke(agentID string) {
 		return
 	}
 	h.revoked[agentID] = true
+	for id := range h.dispatches[agentID] {
+		h.finishDispatchLocked(agentID, id, dispatchOutcome{err: ErrRevoked})
+	}
 	mb := h.boxes[agentID]
 	if mb == nil {
 		return
@@ -302,6 +319,11 @@ func (h *Hub) Close() {
 	for _, mb := range h.boxes {
 		mb.wakeLocked(false)
 	}
+	for agentID, byID := range h.dispatches {
+		for id := range byID {
+			h.finishDispatchLocked(agentID, id, dispatchOutcome{err: errHubClosed})
+		}
+	}
 }
 
 // Waiting reports whether the agent has an open poll (tests, metrics).
@@ -310,4 +332,116 @@ func (h *Hub) Waiting(agentID string) bool {
 	defer h.mu.Unlock()
 	mb := h.boxes[agentID]
 	return mb != nil && mb.waiter != nil
+}
+
+// dispatchOutcome ends one Dispatch: the agent's result, or why none will
+// come.
+type dispatchOutcome struct {
+	result ops.Result
+	err    error
+}
+
+// DispatchError is what Dispatch returns when its context ends before the
+// agent answers. The item is withdrawn either way; Delivered says whether
+// the agent had already received it (and so may still run it, or may have
+// run it with its answer lost).
+type DispatchError struct {
+	AgentID   string
+	WorkID    string
+	Delivered bool
+	Err       error // the context's error (context.DeadlineExceeded, …)
+}
+
+func (e *DispatchError) Error() string {
+	if e.Delivered {
+		return "agent " + e.AgentID + " received work " + e.WorkID + " but sent no result: " + e.Err.Error()
+	}
+	return "agent " + e.AgentID + " did not pick up work " + e.WorkID + ": " + e.Err.Error()
+}
+
+func (e *DispatchError) Unwrap() error { return e.Err }
+
+// WasDelivered reports Delivered (callers that must not import this
+// package test for it with an interface).
+func (e *DispatchError) WasDelivered() bool { return e.Delivered }
+
+// finishDispatchLocked hands out to the Dispatch caller waiting for
+// (agentID, workID), if any, and forgets it. The channel has room for one
+// outcome and exactly one is ever sent, so this never blocks.
+func (h *Hub) finishDispatchLocked(agentID, workID string, out dispatchOutcome) bool {
+	byID := h.dispatches[agentID]
+	ch, ok := byID[workID]
+	if !ok {
+		return false
+	}
+	delete(byID, workID)
+	if len(byID) == 0 {
+		delete(h.dispatches, agentID)
+	}
+	ch <- out
+	return true
+}
+
+// Dispatch queues w for agentID, waits for the agent's result and returns
+// it. The result goes to this caller, not to HubConfig.OnResult. When ctx
+// ends first, the item is withdrawn (nothing stays queued for an agent
+// that stayed away) and the error is a *DispatchError wrapping ctx's
+// error. A revoked agent fails at once with ErrRevoked; Close fails every
+// waiting call.
+func (h *Hub) Dispatch(ctx context.Context, agentID string, w ops.Work) (ops.Result, error) {
+	if w.ID == "" || w.Type == "" {
+		return ops.Result{}, errors.New("agent work needs an id and a type")
+	}
+	if err := ctx.Err(); err != nil {
+		return ops.Result{}, err
+	}
+	ch := make(chan dispatchOutcome, 1)
+	h.mu.Lock()
+	if h.dispatches[agentID][w.ID] != nil {
+		h.mu.Unlock()
+		return ops.Result{}, errors.New("work " + w.ID + " is already being dispatched to agent " + agentID)
+	}
+	if h.dispatches[agentID] == nil {
+		h.dispatches[agentID] = map[string]chan dispatchOutcome{}
+	}
+	h.dispatches[agentID][w.ID] = ch
+	h.mu.Unlock()
+
+	if err := h.Enqueue(agentID, w); err != nil {
+		h.mu.Lock()
+		h.finishDispatchLocked(agentID, w.ID, dispatchOutcome{})
+		h.mu.Unlock()
+		return ops.Result{}, err
+	}
+	select {
+	case out := <-ch:
+		return out.result, out.err
+	case <-ctx.Done():
+	}
+	// Withdraw the item and the waiter in one step, so a result cannot
+	// slip in between; one that arrived just before wins.
+	h.mu.Lock()
+	delivered := false
+	if mb := h.boxes[agentID]; mb != nil {
+		_, delivered = mb.inflight[w.ID]
+	}
+	h.cancelLocked(agentID, w.ID)
+	h.finishDispatchLocked(agentID, w.ID, dispatchOutcome{err: ctx.Err()})
+	h.mu.Unlock()
+	if out := <-ch; out.err == nil || !errors.Is(out.err, ctx.Err()) {
+		return out.result, out.err
+	}
+	return ops.Result{}, &DispatchError{AgentID: agentID, WorkID: w.ID, Delivered: delivered, Err: ctx.Err()}
+}
+
+// Queued reports how many items the agent has queued or in flight (tests,
+// metrics).
+func (h *Hub) Queued(agentID string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	mb := h.boxes[agentID]
+	if mb == nil {
+		return 0
+	}
+	return len(mb.pending) + len(mb.inflight)
 }

@@ -10,9 +10,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
+	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/agentapi"
 	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/connector/agents"
 	"github.com/nexplane/nexplane/app/connector/aws"
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/engine"
@@ -41,7 +46,10 @@ type deps struct {
 	hasher   *auth.Hasher
 	registry *app.Registry
 	engine   *engine.Engine
-	svc      *app.Service
+	// agentWork is how the agents connector reaches agents: the agent
+	// listener's hub once serve has built it.
+	agentWork *agentDispatcher
+	svc       *app.Service
 	// svcCfg built svc; serve rebuilds svc from it with the agent CA.
 	svcCfg app.Config
 }
@@ -85,6 +93,8 @@ func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, er
 	d.registry = app.NewRegistry()
 	ldap.Register(d.registry)
 	aws.Register(d.registry)
+	d.agentWork = &agentDispatcher{}
+	agents.Register(d.registry, agents.NewDriver(d.agentWork, db, time.Now))
 	var sealer app.Sealer
 	if d.vault != nil {
 		sealer = d.vault
@@ -98,6 +108,20 @@ func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, er
 }
 
 func (d *deps) Close() error { return d.store.Close() }
+
+// agentDispatcher hands agents-connector work to the agent listener's hub.
+// The registry (and so the driver) is built before the listener, so the hub
+// is set late; until then, and in processes without a listener, work fails
+// at once instead of waiting out its timeout.
+type agentDispatcher struct{ hub atomic.Pointer[agentapi.Hub] }
+
+func (a *agentDispatcher) Dispatch(ctx context.Context, agentID string, w ops.Work) (ops.Result, error) {
+	h := a.hub.Load()
+	if h == nil {
+		return ops.Result{}, errors.New("this server process has no agent listener (NEXPLANE_AGENT_LISTEN=off?)")
+	}
+	return h.Dispatch(ctx, agentID, w)
+}
 
 // ensureDataDir creates the data dir (0750) and proves it is writable, so an
 // unwritable directory fails at start with one clear line.

@@ -1,0 +1,214 @@
+package agents_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"encoding/pem"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nexplane/nexplane/agent/ops"
+	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/agentapi"
+	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/connector/agents"
+	"github.com/nexplane/nexplane/app/pki"
+	"github.com/nexplane/nexplane/app/vault"
+	"github.com/nexplane/nexplane/store"
+)
+
+// clock starts at a fixed instant and moves only when told.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// env is a real store, a real agent CA, a service that enrolls agents and
+// records their heartbeats, a real hub, and the agents driver over them.
+type env struct {
+	t     *testing.T
+	db    *store.DB
+	svc   *app.Service
+	hub   *agentapi.Hub
+	clock *clock
+	reg   *app.Registry
+	drv   agents.Driver
+}
+
+// the RSA-2048 key of every test agent: the CA signs only its public key,
+// and generating one per agent would dominate the test time.
+var (
+	keyOnce sync.Once
+	testKey *rsa.PrivateKey
+)
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, db: store.MustOpenStore(t), clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	v, err := vault.New([]byte("agents-connector-test-secret-0123456789"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.LoadOrCreateCA(t.Context(), e.db, v, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.hub = agentapi.NewHub(agentapi.HubConfig{})
+	t.Cleanup(e.hub.Close)
+	e.reg = app.NewRegistry()
+	e.drv = agents.NewDriver(e.hub, e.db, e.clock.Now)
+	agents.Register(e.reg, e.drv)
+	e.svc = app.NewService(app.Config{Store: e.db, Hasher: auth.NewHasher(4, 2), Clock: e.clock.Now, Sealer: v,
+		Agents: ca, AgentRevoked: e.hub.Revoke, Registry: e.reg})
+	return e
+}
+
+// enroll creates an agent as a host would: token with labels, CSR, enroll.
+func (e *env) enroll(hostname string, labels map[string]string) *app.Agent {
+	e.t.Helper()
+	ctx := e.t.Context()
+	tok, _, err := e.svc.CreateEnrollmentToken(ctx, app.SystemActor("test"), labels, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	keyOnce.Do(func() {
+		if testKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			panic(err)
+		}
+	})
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ignored"}}, testKey)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	enr, err := e.svc.Enroll(ctx, tok, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})), hostname)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return enr.Agent
+}
+
+// heartbeat records what the agent on a host would report now.
+func (e *env) heartbeat(a *app.Agent, users []ops.HostUser) {
+	e.t.Helper()
+	hb := ops.Heartbeat{Facts: ops.Facts{Hostname: a.Hostname, OS: "Debian GNU/Linux 13", Kernel: "6.12.0", AgentVersion: "1.2.3"},
+		Users: users}
+	if err := e.svc.RecordHeartbeat(e.t.Context(), a.ID, hb); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// connect opens the driver with a config as an Admin would enter it.
+func (e *env) connect(config string) app.Conn {
+	e.t.Helper()
+	norm, err := e.drv.ValidateConfig(json.RawMessage(config))
+	if err != nil {
+		e.t.Fatalf("config %s: %v", config, err)
+	}
+	c, err := e.drv.Connect(e.t.Context(), norm, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// op decodes through the registry, as the application does.
+func (e *env) op(typ, params string) app.Operation {
+	e.t.Helper()
+	op, err := e.reg.DecodeOperation(agents.Type, typ, json.RawMessage(params))
+	if err != nil {
+		e.t.Fatalf("decode %s %s: %v", typ, params, err)
+	}
+	return op
+}
+
+// sshKey is a fresh ed25519 public key line and its fingerprint.
+func sshKey(t *testing.T, comment string) (line, fingerprint string) {
+	t.Helper()
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	str := func(b []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...) }
+	blob := append(str([]byte("ssh-ed25519")), str(pub)...)
+	line = "ssh-ed25519 " + base64.StdEncoding.EncodeToString(blob)
+	if comment != "" {
+		line += " " + comment
+	}
+	k, err := ops.ParsePublicKey(line)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return line, k.Fingerprint
+}
+
+// fakeAgent is the agent's side of the channel, on the real hub: it polls
+// like the agent's long-poll, decodes each work item strictly as the agent
+// does, and answers through hub.Results. answer decides the result; nil
+// means "take the work and never answer".
+type fakeAgent struct {
+	mu   sync.Mutex
+	got  []ops.Work
+	done chan struct{}
+}
+
+func startAgent(t *testing.T, h *agentapi.Hub, agentID string, answer func(ops.Work, ops.Op, error) *ops.Result) *fakeAgent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	fa := &fakeAgent{done: make(chan struct{})}
+	t.Cleanup(func() { cancel(); <-fa.done })
+	go func() {
+		defer close(fa.done)
+		for ctx.Err() == nil {
+			work, err := h.Poll(ctx, agentID, time.Second)
+			if err != nil {
+				return
+			}
+			var rs []ops.Result
+			for _, w := range work {
+				fa.mu.Lock()
+				fa.got = append(fa.got, w)
+				fa.mu.Unlock()
+				op, err := ops.Decode(w.Type, w.Params)
+				if r := answer(w, op, err); r != nil {
+					r.ID = w.ID
+					rs = append(rs, *r)
+				}
+			}
+			if len(rs) > 0 {
+				h.Results(agentID, rs)
+			}
+		}
+	}()
+	return fa
+}
+
+func (fa *fakeAgent) received() []ops.Work {
+	fa.mu.Lock()
+	defer fa.mu.Unlock()
+	return append([]ops.Work(nil), fa.got...)
+}
+
+// okAgent answers like a healthy agent: refusals for what Decode refuses,
+// the operation's summary otherwise.
+func okAgent(_ ops.Work, op ops.Op, err error) *ops.Result {
+	if err != nil {
+		return &ops.Result{OK: false, Error: "refused: " + err.Error()}
+	}
+	return &ops.Result{OK: true, Summary: op.Summary(), Details: map[string]any{"changed": true}}
+}

@@ -1,0 +1,40 @@
+package agents
+
+import (
+	"github.com/nexplane/nexplane/agent/ops"
+	"github.com/nexplane/nexplane/app"
+)
+
+// Register adds drv and the host operation types to r.
+func Register(r *app.Registry, drv Driver) {
+	r.RegisterDriver(drv)
+	for _, s := range Operations() {
+		r.RegisterOperation(s)
+	}
+}
+
+// hostField is the parameter every agents operation adds to the host
+// operation's own.
+var hostField = app.FieldSpec{Name: "host", Label: "Host", Kind: app.FieldString, Required: true,
+	Help: "The host's name as its agent reports it (e.g. web-1), or its agent id; it must be an agent of this connector."}
+
+// Operations returns one operation type per agent/ops type, in ops order:
+// the host field first, then the operation's own fields.
+func Operations() []app.OperationSpec {
+	specs := ops.Specs()
+	out := make([]app.OperationSpec, 0, len(specs))
+	for _, s := range specs {
+		fields := []app.FieldSpec{hostField}
+		for _, f := range s.Fields {
+			fields = append(fields, app.FieldSpec{Name: f.Name, Label: f.Label, Kind: app.FieldKind(f.Kind),
+				Required: f.Required, Help: f.Help})
+		}
+		out = append(out, app.OperationSpec{
+			Type: s.Type, ConnectorType: Type,
+			Description: s.Description + " Runs on the host's agent.",
+			Fields:      fields,
+			New:         newHostOperation(s.Type),
+		})
+	}
+	return out
+}
