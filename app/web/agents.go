@@ -23,10 +23,10 @@ const agentURLPlaceholder = "https://<agent-listener-host>:8444"
 // enrollmentTTLs are the token lifetimes the form offers; nothing else is
 // accepted from it.
 var enrollmentTTLs = []labelled{
-	{"15m", "15 minutes"},
-	{"1h", "1 hour"},
-	{"4h", "4 hours"},
-	{"24h", "24 hours"},
+	{Value: "15m", Label: "15 minutes"},
+	{Value: "1h", Label: "1 hour"},
+	{Value: "4h", Label: "4 hours"},
+	{Value: "24h", Label: "24 hours"},
 }
 
 // defaultEnrollmentTTL is the form's preselected lifetime (app's default).

@@ -21,30 +21,36 @@ const assetsPerPage = 50
 // assetFilterParams are the query parameters the next-page link carries on.
 var assetFilterParams = []string{"q", "connector", "kind", "finding", "include_gone", "limit"}
 
-// labelled is a value with a human label for a select.
-type labelled struct{ Value, Label string }
+// labelled is a value with a human label for a select, and the connector
+// type that reports it.
+type labelled struct{ Type, Value, Label string }
 
-// assetKinds are the asset kinds the console knows how to name, by the
-// connector type that reports them (the part before the first dot). Only
-// the kinds of this server's registered types are offered; a kind not in
-// the table still works when typed into the URL.
+// assetKinds are the asset kinds the console knows how to name. Only the
+// kinds of this server's registered connector types are offered; a kind
+// not in the table still works when typed into the URL.
 var assetKinds = []labelled{
-	{"aws.iam.user", "AWS IAM user"},
-	{"aws.iam.access_key", "AWS IAM access key"},
-	{"aws.iam.group", "AWS IAM group"},
-	{"ldap.user", "LDAP account"},
-	{"ldap.group", "LDAP group"},
+	{"aws", "aws.iam.user", "AWS IAM user"},
+	{"aws", "aws.iam.access_key", "AWS IAM access key"},
+	{"aws", "aws.iam.group", "AWS IAM group"},
+	{"ldap", "ldap.user", "LDAP account"},
+	{"ldap", "ldap.group", "LDAP group"},
+	{"agents", "host", "Host"},
+	{"agents", "host.user", "Host user"},
+	{"agents", "host.ssh_key", "Host SSH key"},
 }
 
 // findingRules are the hygiene rules the console knows how to name, like
 // assetKinds.
 var findingRules = []labelled{
-	{"aws.access_key.too_old", "AWS key older than the rotation policy"},
-	{"aws.access_key.unused", "AWS key unused or never used"},
-	{"aws.access_key.inactive_not_deleted", "AWS key inactive but not deleted"},
-	{"aws.user.over_privileged", "AWS user over-privileged"},
-	{"ldap.user.password_too_old", "LDAP password older than policy"},
-	{"ldap.user.locked_but_privileged", "LDAP account locked but privileged"},
+	{"aws", "aws.access_key.too_old", "AWS key older than the rotation policy"},
+	{"aws", "aws.access_key.unused", "AWS key unused or never used"},
+	{"aws", "aws.access_key.inactive_not_deleted", "AWS key inactive but not deleted"},
+	{"aws", "aws.user.over_privileged", "AWS user over-privileged"},
+	{"ldap", "ldap.user.password_too_old", "LDAP password older than policy"},
+	{"ldap", "ldap.user.locked_but_privileged", "LDAP account locked but privileged"},
+	{"agents", "host.ssh_key.on_locked_user", "SSH key on a locked host user"},
+	{"agents", "host.user.uid0_not_root", "Host user with uid 0 other than root"},
+	{"agents", "host.ssh_key.too_old", "SSH key older than policy"},
 }
 
 // registeredOptions keeps the entries whose connector type this server
@@ -53,8 +59,7 @@ func registeredOptions(table []labelled, types []string, selected string) []view
 	var out []views.Option
 	found := false
 	for _, e := range table {
-		typ, _, _ := strings.Cut(e.Value, ".")
-		if !slices.Contains(types, typ) {
+		if !slices.Contains(types, e.Type) {
 			continue
 		}
 		out = append(out, views.Option{Value: e.Value, Label: e.Label + " (" + e.Value + ")", Selected: e.Value == selected})
