@@ -108,31 +108,47 @@ func listeningSockets(t *testing.T, pid int) []string {
 	return listening
 }
 
-// TestAgentEndToEnd enrolls the real agent binary against a real server
-// process, then runs host operations through reviewed change requests on a
-// temporary system root, and revokes the agent.
-func TestAgentEndToEnd(t *testing.T) {
-	root := hostRoot(t)
-	agentBin := buildAgent(t)
+// agentStack is a server process with one enrolled agent process running
+// against a temporary system root.
+type agentStack struct {
+	srv               *serverProc
+	admin, op, appr   *apiClient
+	root, state       string
+	agentBin          string
+	agentID, hostname string
+	agentProc         *exec.Cmd
+}
+
+func (s *agentStack) runAgent(args ...string) (string, error) {
+	out, err := exec.Command(s.agentBin, args...).CombinedOutput()
+	return string(out), err
+}
+
+// startAgentStack starts a server, enrolls the agent binary (checking that a
+// wrong fingerprint and a reused token are refused) and runs it until the
+// test ends.
+func startAgentStack(t *testing.T, agentBin string) *agentStack {
+	t.Helper()
+	s := &agentStack{root: hostRoot(t), agentBin: agentBin, state: t.TempDir()}
 	c := newCLI(t)
 	for _, u := range []struct{ email, role string }{{"admin@example.com", "admin"}, {"op@example.com", "operator"}, {"appr@example.com", "approver"}} {
 		if code, _, stderr := c.run("a long enough password\n", "user", "create", "--email", u.email, "--role", u.role, "--password-stdin"); code != 0 {
 			t.Fatal(stderr)
 		}
 	}
-	srv := startServerProc(t, c)
+	s.srv = startServerProc(t, c)
 	var agentAddr string
 	for deadline := time.Now().Add(10 * time.Second); agentAddr == ""; {
-		if m := agentAddrRE.FindStringSubmatch(srv.logs.String()); m != nil {
+		if m := agentAddrRE.FindStringSubmatch(s.srv.logs.String()); m != nil {
 			agentAddr = m[1]
 		} else if time.Now().After(deadline) {
-			t.Fatalf("no agent listener in the logs:\n%s", srv.logs.String())
+			t.Fatalf("no agent listener in the logs:\n%s", s.srv.logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	admin, op, appr := login(t, srv.base, "admin@example.com"), login(t, srv.base, "op@example.com"), login(t, srv.base, "appr@example.com")
+	s.admin, s.op, s.appr = login(t, s.srv.base, "admin@example.com"), login(t, s.srv.base, "op@example.com"), login(t, s.srv.base, "appr@example.com")
 
-	st, tok := admin.do("POST", "/api/v1/agents/enrollment-tokens", map[string]any{"labels": map[string]string{"env": "test"}, "ttl": "1h"})
+	st, tok := s.admin.do("POST", "/api/v1/agents/enrollment-tokens", map[string]any{"labels": map[string]string{"env": "test"}, "ttl": "1h"})
 	if st != http.StatusCreated {
 		t.Fatalf("enrollment token: %d %v", st, tok)
 	}
@@ -142,50 +158,43 @@ func TestAgentEndToEnd(t *testing.T) {
 		t.Fatalf("command: %q", cmdline)
 	}
 	serverURL := "https://" + agentAddr
-	state := t.TempDir()
-	runAgent := func(args ...string) (string, error) {
-		out, err := exec.Command(agentBin, args...).CombinedOutput()
-		return string(out), err
-	}
-
 	// A wrong CA fingerprint is refused before the token is sent.
 	wrong := strings.Repeat("0", 64)
-	if out, err := runAgent("enroll", "--server", serverURL, "--token", tok["token"].(string), "--ca-sha256", wrong, "--state-dir", t.TempDir()); err == nil {
+	if out, err := s.runAgent("enroll", "--server", serverURL, "--token", tok["token"].(string), "--ca-sha256", wrong, "--state-dir", t.TempDir()); err == nil {
 		t.Fatalf("enrollment with a wrong fingerprint succeeded: %s", out)
 	}
-	if out, err := runAgent("enroll", "--server", serverURL, "--token", tok["token"].(string), "--ca-sha256", fp[1], "--state-dir", state); err != nil {
+	if out, err := s.runAgent("enroll", "--server", serverURL, "--token", tok["token"].(string), "--ca-sha256", fp[1], "--state-dir", s.state); err != nil {
 		t.Fatalf("enroll: %v\n%s", err, out)
 	}
-	if st, err := os.Stat(filepath.Join(state, "key.pem")); err != nil || st.Mode().Perm() != 0o600 {
+	if st, err := os.Stat(filepath.Join(s.state, "key.pem")); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("key.pem: %v %v", st, err)
 	}
 	// The token is single-use.
-	if out, err := runAgent("enroll", "--server", serverURL, "--token", tok["token"].(string), "--ca-sha256", fp[1], "--state-dir", t.TempDir()); err == nil {
+	if out, err := s.runAgent("enroll", "--server", serverURL, "--token", tok["token"].(string), "--ca-sha256", fp[1], "--state-dir", t.TempDir()); err == nil {
 		t.Fatalf("second enrollment with one token succeeded: %s", out)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	policy := filepath.Join(t.TempDir(), "agent.conf")
 	if err := os.WriteFile(policy, []byte("# this test host accepts every operation type\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	agentProc := exec.CommandContext(ctx, agentBin, "run", "--state-dir", state, "--root", root, "--config", policy)
+	s.agentProc = exec.CommandContext(ctx, agentBin, "run", "--state-dir", s.state, "--root", s.root, "--config", policy)
 	agentLogs := &syncBuffer{}
-	agentProc.Stdout, agentProc.Stderr = agentLogs, agentLogs
-	if err := agentProc.Start(); err != nil {
+	s.agentProc.Stdout, s.agentProc.Stderr = agentLogs, agentLogs
+	if err := s.agentProc.Start(); err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	defer func() { cancel(); _ = agentProc.Wait() }()
+	t.Cleanup(func() { cancel(); _ = s.agentProc.Wait() })
 
-	var agentID, hostname string
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		_, list := admin.do("GET", "/api/v1/agents", nil)
+		_, list := s.admin.do("GET", "/api/v1/agents", nil)
 		if as, _ := list["agents"].([]any); len(as) == 1 {
 			a := as[0].(map[string]any)
 			if a["status"] == "online" {
-				agentID, hostname = a["id"].(string), a["hostname"].(string)
-				break
+				s.agentID, s.hostname = a["id"].(string), a["hostname"].(string)
+				return s
 			}
 		}
 		if time.Now().After(deadline) {
@@ -193,23 +202,29 @@ func TestAgentEndToEnd(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if l := listeningSockets(t, agentProc.Process.Pid); len(l) != 0 {
+}
+
+// TestAgentEndToEnd enrolls the real agent binary against a real server
+// process, then runs host operations through reviewed change requests on a
+// temporary system root, and revokes the agent.
+func TestAgentEndToEnd(t *testing.T) {
+	s := startAgentStack(t, buildAgent(t))
+	if l := listeningSockets(t, s.agentProc.Process.Pid); len(l) != 0 {
 		t.Errorf("the agent listens on %v; it must only dial out", l)
 	}
-
 	t.Run("host operations through change requests", func(t *testing.T) {
-		testHostOperations(t, admin, op, appr, root, hostname)
+		testHostOperations(t, s.admin, s.op, s.appr, s.root, s.hostname)
 	})
 
 	// Revocation: the agent is refused and shown as revoked.
-	if st, body := admin.do("POST", "/api/v1/agents/"+agentID+"/revoke", map[string]string{}); st != 200 {
+	if st, body := s.admin.do("POST", "/api/v1/agents/"+s.agentID+"/revoke", map[string]string{}); st != 200 {
 		t.Fatalf("revoke: %d %v", st, body)
 	}
-	_, a := admin.do("GET", "/api/v1/agents/"+agentID, nil)
+	_, a := s.admin.do("GET", "/api/v1/agents/"+s.agentID, nil)
 	if a["status"] != "revoked" {
 		t.Errorf("after revoke: %v", a)
 	}
-	out, err := runAgent("status", "--state-dir", state)
+	out, err := s.runAgent("status", "--state-dir", s.state)
 	if err == nil || !strings.Contains(strings.ToLower(out), "revoked") && !strings.Contains(out, "401") && !strings.Contains(strings.ToLower(out), "refused") {
 		t.Errorf("status of a revoked agent: %v %s", err, out)
 	}
