@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -215,6 +218,9 @@ func TestAgentEndToEnd(t *testing.T) {
 	t.Run("host operations through change requests", func(t *testing.T) {
 		testHostOperations(t, s.admin, s.op, s.appr, s.root, s.hostname)
 	})
+	t.Run("console shows the host's users changing", func(t *testing.T) {
+		testConsoleHostUsers(t, s)
+	})
 
 	// Revocation: the agent is refused and shown as revoked.
 	if st, body := s.admin.do("POST", "/api/v1/agents/"+s.agentID+"/revoke", map[string]string{}); st != 200 {
@@ -355,5 +361,103 @@ func testHostOperations(t *testing.T, admin, op, appr *apiClient, root, hostname
 			"public_key": `command="/bin/sh" ` + key}}}})
 	if st != http.StatusBadRequest {
 		t.Errorf("key with options: %d %v", st, body)
+	}
+}
+
+// consoleLogin logs into the console and keeps the session in a cookie jar.
+func consoleLogin(t *testing.T, base, email string) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := insecureClient()
+	hc.Jar = jar
+	resp, err := hc.PostForm(base+"/login", url.Values{"email": {email}, "password": {"a long enough password"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("console login: %d", resp.StatusCode)
+	}
+	return hc
+}
+
+func consolePage(t *testing.T, hc *http.Client, u string) string {
+	t.Helper()
+	resp, err := hc.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d", u, resp.StatusCode)
+	}
+	return string(b)
+}
+
+// testConsoleHostUsers: after an approved change request creates a user on
+// the host, the agent's next heartbeat makes it appear on the host's page in
+// the console; after another removes it, it disappears.
+func testConsoleHostUsers(t *testing.T, s *agentStack) {
+	hc := consoleLogin(t, s.srv.base, "admin@example.com")
+	page := s.srv.base + "/agents/" + s.agentID
+	waitFor := func(want bool) {
+		t.Helper()
+		for deadline := time.Now().Add(45 * time.Second); ; {
+			has := strings.Contains(consolePage(t, hc, page), `data-user="carol"`)
+			if has == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("console host page: carol listed = %v, want %v", has, want)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	waitFor(false)
+	runHostChange(t, s, "host.user.create", map[string]any{"name": "carol", "shell": "/bin/bash"})
+	waitFor(true)
+	runHostChange(t, s, "host.user.delete", map[string]any{"name": "carol"})
+	waitFor(false)
+}
+
+// runHostChange takes one host operation through create, submit, approve
+// and execute on the "hosts" connector made by testHostOperations.
+func runHostChange(t *testing.T, s *agentStack, typ string, params map[string]any) {
+	t.Helper()
+	_, conns := s.admin.do("GET", "/api/v1/connectors", nil)
+	var connID any
+	for _, c := range conns["connectors"].([]any) {
+		if m := c.(map[string]any); m["type"] == "agents" {
+			connID = m["id"]
+		}
+	}
+	params["host"] = s.hostname
+	st, cr := s.op.do("POST", "/api/v1/change-requests", map[string]any{"title": typ, "connector_id": connID,
+		"operations": []any{map[string]any{"type": typ, "params": params}}})
+	if st != http.StatusCreated {
+		t.Fatalf("create %s: %d %v", typ, st, cr)
+	}
+	path := fmt.Sprintf("/api/v1/change-requests/%v", cr["id"])
+	for _, step := range []struct {
+		who    *apiClient
+		action string
+	}{{s.op, "submit"}, {s.appr, "approve"}, {s.op, "execute"}} {
+		if st, body := step.who.do("POST", path+"/"+step.action, map[string]string{}); st != 200 {
+			t.Fatalf("%s %s: %d %v", typ, step.action, st, body)
+		}
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		_, body := s.op.do("GET", path, nil)
+		if body["status"] == "succeeded" {
+			return
+		}
+		if body["status"] != "executing" || time.Now().After(deadline) {
+			t.Fatalf("%s: %v", typ, body)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
