@@ -22,11 +22,15 @@ func CollectUsers(root string) ([]ops.HostUser, error) {
 	if err != nil {
 		return nil, err
 	}
+	noPassword, err := readShadowNoPassword(root)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]ops.HostUser, 0, len(users))
 	for _, u := range users {
 		out = append(out, ops.HostUser{
 			Name: u.Name, UID: u.UID, Shell: u.Shell, Home: u.Home,
-			Locked: locked[u.Name], SSHKeys: userKeys(root, u.Home),
+			Locked: locked[u.Name], NoPassword: noPassword[u.Name], SSHKeys: userKeys(root, u.Home),
 		})
 	}
 	return out, nil

@@ -89,6 +89,26 @@ func lookupUser(root, name string) (passwdEntry, bool, error) {
 	return passwdEntry{}, false, nil
 }
 
+// readShadowNoPassword maps user name -> no password set at all: the field
+// is empty of a hash once the lock marks are removed ("!", "!!", "*").
+func readShadowNoPassword(root string) (map[string]bool, error) {
+	b, err := readDB(root, "/etc/shadow")
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]bool{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	colonLines(b, func(f []string) {
+		if len(f) >= 2 {
+			rest := strings.TrimLeft(f[1], "!")
+			out[f[0]] = rest == "" || rest == "*"
+		}
+	})
+	return out, nil
+}
+
 // readShadowLocked maps user name -> password locked ("!" prefix, as
 // usermod -L writes it). A missing shadow file means no locks are known.
 func readShadowLocked(root string) (map[string]bool, error) {

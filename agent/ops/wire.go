@@ -90,12 +90,16 @@ type Facts struct {
 
 // HostUser is one local account.
 type HostUser struct {
-	Name    string   `json:"name"`
-	UID     int      `json:"uid"`
-	Shell   string   `json:"shell"`
-	Home    string   `json:"home"`
-	Locked  bool     `json:"locked"`
-	SSHKeys []SSHKey `json:"ssh_keys"`
+	Name   string `json:"name"`
+	UID    int    `json:"uid"`
+	Shell  string `json:"shell"`
+	Home   string `json:"home"`
+	Locked bool   `json:"locked"`
+	// NoPassword: the account has no password at all ("!", "!!" or "*"),
+	// as useradd leaves it; SSH keys still log in, so it is not a lock an
+	// admin set.
+	NoPassword bool     `json:"no_password,omitempty"`
+	SSHKeys    []SSHKey `json:"ssh_keys"`
 }
 
 // SSHKey is one authorized_keys entry, by fingerprint (never the key's

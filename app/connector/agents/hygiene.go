@@ -36,10 +36,13 @@ type hostAttrs struct {
 }
 
 type userAttrs struct {
-	User    string `json:"user"`
-	UID     int    `json:"uid"`
-	Locked  bool   `json:"locked"`
-	SSHKeys int    `json:"ssh_keys"`
+	User   string `json:"user"`
+	UID    int    `json:"uid"`
+	Locked bool   `json:"locked"`
+	// NoPassword users were never given a password (useradd's "!"): their
+	// keys are how they log in, so a key there is not on a locked account.
+	NoPassword bool `json:"no_password"`
+	SSHKeys    int  `json:"ssh_keys"`
 }
 
 type keyAttrs struct {
@@ -143,7 +146,7 @@ func (Driver) Findings(config json.RawMessage, assets []app.Asset, now time.Time
 				}
 			}
 			desc := keyDesc(k.Fingerprint, k.Type, k.Comment)
-			if hasUser && u.Locked {
+			if hasUser && u.Locked && !u.NoPassword {
 				f := app.FindingDraft{
 					AssetID: a.ID, Rule: RuleKeyOnLockedUser, Severity: app.SeverityHigh,
 					Message: fmt.Sprintf("SSH key %s still opens a login to %s on %s, whose password is locked: a password lock does not stop key logins.",

@@ -98,7 +98,7 @@ func hostObservations(h *host, now time.Time) []app.Observation {
 			Kind: KindUser, ExternalID: a.ID + "/" + u.Name, Name: a.Hostname + "/" + u.Name,
 			Attributes: map[string]any{
 				"user": u.Name, "uid": u.UID, "shell": u.Shell, "home": u.Home,
-				"locked": u.Locked, "ssh_keys": len(u.SSHKeys),
+				"locked": u.Locked, "no_password": u.NoPassword, "ssh_keys": len(u.SSHKeys),
 			},
 		})
 		ks := append(u.SSHKeys[:0:0], u.SSHKeys...)

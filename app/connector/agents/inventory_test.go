@@ -56,7 +56,7 @@ func TestInventory(t *testing.T) {
 	}
 
 	u := byID["host.user "+f.web1.ID+"/alice"]
-	if u.Name != "web-1/alice" || attrsJSON(t, u.Attributes) != `{"home":"/home/alice","locked":false,"shell":"/bin/bash","ssh_keys":2,"uid":1001,"user":"alice"}` {
+	if u.Name != "web-1/alice" || attrsJSON(t, u.Attributes) != `{"home":"/home/alice","locked":false,"no_password":false,"shell":"/bin/bash","ssh_keys":2,"uid":1001,"user":"alice"}` {
 		t.Errorf("user = %s %s", u.Name, attrsJSON(t, u.Attributes))
 	}
 	k := byID["host.ssh_key "+f.web1.ID+"/alice/"+f.aliceKey1]
@@ -228,6 +228,11 @@ func TestFindingsPure(t *testing.T) {
 		{ID: 5, Kind: agents.KindUser, ExternalID: a2 + "/dev", Attributes: json.RawMessage(`{"user":"dev","uid":1500,"locked":true}`)},
 		{ID: 6, Kind: agents.KindSSHKey, ExternalID: a2 + "/dev/" + fp, FirstSeen: now,
 			Attributes: json.RawMessage(`{"user":"dev","fingerprint":"` + fp + `","type":"ssh-ed25519"}`)},
+		// A user never given a password (useradd's "!") logs in by key:
+		// its key is not on a locked account.
+		{ID: 8, Kind: agents.KindUser, ExternalID: a1 + "/ops", Attributes: json.RawMessage(`{"user":"ops","uid":1600,"locked":true,"no_password":true}`)},
+		{ID: 9, Kind: agents.KindSSHKey, ExternalID: a1 + "/ops/" + fp, FirstSeen: now,
+			Attributes: json.RawMessage(`{"user":"ops","fingerprint":"` + fp + `","type":"ssh-ed25519"}`)},
 		// A key of a host not in the list is not judged.
 		{ID: 7, Kind: agents.KindSSHKey, ExternalID: "00000000000000a3/x/" + fp, FirstSeen: now.AddDate(-5, 0, 0),
 			Attributes: json.RawMessage(`{"user":"x","fingerprint":"` + fp + `"}`)},
