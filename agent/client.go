@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/nexplane/nexplane/agent/ops"
 )
 
 // DefaultServerPort is the agent listener's port (NEXPLANE_AGENT_LISTEN
@@ -63,13 +65,22 @@ func serverName(server string) string {
 
 // client speaks JSON to the agent listener.
 type client struct {
-	base      string
-	http      *http.Client
-	transport *http.Transport
+	base    string
+	tlsConf *tls.Config
+	// transport is swapped after a certificate renewal: an HTTP/2
+	// connection carries every request and is never idle, so only new
+	// connections present the new certificate.
+	transport atomic.Pointer[http.Transport]
 }
 
 func newClient(base string, tlsConf *tls.Config) *client {
-	tr := &http.Transport{
+	c := &client{base: base, tlsConf: tlsConf}
+	c.transport.Store(newTransport(tlsConf))
+	return c
+}
+
+func newTransport(tlsConf *tls.Config) *http.Transport {
+	return &http.Transport{
 		TLSClientConfig:     tlsConf,
 		TLSHandshakeTimeout: 15 * time.Second,
 		IdleConnTimeout:     90 * time.Second,
@@ -77,9 +88,24 @@ func newClient(base string, tlsConf *tls.Config) *client {
 		Proxy:               http.ProxyFromEnvironment,
 		ForceAttemptHTTP2:   true,
 	}
-	// No client-wide timeout: long polls set their own per request.
-	return &client{base: base, http: &http.Client{Transport: tr}, transport: tr}
 }
+
+// reconnect makes later requests use new connections (and so the current
+// client certificate); requests in flight finish on the old ones, which
+// are then closed.
+func (c *client) reconnect() {
+	old := c.transport.Swap(newTransport(c.tlsConf))
+	old.CloseIdleConnections()
+	// The old transport is no longer used; its busy connections close
+	// once idle (IdleConnTimeout) — sooner, at the next sweep.
+	go func() {
+		time.Sleep(time.Duration(ops.MaxPollWaitSeconds+5) * time.Second)
+		old.CloseIdleConnections()
+	}()
+}
+
+// closeIdle closes the current transport's idle connections.
+func (c *client) closeIdle() { c.transport.Load().CloseIdleConnections() }
 
 // StatusError is a non-2xx answer from the server.
 type StatusError struct {
@@ -113,7 +139,8 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) (bool
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
+	// No client-wide timeout: long polls set their own per request.
+	resp, err := (&http.Client{Transport: c.transport.Load()}).Do(req)
 	if err != nil {
 		return false, fmt.Errorf("%s %s: %w", method, path, err)
 	}

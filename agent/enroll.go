@@ -77,7 +77,7 @@ func Enroll(ctx context.Context, o EnrollOptions) (Identity, error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	c := newClient(server, pinnedTLSConfig(serverName(server), pin))
-	defer c.transport.CloseIdleConnections()
+	defer c.closeIdle()
 	log.Info("enrolling", "server", server)
 	var resp ops.EnrollResponse
 	if _, err := c.do(ctx, "POST", ops.PathEnroll, ops.EnrollRequest{Token: o.Token, CSR: string(csr), Hostname: host}, &resp); err != nil {

@@ -74,10 +74,10 @@ func (r *runner) renew(ctx context.Context) error {
 		return fmt.Errorf("renew: %w", err)
 	}
 	r.certs.Store(&cert)
-	// Idle connections still present the old certificate; closing them makes
-	// the next request handshake with the new one. An open long-poll finishes
-	// on its own connection, whose old certificate is still valid.
-	r.c.transport.CloseIdleConnections()
+	// Open connections present the old certificate (TLS authenticates a
+	// connection once); new ones handshake with the new certificate. An
+	// open long-poll finishes on its old connection, still valid.
+	r.c.reconnect()
 	r.log.Info("certificate renewed", "serial", leaf.SerialNumber.Text(16), "not_after", leaf.NotAfter)
 	return nil
 }

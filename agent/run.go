@@ -102,7 +102,7 @@ func Run(ctx context.Context, o RunOptions) error {
 	if err != nil {
 		return err
 	}
-	defer r.c.transport.CloseIdleConnections()
+	defer r.c.closeIdle()
 	r.log.Info("agent running", "agent_id", r.st.id.AgentID, "server", r.c.base,
 		"root", o.Root, "allowed", r.exec.Policy.Allowed(), "cert_not_after", r.st.cert.Leaf.NotAfter)
 

@@ -64,7 +64,7 @@ func Status(ctx context.Context, o StatusOptions) (StatusReport, error) {
 	cert := st.cert
 	holder.Store(&cert)
 	c := newClient(server, mtlsConfig(st.ca, serverName(server), holder))
-	defer c.transport.CloseIdleConnections()
+	defer c.closeIdle()
 	hb, err := CollectHeartbeat(o.Root, o.AgentVersion)
 	if err != nil {
 		rep.Connectivity = err

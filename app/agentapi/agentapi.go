@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
@@ -114,6 +115,12 @@ func (s *server) authed(h http.HandlerFunc) http.Handler {
 		// true even if this handler is ever served with another TLS config.
 		if pki.Fingerprint(root.Raw) != s.caFP {
 			s.fail(w, r, app.Errorf(app.EUNAUTHORIZED, "client certificate is not from the Nexplane agent CA"))
+			return
+		}
+		// TLS checks expiry once per connection; a long-lived connection
+		// must not outlive its certificate.
+		if now := s.svc.Now(); now.After(leaf.NotAfter) {
+			s.fail(w, r, app.Errorf(app.EUNAUTHORIZED, "client certificate expired at %s; reconnect with the renewed one", leaf.NotAfter.UTC().Format(time.RFC3339)))
 			return
 		}
 		id, ok := strings.CutPrefix(leaf.Subject.CommonName, pki.AgentCNPrefix)

@@ -272,9 +272,13 @@ func (ca *CA) Issue(csrDER []byte, agentID string, now time.Time, validity time.
 		notAfter = ca.cert.NotAfter
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          sn,
-		Subject:               pkix.Name{CommonName: AgentCNPrefix + agentID, Organization: []string{AgentCertOrganization}},
-		NotBefore:             now.Add(-backdate),
+		SerialNumber: sn,
+		Subject:      pkix.Name{CommonName: AgentCNPrefix + agentID, Organization: []string{AgentCertOrganization}},
+		// Never backdate more than a tenth of the lifetime: agents renew at
+		// a third of NotAfter-NotBefore left, and a short test lifetime
+		// inflated by the full backdate would make them renew at once,
+		// over and over.
+		NotBefore:             now.Add(-min(backdate, validity/10)),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
