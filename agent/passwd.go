@@ -90,28 +90,23 @@ func lookupUser(root, name string) (passwdEntry, bool, error) {
 }
 
 // readShadowNoPassword maps user name -> no password set at all: the field
-// is empty of a hash once the lock marks are removed ("!", "!!", "*").
+// holds no hash once the lock marks are removed ("!", "!!", "*").
 func readShadowNoPassword(root string) (map[string]bool, error) {
-	b, err := readDB(root, "/etc/shadow")
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]bool{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]bool{}
-	colonLines(b, func(f []string) {
-		if len(f) >= 2 {
-			rest := strings.TrimLeft(f[1], "!")
-			out[f[0]] = rest == "" || rest == "*"
-		}
+	return readShadow(root, func(pw string) bool {
+		rest := strings.TrimLeft(pw, "!")
+		return rest == "" || rest == "*"
 	})
-	return out, nil
 }
 
 // readShadowLocked maps user name -> password locked ("!" prefix, as
-// usermod -L writes it). A missing shadow file means no locks are known.
+// usermod -L writes it).
 func readShadowLocked(root string) (map[string]bool, error) {
+	return readShadow(root, func(pw string) bool { return strings.HasPrefix(pw, "!") })
+}
+
+// readShadow maps each user name in /etc/shadow to test(password field). A
+// missing shadow file means nothing is known.
+func readShadow(root string, test func(pw string) bool) (map[string]bool, error) {
 	b, err := readDB(root, "/etc/shadow")
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[string]bool{}, nil
@@ -122,7 +117,7 @@ func readShadowLocked(root string) (map[string]bool, error) {
 	out := map[string]bool{}
 	colonLines(b, func(f []string) {
 		if len(f) >= 2 {
-			out[f[0]] = strings.HasPrefix(f[1], "!")
+			out[f[0]] = test(f[1])
 		}
 	})
 	return out, nil

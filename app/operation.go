@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -159,13 +157,8 @@ func (r *Registry) DecodeOperation(connectorType, typ string, params json.RawMes
 	if len(bytes.TrimSpace(params)) == 0 {
 		params = json.RawMessage(`{}`)
 	}
-	dec := json.NewDecoder(bytes.NewReader(params))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(op); err != nil {
-		return nil, Errorf(EINVALID, "%s: parameters: %s", typ, jsonProblem(err))
-	}
-	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		return nil, Errorf(EINVALID, "%s: parameters must be a single JSON object", typ)
+	if err := DecodeStrictJSON(params, op); err != nil {
+		return nil, Errorf(EINVALID, "%s: parameters: %s", typ, err)
 	}
 	if err := op.Validate(); err != nil {
 		if ErrCode(err) == EINVALID {
@@ -174,20 +167,4 @@ func (r *Registry) DecodeOperation(connectorType, typ string, params json.RawMes
 		return nil, fmt.Errorf("%s: validate: %w", typ, err)
 	}
 	return op, nil
-}
-
-// jsonProblem describes a decoding error without echoing values.
-func jsonProblem(err error) string {
-	var typ *json.UnmarshalTypeError
-	var syn *json.SyntaxError
-	switch {
-	case errors.As(err, &typ) && typ.Field != "":
-		return fmt.Sprintf("field %q has the wrong type", typ.Field)
-	case errors.As(err, &syn):
-		return "malformed JSON"
-	}
-	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return "unknown field " + f
-	}
-	return "must be a JSON object"
 }

@@ -15,9 +15,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"time"
@@ -134,7 +132,7 @@ func parseConfig(raw json.RawMessage) (*config, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		raw = json.RawMessage(`{}`)
 	}
-	if err := decodeStrict(raw, &c.Config); err != nil {
+	if err := app.DecodeStrictJSON(raw, &c.Config); err != nil {
 		return nil, app.Errorf(app.EINVALID, "agents config: %s", err)
 	}
 	if c.Labels == nil {
@@ -194,32 +192,6 @@ func (Driver) ValidateCredentials(raw []byte) error {
 		return nil
 	}
 	return app.Errorf(app.EINVALID, "agents connectors take no credentials (agents authenticate with their own certificates); leave credentials empty or {}")
-}
-
-// decodeStrict decodes one JSON object, refusing unknown fields. Its error
-// names fields and types, never values.
-func decodeStrict(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if dec.Decode(&struct{}{}) != io.EOF {
-			return errors.New("must be a single JSON object")
-		}
-		return nil
-	}
-	var typ *json.UnmarshalTypeError
-	var syn *json.SyntaxError
-	switch {
-	case errors.As(err, &typ) && typ.Field != "":
-		return fmt.Errorf("field %q has the wrong type", typ.Field)
-	case errors.As(err, &syn), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return errors.New("malformed JSON")
-	}
-	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return errors.New("unknown field " + f)
-	}
-	return errors.New("must be a JSON object")
 }
 
 // Connect checks the config and returns a session over the stored agents;

@@ -9,7 +9,6 @@
 package aws
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,7 +114,7 @@ func (Driver) ValidateConfig(raw json.RawMessage) (json.RawMessage, error) {
 // is still checked.
 func parseConfig(raw json.RawMessage) (*Config, error) {
 	var cfg Config
-	if err := decodeStrict(raw, &cfg); err != nil {
+	if err := app.DecodeStrictJSON(raw, &cfg); err != nil {
 		return nil, app.Errorf(app.EINVALID, "aws config: %s", err)
 	}
 	switch {
@@ -204,7 +203,7 @@ func (Driver) ValidateCredentials(raw []byte) error {
 
 func parseCredentials(raw []byte) (*Credentials, error) {
 	var c Credentials
-	if err := decodeStrict(raw, &c); err != nil {
+	if err := app.DecodeStrictJSON(raw, &c); err != nil {
 		return nil, app.Errorf(app.EINVALID, "aws credentials: %s", err)
 	}
 	switch {
@@ -218,32 +217,6 @@ func parseCredentials(raw []byte) (*Credentials, error) {
 		return nil, app.Errorf(app.EINVALID, "aws credentials: secret_access_key is not a secret access key (16 to 128 of A-Z a-z 0-9 / + =; check for pasted spaces or quotes)")
 	}
 	return &c, nil
-}
-
-// decodeStrict decodes one JSON object, refusing unknown fields. Its error
-// names fields and types but never values (credentials go through it).
-func decodeStrict(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if dec.Decode(&struct{}{}) != io.EOF {
-			return errors.New("must be a single JSON object")
-		}
-		return nil
-	}
-	var typ *json.UnmarshalTypeError
-	var syn *json.SyntaxError
-	switch {
-	case errors.As(err, &typ) && typ.Field != "":
-		return fmt.Errorf("field %q has the wrong type", typ.Field)
-	case errors.As(err, &syn), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return errors.New("malformed JSON")
-	}
-	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return errors.New("unknown field " + f)
-	}
-	return errNoConfigs
 }
 
 // Connect builds the SDK clients; it does not call AWS (Test does). See conn.go.

@@ -126,7 +126,7 @@ var objectClassRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]{0,63}$`)
 // too, so a config edited behind the application's back is still checked.
 func parseConfig(raw json.RawMessage) (*Config, error) {
 	var cfg Config
-	if err := decodeStrict(raw, &cfg); err != nil {
+	if err := app.DecodeStrictJSON(raw, &cfg); err != nil {
 		return nil, app.Errorf(app.EINVALID, "ldap config: %s", err)
 	}
 	u, err := normaliseURL(cfg.URL)
@@ -315,7 +315,7 @@ func (Driver) ValidateCredentials(raw []byte) error {
 
 func parseCredentials(raw []byte) (*Credentials, error) {
 	var c Credentials
-	if err := decodeStrict(raw, &c); err != nil {
+	if err := app.DecodeStrictJSON(raw, &c); err != nil {
 		return nil, app.Errorf(app.EINVALID, "ldap credentials: %s", err)
 	}
 	if c.BindPassword == "" {
@@ -325,32 +325,6 @@ func parseCredentials(raw []byte) (*Credentials, error) {
 		return nil, app.Errorf(app.EINVALID, "ldap credentials: bind_password is longer than 1024 bytes")
 	}
 	return &c, nil
-}
-
-// decodeStrict decodes one JSON object, refusing unknown fields. Its error
-// names fields and types but never values (credentials go through it).
-func decodeStrict(raw []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if dec.Decode(&struct{}{}) != io.EOF {
-			return errors.New("must be a single JSON object")
-		}
-		return nil
-	}
-	var typ *json.UnmarshalTypeError
-	var syn *json.SyntaxError
-	switch {
-	case errors.As(err, &typ) && typ.Field != "":
-		return fmt.Errorf("field %q has the wrong type", typ.Field)
-	case errors.As(err, &syn), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return errors.New("malformed JSON")
-	}
-	if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		return errors.New("unknown field " + f)
-	}
-	return errors.New("must be a JSON object")
 }
 
 // Connect dials, secures (ldaps or StartTLS), and binds. See conn.go.
