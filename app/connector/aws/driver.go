@@ -88,10 +88,9 @@ func (c Credentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.St
 func (Credentials) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 var (
-	regionRE     = regexp.MustCompile(`^[a-z]{2,}(-[a-z]+)+-\d{1,2}$`)
-	roleARNRE    = regexp.MustCompile(`^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
-	secretKeyRE  = regexp.MustCompile(`^[A-Za-z0-9/+=]{16,128}$`)
-	errNoConfigs = errors.New("must be a JSON object")
+	regionRE    = regexp.MustCompile(`^[a-z]{2,}(-[a-z]+)+-\d{1,2}$`)
+	roleARNRE   = regexp.MustCompile(`^arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$`)
+	secretKeyRE = regexp.MustCompile(`^[A-Za-z0-9/+=]{16,128}$`)
 )
 
 // ValidateConfig checks the config and returns its normal form: defaults
