@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -82,12 +83,21 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		}
 		errc <- srv.Serve(ln)
 	}()
+	// Both listeners are bound and migrations are done: tell systemd
+	// (Type=notify), and keep its watchdog fed while the database answers.
+	if err := sdNotify(e.getenv, "READY=1"); err != nil {
+		e.log.Warn("systemd notification", "err", err)
+	}
+	if every := watchdogInterval(e.getenv, os.Getpid()); every > 0 {
+		go keepWatchdog(ctx, e, every, d.svc.Ready)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	e.log.Info("shutting down")
+	_ = sdNotify(e.getenv, "STOPPING=1")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var agentErr error
