@@ -18,34 +18,21 @@ func (s *Service) ListAssets(ctx context.Context, actor Actor, f AssetFilter, cu
 	if err := actor.require(ActReadAssets); err != nil {
 		return nil, err
 	}
-	if f.Limit == 0 {
-		f.Limit = 50
-	}
-	if f.Limit < 1 || f.Limit > 500 {
-		return nil, Errorf(EINVALID, "limit must be between 1 and 500")
+	want, before, err := pageRequest(f.Limit, 50, 500, cursor)
+	if err != nil {
+		return nil, err
 	}
 	if len(f.Text) > 200 {
 		return nil, Errorf(EINVALID, "search text is longer than 200 characters")
 	}
 	f.Text = strings.TrimSpace(f.Text)
-	if cursor != "" {
-		id, err := DecodeAuditCursor(cursor)
-		if err != nil {
-			return nil, err
-		}
-		f.BeforeID = id
-	}
-	want := f.Limit
-	f.Limit = want + 1
+	f.BeforeID, f.Limit = before, want+1 // one extra tells whether another page exists
 	as, err := s.store.ListAssets(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("list assets: %w", err)
 	}
-	page := &AssetPage{Assets: as}
-	if len(as) > want {
-		page.Assets = as[:want]
-		page.NextCursor = EncodeAuditCursor(as[want-1].ID)
-	}
+	page := &AssetPage{}
+	page.Assets, page.NextCursor = pageOf(as, want, func(a *Asset) int64 { return a.ID })
 	return page, nil
 }
 

@@ -203,30 +203,17 @@ func (s *Service) ListChanges(ctx context.Context, actor Actor, f ChangeFilter, 
 	if err := actor.require(ActReadChanges); err != nil {
 		return nil, err
 	}
-	if f.Limit == 0 {
-		f.Limit = 50
+	want, before, err := pageRequest(f.Limit, 50, 200, cursor)
+	if err != nil {
+		return nil, err
 	}
-	if f.Limit < 1 || f.Limit > 200 {
-		return nil, Errorf(EINVALID, "limit must be between 1 and 200")
-	}
-	if cursor != "" {
-		id, err := DecodeAuditCursor(cursor)
-		if err != nil {
-			return nil, err
-		}
-		f.BeforeID = id
-	}
-	want := f.Limit
-	f.Limit = want + 1
+	f.BeforeID, f.Limit = before, want+1 // one extra tells whether another page exists
 	cs, err := s.store.ListChangeRequests(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("list change requests: %w", err)
 	}
-	page := &ChangePage{Changes: cs}
-	if len(cs) > want {
-		page.Changes = cs[:want]
-		page.NextCursor = EncodeAuditCursor(cs[want-1].ID)
-	}
+	page := &ChangePage{}
+	page.Changes, page.NextCursor = pageOf(cs, want, func(c *ChangeRequest) int64 { return c.ID })
 	return page, nil
 }
 

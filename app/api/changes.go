@@ -159,23 +159,15 @@ func (a *api) listChanges(w http.ResponseWriter, r *http.Request) {
 		}
 		f.State = st
 	}
-	for name, dst := range map[string]*int64{"connector": &f.ConnectorID, "creator": &f.CreatedBy} {
-		if v := q.Get(name); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				a.fail(w, r, app.Errorf(app.EINVALID, "%s must be a positive integer id", name))
-				return
-			}
-			*dst = n
+	var err error
+	if f.ConnectorID, err = queryID(r, "connector"); err == nil {
+		if f.CreatedBy, err = queryID(r, "creator"); err == nil {
+			f.Limit, err = queryLimit(r, 200)
 		}
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 200 {
-			a.fail(w, r, app.Errorf(app.EINVALID, "limit must be between 1 and 200"))
-			return
-		}
-		f.Limit = n
+	if err != nil {
+		a.fail(w, r, err)
+		return
 	}
 	f.NeedsReview = q.Get("needs_review") == "true"
 	page, err := a.svc.ListChanges(r.Context(), actorFrom(r.Context()), f, q.Get("cursor"))
