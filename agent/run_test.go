@@ -143,6 +143,9 @@ func TestRunExecutesOnceAndReports(t *testing.T) {
 	// The hub redelivers it after RedeliverAfter; the agent answers from
 	// memory, as a duplicate, and does not run it again.
 	stop()
+	// The stopped agent's last poll may still be in the server's handler
+	// (its client gone, not yet noticed); it would take w1 itself.
+	waitFor(t, "the stopped agent's requests to end", 5*time.Second, func() bool { return srv.active.Load() == 0 })
 	akPath := filepath.Join(root, "home/alice/.ssh/authorized_keys")
 	os.WriteFile(akPath, nil, 0o600) // if w1 ran again, the key would come back
 	redelivered := make(chan ops.Result, 1)

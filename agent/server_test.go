@@ -39,6 +39,8 @@ type testServer struct {
 	srv *httptest.Server
 	// requests counts requests that got past TLS to the handler.
 	requests atomic.Int64
+	// active counts requests whose handler has not returned yet.
+	active atomic.Int64
 }
 
 type serverOptions struct {
@@ -82,6 +84,8 @@ func newTestServer(t *testing.T, o serverOptions) *testServer {
 	h := httpx.RequestIDs(agentapi.New(agentapi.Config{Service: svc, Hub: hub, CA: ca, Logger: quiet}))
 	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
+		s.active.Add(1)
+		defer s.active.Add(-1)
 		h.ServeHTTP(w, r)
 	}))
 	if o.listen != "" {
