@@ -67,6 +67,11 @@ func (db *DB) Migrate(ctx context.Context) (applied int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	return db.migrate(ctx, ms)
+}
+
+// migrate applies the pending ones of ms (tests pass their own list).
+func (db *DB) migrate(ctx context.Context, ms []migration) (applied int, err error) {
 	for {
 		did, err := db.migrateNext(ctx, ms)
 		if err != nil {

@@ -149,6 +149,44 @@ func TestMigrations(t *testing.T) {
 	})
 }
 
+// A migration that fails half way leaves nothing of itself behind: the
+// schema, its version and the data are those from before it.
+func TestFailedMigrationLeavesTheOldSchema(t *testing.T) {
+	MustOpenBoth(t, func(t *testing.T, db *DB) {
+		ctx := t.Context()
+		alice := mustCreateUser(t, db, newUser("alice@example.com", app.RoleAdmin))
+		ms, err := db.dialect.migrations()
+		if err != nil {
+			t.Fatal(err)
+		}
+		broken := migration{version: len(ms) + 1, name: fmt.Sprintf("%04d_broken.sql", len(ms)+1), sql: `
+CREATE TABLE half_done (x INTEGER);
+ALTER TABLE users ADD COLUMN half INTEGER;
+INSERT INTO no_such_table VALUES (1);
+`}
+		n, err := db.migrate(ctx, append(ms, broken))
+		if n != 0 || err == nil || !strings.Contains(err.Error(), broken.name) {
+			t.Fatalf("migrate with a broken migration = %d, %v; want 0 and an error naming %s", n, err, broken.name)
+		}
+		if applied, latest, err := db.SchemaVersion(ctx); err != nil || applied != len(ms) || latest != len(ms) {
+			t.Errorf("SchemaVersion after the failure = %d, %d, %v; want %d", applied, latest, err, len(ms))
+		}
+		for _, q := range []string{"SELECT count(*) FROM half_done", "SELECT half FROM users"} {
+			if _, err := db.ExecRaw(ctx, q); err == nil {
+				t.Errorf("%s: the failed migration left this behind", q)
+			}
+		}
+		if got, err := db.UserByID(ctx, alice.ID); err != nil || got.Email != alice.Email {
+			t.Errorf("user after the failed migration = %+v, %v", got, err)
+		}
+		// The database still takes writes and the real migrations again.
+		mustCreateUser(t, db, newUser("bob@example.com", app.RoleViewer))
+		if n, err := db.Migrate(ctx); err != nil || n != 0 {
+			t.Errorf("Migrate after the failure = %d, %v", n, err)
+		}
+	})
+}
+
 func TestSchemaVersionOfEmptyDatabase(t *testing.T) {
 	db, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "x.db"), nil)
 	if err != nil {
