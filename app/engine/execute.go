@@ -89,7 +89,7 @@ func (e *Engine) run(ctx context.Context, id int64) error {
 		var res *app.OpResult
 		runErr := connErr
 		if runErr == nil {
-			res, runErr = e.runOne(ctx, connector, conn, op)
+			res, runErr = e.runOne(ctx, connector, conn, op, app.OperationKey(c, op))
 		}
 		if ctx.Err() != nil {
 			return context.Cause(ctx) // shutdown or lost lease: the reaper decides
@@ -105,12 +105,13 @@ func (e *Engine) run(ctx context.Context, id int64) error {
 }
 
 // runOne decodes and executes one operation under the operation timeout.
-func (e *Engine) runOne(ctx context.Context, connector *app.Connector, conn app.Conn, op *app.ChangeOperation) (res *app.OpResult, err error) {
+// key is the operation's app.OperationKey, the same on a resumed run.
+func (e *Engine) runOne(ctx context.Context, connector *app.Connector, conn app.Conn, op *app.ChangeOperation, key string) (res *app.OpResult, err error) {
 	typed, err := e.cfg.Registry.DecodeOperation(connector.Type, op.Type, op.Params)
 	if err != nil {
 		return nil, err
 	}
-	opCtx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
+	opCtx, cancel := context.WithTimeout(app.WithOperationKey(ctx, key), e.cfg.OpTimeout)
 	defer cancel()
 	defer func() {
 		// An operation's panic fails it; it never takes the server down.

@@ -231,9 +231,13 @@ func (o *HostOperation) Execute(ctx context.Context, ac app.Conn) (*app.OpResult
 	if c.dispatch == nil {
 		return nil, app.Errorf(app.EUNAVAILABLE, "this server process does not serve agents, so it cannot reach %s", h.name())
 	}
-	id, err := newWorkID()
-	if err != nil {
-		return nil, err
+	// The operation's key makes a resumed operation the same work item, which
+	// the agent answers from its memory if it ran it already.
+	id := app.OperationKeyFrom(ctx)
+	if id == "" {
+		if id, err = newWorkID(); err != nil {
+			return nil, err
+		}
 	}
 	w, err := ops.NewWork(id, o.op)
 	if err != nil {
@@ -312,8 +316,10 @@ func opUser(op ops.Op) string {
 	return ""
 }
 
-// newWorkID is 128 random bits: work ids are never reused, so the agent's
-// memory of finished ids can never mistake one operation for another.
+// newWorkID is 128 random bits, for an Execute outside a change request's
+// run; within one the operation key is the id. Either way an id is reused
+// only for the same operation, so the agent's memory of finished ids never
+// mistakes one operation for another.
 func newWorkID() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -255,6 +255,20 @@ func TestExecuteThroughHub(t *testing.T) {
 		ids[w.ID] = true
 	}
 
+	// In a change request's run the operation key is the work id, on every
+	// run of the operation (the agent answers a repeat from memory).
+	keyed := app.WithOperationKey(t.Context(), "0123456789abcdef0123456789abcdef")
+	for range 2 {
+		res, err := f.op("host.user.lock", `{"host":"web-1","name":"carol"}`).Execute(keyed, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := agent.received()
+		if last := got[len(got)-1]; last.ID != "0123456789abcdef0123456789abcdef" || res.Details["work_id"] != last.ID {
+			t.Errorf("keyed execute: work id %s, details %v", last.ID, res.Details)
+		}
+	}
+
 	// The agent's failure is the operation's error.
 	fail := startAgent(t, f.hub, f.db1.ID, func(ops.Work, ops.Op, error) *ops.Result {
 		return &ops.Result{OK: false, Error: `user "alice" has uid 1001 but its home is shared`}
