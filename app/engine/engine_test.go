@@ -11,7 +11,6 @@ import (
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
 	"github.com/nexplane/nexplane/app/engine"
-	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/store"
 )
 
@@ -21,10 +20,7 @@ import (
 func TestTwoEnginesNeverRunTheSameRequest(t *testing.T) {
 	dir := ldaptest.Start(t)
 	db := store.MustOpenStore(t)
-	v, err := vault.New([]byte("engine test secret key, long enough...."), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := testVault(t)
 	reg := app.NewRegistry()
 	ldap.Register(reg)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -43,14 +39,7 @@ func TestTwoEnginesNeverRunTheSameRequest(t *testing.T) {
 	}
 	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Registry: reg, Sealer: v, Queued: notifyAll})
 	sys := app.SystemActor("test")
-	mk := func(email string, role app.Role) app.Actor {
-		u, err := svc.CreateUser(ctx, sys, app.NewUser{Email: email, Password: "correct horse battery staple", Role: string(role)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return app.UserActor(u)
-	}
-	op, appr := mk("op@example.com", app.RoleOperator), mk("appr@example.com", app.RoleApprover)
+	op, appr := operatorAndApprover(ctx, t, svc)
 	conn, err := svc.CreateConnector(ctx, sys, app.ConnectorInput{Name: "dir", Type: "ldap", Config: dir.ConfigJSON(), Credentials: dir.CredentialsJSON()})
 	if err != nil {
 		t.Fatal(err)

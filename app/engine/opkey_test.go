@@ -10,7 +10,6 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/engine"
-	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/store"
 )
 
@@ -59,10 +58,7 @@ func (o *keyOp) Execute(ctx context.Context, _ app.Conn) (*app.OpResult, error) 
 // operation has its own key.
 func TestResumedOperationKeepsItsKey(t *testing.T) {
 	db := store.MustOpenStore(t)
-	v, err := vault.New([]byte("engine test secret key, long enough...."), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := testVault(t)
 	d := &keyDriver{keys: make(chan string, 10)}
 	reg := app.NewRegistry()
 	reg.RegisterDriver(d)
@@ -70,16 +66,8 @@ func TestResumedOperationKeepsItsKey(t *testing.T) {
 		New: func() app.Operation { return &keyOp{d: d} }})
 	ctx := context.Background()
 	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Registry: reg, Sealer: v})
-	sys := app.SystemActor("test")
-	mk := func(email string, role app.Role) app.Actor {
-		u, err := svc.CreateUser(ctx, sys, app.NewUser{Email: email, Password: "correct horse battery staple", Role: string(role)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return app.UserActor(u)
-	}
-	op, appr := mk("op@example.com", app.RoleOperator), mk("appr@example.com", app.RoleApprover)
-	conn, err := svc.CreateConnector(ctx, sys, app.ConnectorInput{Name: "keys", Type: "keytest", Config: json.RawMessage(`{}`), Credentials: json.RawMessage(`{}`)})
+	op, appr := operatorAndApprover(ctx, t, svc)
+	conn, err := svc.CreateConnector(ctx, app.SystemActor("test"), app.ConnectorInput{Name: "keys", Type: "keytest", Config: json.RawMessage(`{}`), Credentials: json.RawMessage(`{}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
