@@ -51,18 +51,8 @@ func TestTwoEnginesNeverRunTheSameRequest(t *testing.T) {
 		// Independent changes (one new user each), so parallel runs cannot
 		// conflict in the directory itself.
 		params := fmt.Sprintf(`{"uid":"user%d","cn":"User %d","sn":"Test","mail":"user%d@example.org"}`, i, i, i)
-		c, err := svc.CreateChange(ctx, op, app.ChangeInput{Title: fmt.Sprint("change ", i), ConnectorID: conn.ID,
-			Operations: []app.OpInput{{Type: "ldap.user.create", Params: []byte(params)}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := svc.SubmitChange(ctx, op, c.ID); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := svc.ApproveChange(ctx, appr, c.ID, ""); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, c.ID)
+		ids = append(ids, approvedChange(ctx, t, svc, op, appr, app.ChangeInput{Title: fmt.Sprint("change ", i), ConnectorID: conn.ID,
+			Operations: []app.OpInput{{Type: "ldap.user.create", Params: []byte(params)}}}))
 	}
 	for _, id := range ids {
 		if _, err := svc.ExecuteChange(ctx, op, id, app.ExecuteInput{}); err != nil {

@@ -29,3 +29,19 @@ func operatorAndApprover(ctx context.Context, t *testing.T, svc *app.Service) (o
 	}
 	return mk("op@example.com", app.RoleOperator), mk("appr@example.com", app.RoleApprover)
 }
+
+// approvedChange creates, submits and approves a change request.
+func approvedChange(ctx context.Context, t *testing.T, svc *app.Service, op, appr app.Actor, in app.ChangeInput) int64 {
+	t.Helper()
+	c, err := svc.CreateChange(ctx, op, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SubmitChange(ctx, op, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ApproveChange(ctx, appr, c.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	return c.ID
+}

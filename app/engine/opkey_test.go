@@ -72,18 +72,8 @@ func TestResumedOperationKeepsItsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	approved := func() int64 {
-		c, err := svc.CreateChange(ctx, op, app.ChangeInput{Title: "keys", ConnectorID: conn.ID, Operations: []app.OpInput{
+		return approvedChange(ctx, t, svc, op, appr, app.ChangeInput{Title: "keys", ConnectorID: conn.ID, Operations: []app.OpInput{
 			{Type: "keytest.report", Params: []byte(`{"n":1}`)}, {Type: "keytest.report", Params: []byte(`{"n":2}`)}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := svc.SubmitChange(ctx, op, c.ID); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := svc.ApproveChange(ctx, appr, c.ID, ""); err != nil {
-			t.Fatal(err)
-		}
-		return c.ID
 	}
 	startEngine := func() (stop func()) {
 		e := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Poll: 20 * time.Millisecond, LeaseTTL: 300 * time.Millisecond})
