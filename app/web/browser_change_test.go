@@ -187,9 +187,7 @@ func TestBrowserChangeRequest(t *testing.T) {
 func waitText(t *testing.T, ctx context.Context, what, testID, want string) {
 	t.Helper()
 	waitFor(t, ctx, what, func() bool {
-		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		defer cancel()
-		txt, err := chromedp.Run(sctx, chromedp.Text(byTestID(testID)))
-		return err == nil && strings.Contains(txt, want)
+		txt, ok := peek(ctx, chromedp.Text(byTestID(testID)))
+		return ok && strings.Contains(txt, want)
 	})
 }

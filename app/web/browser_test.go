@@ -67,10 +67,24 @@ func step[T any](t *testing.T, ctx context.Context, what string, a chromedp.Acti
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(sctx, a)
+	// htmx may swap the node out between finding it and acting on it (live
+	// pages refresh themselves): the action never happened, so try again.
+	for i := 0; i < 3 && err != nil && strings.Contains(err.Error(), "No node with given id found"); i++ {
+		v, err = chromedp.Run(sctx, a)
+	}
 	if err != nil {
 		t.Fatalf("browser: %s: %v", what, err)
 	}
 	return v
+}
+
+// peek runs a read in a wait loop: an error (htmx swapped the node away
+// mid-read, the page is loading) means "not yet", never a failure.
+func peek[T any](ctx context.Context, a chromedp.Action[T]) (T, bool) {
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(sctx, a)
+	return v, err == nil
 }
 
 func TestBrowserConsole(t *testing.T) {
@@ -137,18 +151,18 @@ func TestBrowserConsole(t *testing.T) {
 	step(t, ctx, "type event filter", chromedp.SendKeys(byTestID("audit-filter-event"), "user.created"))
 	step(t, ctx, "apply filter", chromedp.Click(byTestID("audit-filter-submit")))
 	waitFor(t, ctx, "filtered URL", func() bool {
-		loc := step(t, ctx, "location", chromedp.Location())
-		return strings.Contains(loc, "event=user.created")
+		loc, ok := peek(ctx, chromedp.Location())
+		return ok && strings.Contains(loc, "event=user.created")
 	})
 	waitFor(t, ctx, "filtered table", func() bool {
-		txt := step(t, ctx, "filtered events", chromedp.Text(byTestID("audit-table")))
-		return strings.Contains(txt, "user.created") && !strings.Contains(txt, "auth.login_succeeded")
+		txt, ok := peek(ctx, chromedp.Text(byTestID("audit-table")))
+		return ok && strings.Contains(txt, "user.created") && !strings.Contains(txt, "auth.login_succeeded")
 	})
 	// Reset is a plain link: a full page load.
 	step(t, ctx, "reset filters", chromedp.Click(byTestID("audit-filter-reset")))
 	waitFor(t, ctx, "unfiltered table", func() bool {
-		txt := step(t, ctx, "events", chromedp.Text(byTestID("audit-table")))
-		return strings.Contains(txt, "auth.login_succeeded")
+		txt, ok := peek(ctx, chromedp.Text(byTestID("audit-table")))
+		return ok && strings.Contains(txt, "auth.login_succeeded")
 	})
 
 	png := step(t, ctx, "screenshot", chromedp.FullScreenshot(100))
