@@ -37,6 +37,9 @@ type Agent struct {
 	Facts          json.RawMessage // last heartbeat's ops.Facts; nil before the first
 	Users          json.RawMessage // last heartbeat's []ops.HostUser; nil before the first
 	Version        string          // agent version from the last heartbeat
+	// Server is the server process whose agent listener last took a poll
+	// from the agent ("" before the first): where its work must be queued.
+	Server string
 }
 
 // AgentOnlineWindow is how recent a heartbeat must be for an agent to count
@@ -464,3 +467,39 @@ func (s *Service) AgentCAFingerprint() string {
 
 // Now is the service clock (handlers use it for statuses).
 func (s *Service) Now() time.Time { return s.now() }
+
+// RelayState is where a relayed work item is.
+type RelayState string
+
+const (
+	RelayQueued    RelayState = "queued"    // waiting for the delivering server
+	RelayTaken     RelayState = "taken"     // in the delivering server's hub
+	RelayDone      RelayState = "done"      // Result or Error is set
+	RelayCancelled RelayState = "cancelled" // the dispatching server gave up
+)
+
+// RelayedWork is a host operation on its way from the server executing it to
+// the server whose listener holds the agent's poll (servers sharing one
+// PostgreSQL database). It is transport, like the hub's queue: the change
+// request's operation keeps the durable, audited record.
+type RelayedWork struct {
+	WorkID    string
+	AgentID   string
+	Server    string          // the delivering server
+	Work      json.RawMessage // ops.Work
+	State     RelayState
+	Result    json.RawMessage // ops.Result, when done with the agent's answer
+	Error     string          // when done without one
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// RecordAgentServer notes the server whose listener holds the agent's
+// poll, so that host operations executed on other servers are relayed
+// there. Not audited: it is transport, like heartbeats.
+func (s *Service) RecordAgentServer(ctx context.Context, agentID, server string) error {
+	if err := s.store.WithTx(ctx, func(tx Tx) error { return tx.SetAgentServer(ctx, agentID, server) }); err != nil {
+		return fmt.Errorf("record server of agent %s: %w", agentID, err)
+	}
+	return nil
+}

@@ -99,6 +99,12 @@ type Queries interface {
 	AgentRevocationsSince(ctx context.Context, since time.Time) ([]AgentRevocation, error)
 	// EnrollmentTokenByHash returns a token, used or not, by its hash.
 	EnrollmentTokenByHash(ctx context.Context, hash string) (*EnrollmentToken, error)
+
+	// RelayedWorkByID returns one relayed work item.
+	RelayedWorkByID(ctx context.Context, workID string) (*RelayedWork, error)
+	// RelayedWorkFor lists the items a server is to deliver or has taken,
+	// cancelled ones included, oldest first.
+	RelayedWorkFor(ctx context.Context, server string) ([]RelayedWork, error)
 }
 
 // Tx is a store transaction: reads plus writes.
@@ -216,6 +222,19 @@ type Tx interface {
 	// RetirePrevAgentCert forgets the previous certificate once the agent
 	// used current (a no-op when current is no longer the agent's).
 	RetirePrevAgentCert(ctx context.Context, id, current string) error
+	// SetAgentServer records the server holding the agent's poll.
+	SetAgentServer(ctx context.Context, id, server string) error
+	// CreateRelayedWork inserts a queued item; a taken work id is ECONFLICT.
+	CreateRelayedWork(ctx context.Context, w *RelayedWork) error
+	// MoveRelayedWork sets the state of an item that is in one of from and
+	// reports whether it was.
+	MoveRelayedWork(ctx context.Context, workID string, from []RelayState, to RelayState, at time.Time) (bool, error)
+	// FinishRelayedWork makes a queued or taken item done with the agent's
+	// result or the reason there is none; false when it was not.
+	FinishRelayedWork(ctx context.Context, workID string, result []byte, reason string, at time.Time) (bool, error)
+	DeleteRelayedWork(ctx context.Context, workID string) error
+	// DeleteStaleRelayedWork removes items last updated before before.
+	DeleteStaleRelayedWork(ctx context.Context, before time.Time) (int64, error)
 	// RevokeAgent marks a non-revoked agent revoked at at; false when it
 	// already was (ENOTFOUND when there is no such agent).
 	RevokeAgent(ctx context.Context, id string, at time.Time) (bool, error)

@@ -13,9 +13,9 @@ import (
 // users inventory, which can be large and no list shows.
 const (
 	agentColumns = "id, hostname, labels, cert_serial, cert_not_after, prev_cert_serial, enrolled_at, last_seen, " +
-		"revoked, revoked_at, facts, users, version"
+		"revoked, revoked_at, facts, users, version, server"
 	listAgentColumns = "id, hostname, labels, cert_serial, cert_not_after, prev_cert_serial, enrolled_at, last_seen, " +
-		"revoked, revoked_at, facts, '', version"
+		"revoked, revoked_at, facts, '', version, server"
 )
 
 func scanAgent(r rowScanner) (*app.Agent, error) {
@@ -23,7 +23,7 @@ func scanAgent(r rowScanner) (*app.Agent, error) {
 	var labels, facts, users string
 	var notAfter, enrolled, lastSeen, revokedAt int64
 	if err := r.Scan(&a.ID, &a.Hostname, &labels, &a.CertSerial, &notAfter, &a.PrevCertSerial, &enrolled, &lastSeen,
-		&a.Revoked, &revokedAt, &facts, &users, &a.Version); err != nil {
+		&a.Revoked, &revokedAt, &facts, &users, &a.Version, &a.Server); err != nil {
 		return nil, err
 	}
 	var err error

@@ -46,12 +46,18 @@ func TestAgentsCRUD(t *testing.T) {
 			string(got.Users) != string(users) || got.Version != "1.2.3" {
 			t.Errorf("after heartbeat %+v", got)
 		}
+		// The server holding its poll.
+		mustTx(t, db, func(tx app.Tx) error { return tx.SetAgentServer(ctx, a.ID, "server-b") })
+		if got, _ = db.AgentByID(ctx, a.ID); got.Server != "server-b" {
+			t.Errorf("server = %q", got.Server)
+		}
 		// Lists leave out the users inventory.
 		b := newAgent("2222222222222222", "cc03")
 		b.Hostname = "a-first"
 		mustTx(t, db, func(tx app.Tx) error { return tx.CreateAgent(ctx, b) })
 		list, err := db.ListAgents(ctx)
-		if err != nil || len(list) != 2 || list[0].ID != b.ID || list[1].Users != nil || string(list[1].Facts) != string(facts) {
+		if err != nil || len(list) != 2 || list[0].ID != b.ID || list[1].Users != nil || string(list[1].Facts) != string(facts) ||
+			list[1].Server != "server-b" {
 			t.Fatalf("ListAgents = %+v, %v", list, err)
 		}
 

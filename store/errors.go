@@ -41,6 +41,8 @@ var conflictMessages = map[string]string{
 	"agents_cert_serial_key":           "a certificate with this serial is already recorded",
 	"enrollment_tokens.token_hash":     "this enrollment token already exists",
 	"enrollment_tokens_token_hash_key": "this enrollment token already exists",
+	"agent_relay.work_id":              "this work item is already being relayed",
+	"agent_relay_pkey":                 "this work item is already being relayed",
 }
 
 // mapErr is the one place where driver errors become app codes. op says what

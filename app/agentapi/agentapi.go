@@ -32,20 +32,25 @@ type Config struct {
 	// CA is the only issuer whose agent certificates are accepted.
 	CA     *pki.CA
 	Logger *slog.Logger
+	// ServerID names this server process among those sharing the database;
+	// polls record it on the agent so that work executed elsewhere is
+	// relayed here (see Relay). "" records nothing.
+	ServerID string
 }
 
 type server struct {
-	svc  *app.Service
-	hub  *Hub
-	caFP string
-	log  *slog.Logger
+	svc      *app.Service
+	hub      *Hub
+	caFP     string
+	log      *slog.Logger
+	serverID string
 }
 
 // New returns the agent listener's handler. Serve it with TLSConfig; it
 // refuses every request but enrollment that lacks a verified client
 // certificate of an enrolled, non-revoked agent.
 func New(cfg Config) http.Handler {
-	s := &server{svc: cfg.Service, hub: cfg.Hub, caFP: cfg.CA.Fingerprint(), log: cfg.Logger}
+	s := &server{svc: cfg.Service, hub: cfg.Hub, caFP: cfg.CA.Fingerprint(), log: cfg.Logger, serverID: cfg.ServerID}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -45,7 +45,14 @@ func (s *server) poll(w http.ResponseWriter, r *http.Request) {
 		}
 		wait = n
 	}
-	id := agentFrom(r.Context()).agent.ID
+	a := agentFrom(r.Context()).agent
+	id := a.ID
+	if s.serverID != "" && a.Server != s.serverID {
+		// A failure costs only relayed work its way here; the poll goes on.
+		if err := s.svc.RecordAgentServer(r.Context(), id, s.serverID); err != nil {
+			s.log.WarnContext(r.Context(), "record the agent's server", "agent_id", id, "err", err)
+		}
+	}
 	work, err := s.hub.Poll(r.Context(), id, time.Duration(wait)*time.Second)
 	if errors.Is(err, ErrRevoked) {
 		s.fail(w, r, app.Errorf(app.EFORBIDDEN, "agent %s is revoked; enroll again with a new token", id))

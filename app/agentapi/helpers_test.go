@@ -68,6 +68,8 @@ type envOpts struct {
 	// noNotify leaves app.Config.AgentRevoked unset, as for a revocation
 	// made by another server process; WatchRevocations must then notice.
 	noNotify bool
+	// serverID is the listener's Config.ServerID.
+	serverID string
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -90,19 +92,25 @@ func newEnv(t *testing.T, o envOpts) *env {
 		cfg.AgentRevoked = e.hub.Revoke
 	}
 	e.svc = app.NewService(cfg)
+	e.srv = e.listener(e.hub, o.serverID)
+	t.Cleanup(func() { e.hub.Close() })
+	return e
+}
+
+// listener starts an agent listener on the env's database and CA, as a
+// server process (serverID) with its own hub would.
+func (e *env) listener(hub *agentapi.Hub, serverID string) *httptest.Server {
+	e.t.Helper()
 	serverCert, err := e.ca.ServerCert(pki.AgentListenerHosts(nil), time.Now())
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
-	e.srv = httptest.NewUnstartedServer(httpx.RequestIDs(agentapi.New(agentapi.Config{
-		Service: e.svc, Hub: e.hub, CA: e.ca})))
-	e.srv.TLS = agentapi.TLSConfig(e.ca, serverCert)
-	e.srv.StartTLS()
-	t.Cleanup(func() {
-		e.hub.Close()
-		e.srv.Close()
-	})
-	return e
+	srv := httptest.NewUnstartedServer(httpx.RequestIDs(agentapi.New(agentapi.Config{
+		Service: e.svc, Hub: hub, CA: e.ca, ServerID: serverID})))
+	srv.TLS = agentapi.TLSConfig(e.ca, serverCert)
+	srv.StartTLS()
+	e.t.Cleanup(srv.Close)
+	return srv
 }
 
 // token makes an enrollment token as the CLI would (system actor).

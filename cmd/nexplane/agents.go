@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"syscall"
 	"time"
 
@@ -23,6 +26,7 @@ type agentListener struct {
 	ln    net.Listener
 	srv   *http.Server
 	hub   *agentapi.Hub
+	relay *agentapi.Relay
 	url   string // public URL for the enroll command
 	caSHA string
 }
@@ -58,7 +62,14 @@ func setupAgents(ctx context.Context, e *env, d *deps) (*agentListener, error) {
 	svcCfg.Agents, svcCfg.AgentRevoked = ca, hub.Revoke
 	d.svc = app.NewService(svcCfg)
 
-	var h http.Handler = agentapi.New(agentapi.Config{Service: d.svc, Hub: hub, CA: ca, Logger: e.log})
+	// Servers sharing a database relay host operations to the one holding
+	// the agent's poll; each process has its own name for that.
+	serverID, err := newServerID()
+	if err != nil {
+		return fail(err)
+	}
+	relay := agentapi.NewRelay(agentapi.RelayConfig{Hub: hub, Store: d.store, ServerID: serverID, Logger: e.log})
+	var h http.Handler = agentapi.New(agentapi.Config{Service: d.svc, Hub: hub, CA: ca, Logger: e.log, ServerID: serverID})
 	h = httpx.Recover(e.log, func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, e.log, errors.New("panic"))
 	})(h)
@@ -81,7 +92,7 @@ func setupAgents(ctx context.Context, e *env, d *deps) (*agentListener, error) {
 	// Shutdown waits for idle connections; end open polls so it need not
 	// wait out 30 seconds.
 	srv.RegisterOnShutdown(hub.Close)
-	return &agentListener{ln: ln, srv: srv, hub: hub, url: agentPublicURL(cfg, ln.Addr().String()),
+	return &agentListener{ln: ln, srv: srv, hub: hub, relay: relay, url: agentPublicURL(cfg, ln.Addr().String()),
 		caSHA: ca.Fingerprint()}, nil
 }
 
@@ -90,6 +101,7 @@ func setupAgents(ctx context.Context, e *env, d *deps) (*agentListener, error) {
 func (a *agentListener) serve(ctx context.Context, e *env, d *deps, errc chan<- error) {
 	e.log.Info("agent listener", "addr", a.ln.Addr().String(), "url", a.url, "ca_sha256", a.caSHA)
 	go agentapi.WatchRevocations(ctx, d.svc, a.hub, time.Second, e.log)
+	go a.relay.Run(ctx)
 	go func() {
 		if err := a.srv.ServeTLS(a.ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("agent listener: %w", err)
@@ -102,4 +114,15 @@ func (a *agentListener) shutdown(ctx context.Context) error {
 		return fmt.Errorf("agent listener shutdown: %w", err)
 	}
 	return nil
+}
+
+// newServerID names this server process among those sharing the database:
+// the host name (for people reading agents.server) and 64 random bits.
+func newServerID() (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("server id: %w", err)
+	}
+	host, _ := os.Hostname()
+	return host + "/" + hex.EncodeToString(b[:]), nil
 }

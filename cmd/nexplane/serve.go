@@ -52,7 +52,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if agents != nil {
-		d.agentWork.hub.Store(agents.hub) // the agents connector's way to its agents
+		d.agentWork.relay.Store(agents.relay) // the agents connector's way to its agents
 	}
 	srv, scheme, err := buildServer(ctx, e, d, agents)
 	if err != nil {

@@ -109,14 +109,17 @@ func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, er
 
 func (d *deps) Close() error { return d.store.Close() }
 
-// agentDispatcher hands agents-connector work to the agent listener's hub.
-// The registry (and so the driver) is built before the listener, so the hub
-// is set late; until then, and in processes without a listener, work fails
-// at once instead of waiting out its timeout.
-type agentDispatcher struct{ hub atomic.Pointer[agentapi.Hub] }
+// agentDispatcher hands agents-connector work to the agent listener's relay
+// (its hub, or another server's). The registry (and so the driver) is built
+// before the listener, so the relay is set late; until then, and in
+// processes without a listener, work fails at once instead of waiting out
+// its timeout.
+type agentDispatcher struct {
+	relay atomic.Pointer[agentapi.Relay]
+}
 
 func (a *agentDispatcher) Dispatch(ctx context.Context, agentID string, w ops.Work) (ops.Result, error) {
-	h := a.hub.Load()
+	h := a.relay.Load()
 	if h == nil {
 		return ops.Result{}, errors.New("this server process has no agent listener (NEXPLANE_AGENT_LISTEN=off?)")
 	}
