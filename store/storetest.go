@@ -99,14 +99,64 @@ func OpenPostgresTestSchema(ctx context.Context, baseURL string) (db *DB, drop f
 // openPostgresTestSchema is OpenPostgresTestSchema, migrating only when
 // migrate is set (migration tests start from an empty schema).
 func openPostgresTestSchema(ctx context.Context, baseURL string, migrate bool) (db *DB, drop func() error, err error) {
+	schemaURL, dropSchema, err := newPostgresTestSchema(ctx, baseURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	drop = func() error {
+		// Close the store first: the schema is dropped once nothing uses it.
+		if db != nil {
+			db.Close()
+		}
+		return dropSchema()
+	}
+	fail := func(err error) (*DB, func() error, error) {
+		return nil, nil, errors.Join(err, drop())
+	}
+	if db, err = OpenPostgres(ctx, schemaURL, nil); err != nil {
+		return fail(err)
+	}
+	if !migrate {
+		return db, drop, nil
+	}
+	if _, err := db.Migrate(ctx); err != nil {
+		return fail(fmt.Errorf("migrate postgres: %w", err))
+	}
+	return db, drop, nil
+}
+
+// MustPostgresURL creates a fresh schema under baseURL for processes that
+// open the database themselves (server processes in tests) and returns a
+// URL whose search_path is that schema; the schema is dropped when tb ends.
+func MustPostgresURL(tb testing.TB, baseURL string) string {
+	tb.Helper()
+	u, drop, err := newPostgresTestSchema(tb.Context(), baseURL)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return u
+}
+
+// newPostgresTestSchema creates a schema with a random name and returns a
+// URL whose search_path is it and a function that drops it.
+func newPostgresTestSchema(ctx context.Context, baseURL string) (schemaURL string, drop func() error, err error) {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("postgres test schema: parse %s: %w", EnvTestPostgresURL, err)
+	}
 	admin, err := sql.Open("pgx", baseURL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("postgres test schema: %w", err)
+		return "", nil, fmt.Errorf("postgres test schema: %w", err)
 	}
 	var rnd [8]byte
 	if _, err := rand.Read(rnd[:]); err != nil {
 		admin.Close()
-		return nil, nil, fmt.Errorf("postgres test schema: random name: %w", err)
+		return "", nil, fmt.Errorf("postgres test schema: random name: %w", err)
 	}
 	schema := "nx_test_" + hex.EncodeToString(rnd[:])
 	// pg_trgm lives once per database. Left to migration 0003 it would land
@@ -117,38 +167,16 @@ func openPostgresTestSchema(ctx context.Context, baseURL string, migrate bool) (
 	_, _ = admin.ExecContext(ctx, "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
 	if _, err := admin.ExecContext(ctx, "CREATE SCHEMA "+schema); err != nil {
 		admin.Close()
-		return nil, nil, fmt.Errorf("postgres test schema: create: %w", err)
+		return "", nil, fmt.Errorf("postgres test schema: create: %w", err)
 	}
 	drop = func() error {
-		// Close the store first: the schema is dropped once nothing uses it.
-		if db != nil {
-			db.Close()
-		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_, err := admin.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE")
 		return errors.Join(err, admin.Close())
 	}
-	fail := func(err error) (*DB, func() error, error) {
-		return nil, nil, errors.Join(err, drop())
-	}
-
-	u, err := url.Parse(baseURL)
-	if err != nil {
-		return fail(fmt.Errorf("postgres test schema: parse %s: %w", EnvTestPostgresURL, err))
-	}
 	q := u.Query()
 	q.Set("search_path", schema) // pgx passes unknown keys as runtime parameters
 	u.RawQuery = q.Encode()
-
-	if db, err = OpenPostgres(ctx, u.String(), nil); err != nil {
-		return fail(err)
-	}
-	if !migrate {
-		return db, drop, nil
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		return fail(fmt.Errorf("migrate postgres: %w", err))
-	}
-	return db, drop, nil
+	return u.String(), drop, nil
 }

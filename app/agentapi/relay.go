@@ -242,6 +242,7 @@ func (r *Relay) step(ctx context.Context, wg *sync.WaitGroup, items []app.Relaye
 			if err != nil || !taken {
 				continue // cancelled meanwhile, or the next round
 			}
+			r.log.Info("agent relay: delivering work executed on another server", "work_id", it.WorkID, "agent_id", it.AgentID)
 			dctx, cancel := context.WithCancel(ctx)
 			r.mu.Lock()
 			r.delivering[it.WorkID] = cancel

@@ -134,23 +134,47 @@ func startAgentStack(t *testing.T, agentBin string) *agentStack {
 	t.Helper()
 	s := &agentStack{root: hostRoot(t), agentBin: agentBin, state: t.TempDir()}
 	c := newCLI(t)
+	createStackUsers(t, c)
+	s.srv = startServerProc(t, c)
+	s.login(t)
+	s.enrollAndRun(t, s.srv)
+	return s
+}
+
+// createStackUsers makes the admin, operator and approver the stack logs in as.
+func createStackUsers(t *testing.T, c *cli) {
+	t.Helper()
 	for _, u := range []struct{ email, role string }{{"admin@example.com", "admin"}, {"op@example.com", "operator"}, {"appr@example.com", "approver"}} {
 		if code, _, stderr := c.run("a long enough password\n", "user", "create", "--email", u.email, "--role", u.role, "--password-stdin"); code != 0 {
 			t.Fatal(stderr)
 		}
 	}
-	s.srv = startServerProc(t, c)
-	var agentAddr string
-	for deadline := time.Now().Add(10 * time.Second); agentAddr == ""; {
-		if m := agentAddrRE.FindStringSubmatch(s.srv.logs.String()); m != nil {
-			agentAddr = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no agent listener in the logs:\n%s", s.srv.logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	s.admin, s.op, s.appr = login(t, s.srv.base, "admin@example.com"), login(t, s.srv.base, "op@example.com"), login(t, s.srv.base, "appr@example.com")
+}
 
+// login makes the stack's API clients on s.srv.
+func (s *agentStack) login(t *testing.T) {
+	t.Helper()
+	s.admin, s.op, s.appr = login(t, s.srv.base, "admin@example.com"), login(t, s.srv.base, "op@example.com"), login(t, s.srv.base, "appr@example.com")
+}
+
+// agentListenerAddr reads the agent listener's address from a server's logs.
+func agentListenerAddr(t *testing.T, srv *serverProc) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m := agentAddrRE.FindStringSubmatch(srv.logs.String()); m != nil {
+			return m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no agent listener in the logs:\n%s", srv.logs.String())
+		}
+	}
+}
+
+// enrollAndRun enrolls the agent with a token made through s.srv's API at
+// the agent listener of agentSrv, runs it there until the test ends and
+// waits until it is online.
+func (s *agentStack) enrollAndRun(t *testing.T, agentSrv *serverProc) {
+	t.Helper()
+	agentAddr := agentListenerAddr(t, agentSrv)
 	st, tok := s.admin.do("POST", "/api/v1/agents/enrollment-tokens", map[string]any{"labels": map[string]string{"env": "test"}, "ttl": "1h"})
 	if st != http.StatusCreated {
 		t.Fatalf("enrollment token: %d %v", st, tok)
@@ -182,7 +206,7 @@ func startAgentStack(t *testing.T, agentBin string) *agentStack {
 	if err := os.WriteFile(policy, []byte("# this test host accepts every operation type\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.agentProc = exec.CommandContext(ctx, agentBin, "run", "--state-dir", s.state, "--root", s.root, "--config", policy)
+	s.agentProc = exec.CommandContext(ctx, s.agentBin, "run", "--state-dir", s.state, "--root", s.root, "--config", policy)
 	agentLogs := &syncBuffer{}
 	s.agentProc.Stdout, s.agentProc.Stderr = agentLogs, agentLogs
 	if err := s.agentProc.Start(); err != nil {
@@ -197,7 +221,7 @@ func startAgentStack(t *testing.T, agentBin string) *agentStack {
 			a := as[0].(map[string]any)
 			if a["status"] == "online" {
 				s.agentID, s.hostname = a["id"].(string), a["hostname"].(string)
-				return s
+				return
 			}
 		}
 		if time.Now().After(deadline) {
