@@ -87,6 +87,18 @@ func (s *Service) ListDrift(ctx context.Context, actor Actor, f DriftFilter) ([]
 	return s.store.ListDrift(ctx, f)
 }
 
+// GetDrift returns one drift record.
+func (s *Service) GetDrift(ctx context.Context, actor Actor, id int64) (*Drift, error) {
+	if err := actor.require(ActReadAssets); err != nil {
+		return nil, err
+	}
+	d, err := s.store.DriftByID(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get drift record %d: %w", id, err)
+	}
+	return d, nil
+}
+
 // AcknowledgeDrift closes a drift record with a note of who looked.
 func (s *Service) AcknowledgeDrift(ctx context.Context, actor Actor, id int64, comment string) (*Drift, error) {
 	if err := actor.require(ActAcknowledgeDrift); err != nil {

@@ -382,19 +382,6 @@ func driftRows(ds []app.Drift, sums map[int64]app.ConnectorSummary) []views.Drif
 	return rows
 }
 
-// driftByID finds one drift record: the newest record below id+1 is id
-// itself when it exists.
-func (h *handler) driftByID(ctx context.Context, a *authed, id int64) (*app.Drift, error) {
-	ds, err := h.svc.ListDrift(ctx, a.actor, app.DriftFilter{BeforeID: id + 1, Limit: 1})
-	if err != nil {
-		return nil, err
-	}
-	if len(ds) == 0 || ds[0].ID != id {
-		return nil, app.Errorf(app.ENOTFOUND, "drift record %d not found", id)
-	}
-	return &ds[0], nil
-}
-
 // driftID reads the {id} path value; false means a 404 was sent.
 func (h *handler) driftID(w http.ResponseWriter, r *http.Request, a *authed) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
@@ -411,7 +398,7 @@ func (h *handler) driftDetail(w http.ResponseWriter, r *http.Request, a *authed)
 	if !ok {
 		return
 	}
-	d, err := h.driftByID(r.Context(), a, id)
+	d, err := h.svc.GetDrift(r.Context(), a.actor, id)
 	if err != nil {
 		h.renderError(w, r, a, err)
 		return
@@ -506,7 +493,7 @@ func (h *handler) acknowledgeDrift(w http.ResponseWriter, r *http.Request, a *au
 			h.renderError(w, r, a, err)
 			return
 		}
-		d, gerr := h.driftByID(r.Context(), a, id)
+		d, gerr := h.svc.GetDrift(r.Context(), a.actor, id)
 		if gerr != nil {
 			h.renderError(w, r, a, err)
 			return
