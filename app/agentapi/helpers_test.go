@@ -52,7 +52,7 @@ func (c *clock) Advance(d time.Duration) {
 // env is the agent listener over a real store (SQLite, or PostgreSQL when
 // NEXPLANE_TEST_POSTGRES_URL is set) on a real TLS socket.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	db    *store.DB
 	svc   *app.Service
 	ca    *pki.CA
@@ -72,7 +72,7 @@ type envOpts struct {
 	serverID string
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	e := &env{t: t, db: store.MustOpenStore(t), clock: &clock{}}
 	v, err := vault.New([]byte("agentapi-test-secret-0123456789abcdef"), nil)
@@ -130,7 +130,7 @@ var (
 
 // newKey returns a fresh RSA-2048 key; a few are made once and reused
 // across tests (generation is the slow part), never twice in one test.
-func newKey(t *testing.T, n int) *rsa.PrivateKey {
+func newKey(t testing.TB, n int) *rsa.PrivateKey {
 	t.Helper()
 	keyMu.Lock()
 	defer keyMu.Unlock()
@@ -144,7 +144,7 @@ func newKey(t *testing.T, n int) *rsa.PrivateKey {
 	return keyPool[n]
 }
 
-func csrPEM(t *testing.T, key crypto.Signer) string {
+func csrPEM(t testing.TB, key crypto.Signer) string {
 	t.Helper()
 	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "host"}}, key)
 	if err != nil {
@@ -246,7 +246,7 @@ func (a *agent) useCert(certPEM []byte, key *rsa.PrivateKey) {
 	a.client = mtlsClient(a.e.t, a.caPEM, pair)
 }
 
-func mtlsClient(t *testing.T, caPEM []byte, pair tls.Certificate) *http.Client {
+func mtlsClient(t testing.TB, caPEM []byte, pair tls.Certificate) *http.Client {
 	t.Helper()
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(caPEM) {
@@ -260,7 +260,7 @@ func (a *agent) do(method, path string, body any) (int, []byte, error) {
 	return doWith(a.e.t, a.client, method, a.e.srv.URL+path, body)
 }
 
-func doWith(t *testing.T, c *http.Client, method, url string, body any) (int, []byte, error) {
+func doWith(t testing.TB, c *http.Client, method, url string, body any) (int, []byte, error) {
 	t.Helper()
 	var r io.Reader
 	if body != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,6 +42,61 @@ func (a *agent) pollLoop(ctx context.Context, baseURL string, ran *atomic.Int64)
 	}
 }
 
+// twoServers is two agent listeners (server-a, server-b) with their own
+// hubs and relays on one database.
+type twoServers struct {
+	e      *env
+	hubB   *agentapi.Hub
+	srvB   *httptest.Server
+	relayA *agentapi.Relay
+	ctx    context.Context
+}
+
+func newTwoServers(tb testing.TB, every time.Duration) *twoServers {
+	e := newEnv(tb, envOpts{serverID: "server-a"})
+	hubB := agentapi.NewHub(agentapi.HubConfig{})
+	tb.Cleanup(hubB.Close)
+	srvB := e.listener(hubB, "server-b")
+	ctx, cancel := context.WithCancel(tb.Context())
+	tb.Cleanup(cancel)
+	relay := func(hub *agentapi.Hub, id string) *agentapi.Relay {
+		r := agentapi.NewRelay(agentapi.RelayConfig{Hub: hub, Store: e.db, ServerID: id, Every: every})
+		done := make(chan struct{})
+		go func() { r.Run(ctx); close(done) }()
+		tb.Cleanup(func() { cancel(); <-done })
+		return r
+	}
+	relayA := relay(e.hub, "server-a")
+	relay(hubB, "server-b")
+	return &twoServers{e: e, hubB: hubB, srvB: srvB, relayA: relayA, ctx: ctx}
+}
+
+// BenchmarkRelayDispatch measures one host operation executed on server A
+// for an agent polling server B, from Dispatch to the agent's answer, with
+// the production poll interval (DefaultRelayEvery) on both sides.
+func BenchmarkRelayDispatch(b *testing.B) {
+	ts := newTwoServers(b, agentapi.DefaultRelayEvery)
+	ag := ts.e.enroll(0)
+	var ran atomic.Int64
+	go ag.pollLoop(ts.ctx, ts.srvB.URL, &ran)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if a, err := ts.e.db.AgentByID(ts.ctx, ag.id); err == nil && a.Server == "server-b" {
+			break
+		} else if time.Now().After(deadline) {
+			b.Fatal("the agent's poll on B was never recorded")
+		}
+	}
+	i := 0
+	for b.Loop() {
+		i++
+		id := fmt.Sprint("b", i)
+		if res, err := ts.relayA.Dispatch(ts.ctx, ag.id, ops.Work{ID: id, Type: ops.TypeFactsRefresh, Params: json.RawMessage(`{}`)}); err != nil || !res.OK {
+			b.Fatalf("dispatch %s: %+v %v", id, res, err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/op")
+}
+
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
@@ -56,21 +112,8 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // agent stays away the work is withdrawn on both; when it moves to A the
 // work goes straight to A's hub.
 func TestRelayAcrossServers(t *testing.T) {
-	e := newEnv(t, envOpts{serverID: "server-a"})
-	hubB := agentapi.NewHub(agentapi.HubConfig{})
-	t.Cleanup(hubB.Close)
-	srvB := e.listener(hubB, "server-b")
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	relay := func(hub *agentapi.Hub, id string) *agentapi.Relay {
-		r := agentapi.NewRelay(agentapi.RelayConfig{Hub: hub, Store: e.db, ServerID: id, Every: 20 * time.Millisecond})
-		done := make(chan struct{})
-		go func() { r.Run(ctx); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
-		return r
-	}
-	relayA := relay(e.hub, "server-a")
-	relay(hubB, "server-b")
+	ts := newTwoServers(t, 20*time.Millisecond)
+	e, hubB, srvB, relayA, ctx := ts.e, ts.hubB, ts.srvB, ts.relayA, ts.ctx
 
 	ag := e.enroll(0)
 	serverOf := func() string {
