@@ -25,6 +25,8 @@ const (
 
 // RelayConfig configures a Relay.
 type RelayConfig struct {
+	// Hub is this server's; nil in a server without an agent listener,
+	// which can only relay.
 	Hub   *Hub
 	Store app.Store
 	// ServerID is this server process's name (the agent listener's
@@ -81,17 +83,20 @@ const errRelayedRevoked = "revoked"
 // result, with Hub.Dispatch's contract: a *DispatchError when ctx ends
 // first (the item withdrawn), ErrRevoked for a revoked agent.
 func (r *Relay) Dispatch(ctx context.Context, agentID string, w ops.Work) (ops.Result, error) {
-	if r.hub.Waiting(agentID) {
+	if r.hub != nil && r.hub.Waiting(agentID) {
 		return r.hub.Dispatch(ctx, agentID, w)
 	}
 	a, err := r.store.AgentByID(ctx, agentID)
 	if err != nil {
 		return ops.Result{}, fmt.Errorf("dispatch to agent %s: %w", agentID, err)
 	}
-	if a.Server == "" || a.Server == r.self {
-		return r.hub.Dispatch(ctx, agentID, w)
+	switch {
+	case a.Server != "" && a.Server != r.self:
+		return r.relay(ctx, a.Server, agentID, w)
+	case r.hub == nil:
+		return ops.Result{}, fmt.Errorf("agent %s has not polled any server yet, and this one has no agent listener", agentID)
 	}
-	return r.relay(ctx, a.Server, agentID, w)
+	return r.hub.Dispatch(ctx, agentID, w)
 }
 
 // relay queues w for server and waits for its answer.
@@ -192,7 +197,8 @@ func (r *Relay) collect(ctx context.Context, cur *app.RelayedWork) (ops.Result, 
 }
 
 // Run delivers work relayed to this server until ctx ends; local
-// dispatches of taken items end with it.
+// dispatches of taken items end with it. A relay without a hub has nothing
+// to deliver and needs no Run.
 func (r *Relay) Run(ctx context.Context) {
 	t := time.NewTicker(r.every)
 	defer t.Stop()

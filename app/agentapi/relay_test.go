@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -180,6 +181,16 @@ func TestRelayAcrossServers(t *testing.T) {
 	}
 	if n := ran.Load() - before; n != 20 {
 		t.Errorf("the agent ran %d items, want 20", n)
+	}
+	// A server without an agent listener (no hub) relays too.
+	apiOnly := agentapi.NewRelay(agentapi.RelayConfig{Store: e.db, ServerID: "server-api", Every: 20 * time.Millisecond})
+	if res, err := apiOnly.Dispatch(ctx, ag.id, ops.Work{ID: "w4", Type: ops.TypeFactsRefresh, Params: json.RawMessage(`{}`)}); err != nil || res.Summary != "ran w4" {
+		t.Errorf("dispatch from a server without a listener = %+v, %v", res, err)
+	}
+	fresh := e.enroll(1) // never polled anywhere
+	if _, err := apiOnly.Dispatch(ctx, fresh.id, ops.Work{ID: "w5", Type: ops.TypeFactsRefresh, Params: json.RawMessage(`{}`)}); err == nil ||
+		!strings.Contains(err.Error(), "has not polled any server yet") {
+		t.Errorf("dispatch without a listener to an agent that never polled = %v", err)
 	}
 	stopAgent()
 	<-agentDone

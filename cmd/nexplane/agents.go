@@ -37,7 +37,7 @@ type agentListener struct {
 func setupAgents(ctx context.Context, e *env, d *deps) (*agentListener, error) {
 	cfg := d.cfg
 	if cfg.AgentListen == "off" {
-		e.log.Warn("NEXPLANE_AGENT_LISTEN=off: no agent listener; hosts cannot enroll")
+		e.log.Warn("NEXPLANE_AGENT_LISTEN=off: no agent listener; hosts cannot enroll here, and host operations reach only agents polling other servers of this database")
 		return nil, nil
 	}
 	ln, err := net.Listen("tcp", cfg.AgentListen)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/agentapi"
 	"github.com/nexplane/nexplane/app/api"
 	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/httpx"
@@ -53,6 +54,10 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	if agents != nil {
 		d.agentWork.relay.Store(agents.relay) // the agents connector's way to its agents
+	} else {
+		// No listener here: host operations can still reach agents polling
+		// other servers of the same database.
+		d.agentWork.relay.Store(agentapi.NewRelay(agentapi.RelayConfig{Store: d.store, Logger: e.log}))
 	}
 	srv, scheme, err := buildServer(ctx, e, d, agents)
 	if err != nil {

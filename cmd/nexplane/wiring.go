@@ -109,11 +109,10 @@ func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, er
 
 func (d *deps) Close() error { return d.store.Close() }
 
-// agentDispatcher hands agents-connector work to the agent listener's relay
-// (its hub, or another server's). The registry (and so the driver) is built
-// before the listener, so the relay is set late; until then, and in
-// processes without a listener, work fails at once instead of waiting out
-// its timeout.
+// agentDispatcher hands agents-connector work to the server's relay (this
+// process's hub, or another server's). The registry (and so the driver) is
+// built before serve makes the relay, so it is set late; until then, and in
+// CLI processes, work fails at once instead of waiting out its timeout.
 type agentDispatcher struct {
 	relay atomic.Pointer[agentapi.Relay]
 }
@@ -121,7 +120,7 @@ type agentDispatcher struct {
 func (a *agentDispatcher) Dispatch(ctx context.Context, agentID string, w ops.Work) (ops.Result, error) {
 	h := a.relay.Load()
 	if h == nil {
-		return ops.Result{}, errors.New("this server process has no agent listener (NEXPLANE_AGENT_LISTEN=off?)")
+		return ops.Result{}, errors.New("this process does not serve host operations (only `nexplane serve` does)")
 	}
 	return h.Dispatch(ctx, agentID, w)
 }
