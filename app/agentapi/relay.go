@@ -226,9 +226,9 @@ func (r *Relay) Run(ctx context.Context) {
 	}
 }
 
-// step takes queued items, cancels the delivery of cancelled ones and
-// gives up on taken ones this process does not hold (an earlier process
-// under the same server id took them and died).
+// step takes queued items and ends the delivery of cancelled ones. Server
+// ids are per process, so items taken by a process that died are never
+// listed here again: their dispatcher times out and the sweep removes them.
 func (r *Relay) step(ctx context.Context, wg *sync.WaitGroup, items []app.RelayedWork) {
 	for i := range items {
 		it := items[i]
@@ -259,10 +259,6 @@ func (r *Relay) step(ctx context.Context, wg *sync.WaitGroup, items []app.Relaye
 				stop() // deliver deletes it once the hub has withdrawn it
 			} else {
 				r.delete(ctx, it.WorkID)
-			}
-		case app.RelayTaken:
-			if !held {
-				r.finish(ctx, it.WorkID, nil, "the delivering server restarted before the agent answered")
 			}
 		}
 	}
