@@ -108,7 +108,27 @@ func (r *Relay) relay(ctx context.Context, server, agentID string, w ops.Work) (
 	now := r.now()
 	item := &app.RelayedWork{WorkID: w.ID, AgentID: agentID, Server: server, Work: body, State: app.RelayQueued,
 		CreatedAt: now, UpdatedAt: now}
-	if err := r.store.WithTx(ctx, func(tx app.Tx) error { return tx.CreateRelayedWork(ctx, item) }); err != nil {
+	create := func() error {
+		return r.store.WithTx(ctx, func(tx app.Tx) error { return tx.CreateRelayedWork(ctx, item) })
+	}
+	if err := create(); app.ErrCode(err) == app.ECONFLICT {
+		// The same work id is the same operation (a resume after the
+		// previous dispatcher died): take over its item.
+		cur, gerr := r.store.RelayedWorkByID(ctx, w.ID)
+		switch {
+		case gerr != nil:
+			return ops.Result{}, fmt.Errorf("relay work %s to server %s: %w", w.ID, server, gerr)
+		case cur.State == app.RelayDone:
+			return r.collect(context.WithoutCancel(ctx), cur)
+		case cur.State == app.RelayCancelled:
+			r.delete(ctx, w.ID)
+			if err := create(); err != nil {
+				return ops.Result{}, fmt.Errorf("relay work %s to server %s: %w", w.ID, server, err)
+			}
+		default:
+			server = cur.Server
+		}
+	} else if err != nil {
 		return ops.Result{}, fmt.Errorf("relay work %s to server %s: %w", w.ID, server, err)
 	}
 	t := time.NewTicker(r.every)

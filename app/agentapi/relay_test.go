@@ -182,6 +182,36 @@ func TestRelayAcrossServers(t *testing.T) {
 	if n := ran.Load() - before; n != 20 {
 		t.Errorf("the agent ran %d items, want 20", n)
 	}
+	// A resumed operation finds the item of its dead first dispatcher (same
+	// work id): a finished one answers at once, a queued one is adopted.
+	now := time.Now()
+	left := func(id string, state app.RelayState, result string) {
+		t.Helper()
+		err := e.db.WithTx(ctx, func(tx app.Tx) error {
+			return tx.CreateRelayedWork(ctx, &app.RelayedWork{WorkID: id, AgentID: ag.id, Server: "server-b", State: state,
+				Work:   json.RawMessage(`{"id":"` + id + `","type":"host.facts.refresh","params":{}}`),
+				Result: json.RawMessage(result), CreatedAt: now, UpdatedAt: now})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	left("r1", app.RelayDone, `{"id":"r1","ok":true,"summary":"ran r1 before the crash"}`)
+	left("r2", app.RelayQueued, "")
+	before = ran.Load()
+	for id, want := range map[string]string{"r1": "ran r1 before the crash", "r2": "ran r2"} {
+		res, err := relayA.Dispatch(ctx, ag.id, ops.Work{ID: id, Type: ops.TypeFactsRefresh, Params: json.RawMessage(`{}`)})
+		if err != nil || res.Summary != want {
+			t.Errorf("resumed %s = %+v, %v; want %q", id, res, err, want)
+		}
+		if _, err := e.db.RelayedWorkByID(ctx, id); app.ErrCode(err) != app.ENOTFOUND {
+			t.Errorf("%s left in the relay table: %v", id, err)
+		}
+	}
+	if n := ran.Load() - before; n != 1 {
+		t.Errorf("the agent ran %d items for the two resumes, want 1 (r2)", n)
+	}
+
 	// A server without an agent listener (no hub) relays too.
 	apiOnly := agentapi.NewRelay(agentapi.RelayConfig{Store: e.db, ServerID: "server-api", Every: 20 * time.Millisecond})
 	if res, err := apiOnly.Dispatch(ctx, ag.id, ops.Work{ID: "w4", Type: ops.TypeFactsRefresh, Params: json.RawMessage(`{}`)}); err != nil || res.Summary != "ran w4" {
