@@ -117,14 +117,7 @@ func (h *handler) assetList(w http.ResponseWriter, r *http.Request, a *authed) {
 		if err == nil {
 			v.Rows = h.assetRows(ctx, a, page.Assets, sums)
 			if page.NextCursor != "" {
-				next := url.Values{}
-				for _, k := range assetFilterParams {
-					if s := q.Get(k); s != "" {
-						next.Set(k, s)
-					}
-				}
-				next.Set("cursor", page.NextCursor)
-				v.NextURL = "/assets?" + next.Encode()
+				v.NextURL = nextPageURL("/assets", q, assetFilterParams, page.NextCursor)
 			}
 		}
 	}

@@ -87,7 +87,7 @@ func (h *handler) auditList(w http.ResponseWriter, r *http.Request, a *authed) {
 		if err == nil {
 			v.Rows = auditRows(page.Events)
 			if page.NextCursor != "" {
-				v.NextURL = nextAuditURL(q, page.NextCursor)
+				v.NextURL = nextPageURL("/audit", q, auditFilterParams, page.NextCursor)
 			}
 		}
 	}
@@ -106,16 +106,17 @@ func (h *handler) auditList(w http.ResponseWriter, r *http.Request, a *authed) {
 	h.render(w, r, status, views.AuditPage(h.page(a, "Audit log", views.NavAudit, ""), v))
 }
 
-// nextAuditURL keeps the non-empty filters and adds the cursor.
-func nextAuditURL(q url.Values, cursor string) string {
+// nextPageURL is path with the non-empty filters of q named in keep and
+// the next page's cursor.
+func nextPageURL(path string, q url.Values, keep []string, cursor string) string {
 	next := url.Values{}
-	for _, k := range auditFilterParams {
+	for _, k := range keep {
 		if v := q.Get(k); v != "" {
 			next.Set(k, v)
 		}
 	}
 	next.Set("cursor", cursor)
-	return "/audit?" + next.Encode()
+	return path + "?" + next.Encode()
 }
 
 func auditRows(evs []app.AuditEvent) []views.AuditRow {

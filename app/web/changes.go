@@ -114,14 +114,7 @@ func (h *handler) listChanges(w http.ResponseWriter, r *http.Request, a *authed)
 		if err == nil {
 			v.Rows = changeRows(page.Changes, sums)
 			if page.NextCursor != "" {
-				next := url.Values{}
-				for _, k := range []string{"status", "connector"} {
-					if s := q.Get(k); s != "" {
-						next.Set(k, s)
-					}
-				}
-				next.Set("cursor", page.NextCursor)
-				v.NextURL = "/changes?" + next.Encode()
+				v.NextURL = nextPageURL("/changes", q, []string{"status", "connector"}, page.NextCursor)
 			}
 		}
 	}
