@@ -620,16 +620,10 @@ func (h *handler) changeDetailView(ctx context.Context, a *authed, c *app.Change
 
 // changeDetail shows one change request.
 func (h *handler) changeDetail(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.changeID(w, r, a)
+	c, v, ok := h.loadChange(w, r, a)
 	if !ok {
 		return
 	}
-	c, err := h.svc.GetChange(r.Context(), a.actor, id)
-	if err != nil {
-		h.renderError(w, r, a, err)
-		return
-	}
-	v := h.changeDetailView(r.Context(), a, c)
 	h.render(w, r, http.StatusOK, views.ChangeDetailPage(h.page(a, c.Title, views.NavChanges, h.popFlash(w, r, a)), v))
 }
 
@@ -637,16 +631,10 @@ func (h *handler) changeDetail(w http.ResponseWriter, r *http.Request, a *authed
 // has stopped executing, htmx is told to reload the page so the actions
 // and approvals match the new state too.
 func (h *handler) changeLive(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.changeID(w, r, a)
+	c, v, ok := h.loadChange(w, r, a)
 	if !ok {
 		return
 	}
-	c, err := h.svc.GetChange(r.Context(), a.actor, id)
-	if err != nil {
-		h.renderError(w, r, a, err)
-		return
-	}
-	v := h.changeDetailView(r.Context(), a, c)
 	if !isHTMX(r) {
 		h.render(w, r, http.StatusOK, views.ChangeDetailPage(h.page(a, c.Title, views.NavChanges, ""), v))
 		return
@@ -655,6 +643,21 @@ func (h *handler) changeLive(w http.ResponseWriter, r *http.Request, a *authed) 
 		w.Header().Set("HX-Refresh", "true")
 	}
 	h.render(w, r, http.StatusOK, views.ChangeLive(v), views.ChangeLiveFragment)
+}
+
+// loadChange reads the change request the path names and builds its view;
+// false means an error page was sent.
+func (h *handler) loadChange(w http.ResponseWriter, r *http.Request, a *authed) (*app.ChangeRequest, views.ChangeDetailView, bool) {
+	id, ok := h.changeID(w, r, a)
+	if !ok {
+		return nil, views.ChangeDetailView{}, false
+	}
+	c, err := h.svc.GetChange(r.Context(), a.actor, id)
+	if err != nil {
+		h.renderError(w, r, a, err)
+		return nil, views.ChangeDetailView{}, false
+	}
+	return c, h.changeDetailView(r.Context(), a, c), true
 }
 
 // changeActionFunc performs one action with the posted form.
