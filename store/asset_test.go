@@ -3,8 +3,6 @@ package store
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -671,31 +669,7 @@ func TestMigrateFrom0002(t *testing.T) {
 		}
 	}
 
-	t.Run(DriverSQLite, func(t *testing.T) {
-		db, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "old.db"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		run(t, db)
-	})
-	u := os.Getenv(EnvTestPostgresURL)
-	if u == "" {
-		t.Logf("SKIP postgres: %s not set", EnvTestPostgresURL)
-		return
-	}
-	t.Run(DriverPostgres, func(t *testing.T) {
-		db, drop, err := openPostgresTestSchema(t.Context(), u, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := drop(); err != nil {
-				t.Error(err)
-			}
-		})
-		run(t, db)
-	})
+	openBoth(t, false, run)
 }
 
 // TestInventoryQueriesUseIndexes: the console's asset and drift lists and a

@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -856,31 +854,7 @@ func TestMigrateFrom0001(t *testing.T) {
 		}
 	}
 
-	t.Run(DriverSQLite, func(t *testing.T) {
-		db, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "old.db"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		run(t, db)
-	})
-	u := os.Getenv(EnvTestPostgresURL)
-	if u == "" {
-		t.Logf("SKIP postgres: %s not set", EnvTestPostgresURL)
-		return
-	}
-	t.Run(DriverPostgres, func(t *testing.T) {
-		db, drop, err := openPostgresTestSchema(t.Context(), u, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := drop(); err != nil {
-				t.Error(err)
-			}
-		})
-		run(t, db)
-	})
+	openBoth(t, false, run)
 }
 
 // TestWorkerQueriesUseIndexes: the worker polls the queue and the lease

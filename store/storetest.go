@@ -45,7 +45,25 @@ func MustOpenStore(tb testing.TB) *DB {
 // NEXPLANE_REQUIRE_INTEGRATION=1.
 func MustOpenBoth(t *testing.T, fn func(t *testing.T, db *DB)) {
 	t.Helper()
-	t.Run(DriverSQLite, func(t *testing.T) { fn(t, MustOpenSQLite(t)) })
+	openBoth(t, true, fn)
+}
+
+// openBoth is MustOpenBoth; without migrate the stores are empty
+// (migration tests build old schemas in them).
+func openBoth(t *testing.T, migrate bool, fn func(t *testing.T, db *DB)) {
+	t.Helper()
+	t.Run(DriverSQLite, func(t *testing.T) {
+		if migrate {
+			fn(t, MustOpenSQLite(t))
+			return
+		}
+		db, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "nexplane.db"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		fn(t, db)
+	})
 	u := os.Getenv(EnvTestPostgresURL)
 	if u == "" {
 		if os.Getenv(EnvRequireIntegration) == "1" {
@@ -54,7 +72,18 @@ func MustOpenBoth(t *testing.T, fn func(t *testing.T, db *DB)) {
 		t.Logf("SKIP postgres: %s not set", EnvTestPostgresURL)
 		return
 	}
-	t.Run(DriverPostgres, func(t *testing.T) { fn(t, MustOpenPostgres(t, u)) })
+	t.Run(DriverPostgres, func(t *testing.T) {
+		db, drop, err := openPostgresTestSchema(t.Context(), u, migrate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := drop(); err != nil {
+				t.Error(err)
+			}
+		})
+		fn(t, db)
+	})
 }
 
 // MustOpenSQLite opens a migrated SQLite store in tb.TempDir().
