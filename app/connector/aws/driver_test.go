@@ -176,6 +176,6 @@ func TestThrottlingRetried(t *testing.T) {
 	}
 	// Bounded: maxAttempts throttles fail with a clear rate-limit error.
 	e.srv.Throttle("ListAccessKeys", maxAttempts)
-	err := e.planErr(t, "aws.iam.access_key.create", `{"user_name":"nexplane"}`)
+	err := e.PlanErr(t, "aws.iam.access_key.create", `{"user_name":"nexplane"}`)
 	wantErr(t, err, app.ERATELIMITED, "listing the access keys of IAM user nexplane", "AWS throttled the request (Throttling)", "after 5 attempts")
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/connector/aws/awstest"
+	"github.com/nexplane/nexplane/app/optest"
 )
 
 // testDriver retries fast so throttling tests take milliseconds.
@@ -23,6 +24,7 @@ type env struct {
 	srv  *awstest.Server
 	conn *conn
 	reg  *app.Registry
+	optest.Runner
 }
 
 func newEnv(t *testing.T) *env {
@@ -36,62 +38,14 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { _ = ac.Close() })
 	reg := app.NewRegistry()
 	Register(reg)
-	return &env{srv: srv, conn: ac.(*conn), reg: reg}
+	return &env{srv: srv, conn: ac.(*conn), reg: reg,
+		Runner: optest.Runner{Reg: reg, ConnType: Type, Conn: ac, Timeout: 60 * time.Second}}
 }
 
 func testCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// op decodes through the registry, as the application does.
-func (e *env) op(t *testing.T, typ, params string) app.Operation {
-	t.Helper()
-	op, err := e.reg.DecodeOperation(Type, typ, json.RawMessage(params))
-	if err != nil {
-		t.Fatalf("decode %s %s: %v", typ, params, err)
-	}
-	return op
-}
-
-func (e *env) plan(t *testing.T, typ, params string) string {
-	t.Helper()
-	s, err := e.op(t, typ, params).Plan(testCtx(t), e.conn)
-	if err != nil {
-		t.Fatalf("plan %s %s: %v", typ, params, err)
-	}
-	return s
-}
-
-func (e *env) planErr(t *testing.T, typ, params string) error {
-	t.Helper()
-	_, err := e.op(t, typ, params).Plan(testCtx(t), e.conn)
-	if err == nil {
-		t.Fatalf("plan %s %s: want an error", typ, params)
-	}
-	return err
-}
-
-func (e *env) exec(t *testing.T, typ, params string) *app.OpResult {
-	t.Helper()
-	res, err := e.op(t, typ, params).Execute(testCtx(t), e.conn)
-	if err != nil {
-		t.Fatalf("execute %s %s: %v", typ, params, err)
-	}
-	if res == nil || res.Summary == "" {
-		t.Fatalf("execute %s: empty result %+v", typ, res)
-	}
-	return res
-}
-
-func (e *env) execErr(t *testing.T, typ, params string) error {
-	t.Helper()
-	res, err := e.op(t, typ, params).Execute(testCtx(t), e.conn)
-	if err == nil {
-		t.Fatalf("execute %s %s: want an error, got %+v", typ, params, res)
-	}
-	return err
 }
 
 // keys reads a user's keys from IAM as root: id -> status.

@@ -20,7 +20,7 @@ func TestInventory(t *testing.T) {
 	k2, _ := e.srv.CreateAccessKey(t, "alice")
 	used := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 	e.srv.SetLastUsed(k1, used, "s3")
-	e.exec(t, "aws.iam.access_key.deactivate", mustJSON(t, map[string]string{"user_name": "alice", "access_key_id": k2}))
+	e.Exec(t, "aws.iam.access_key.deactivate", mustJSON(t, map[string]string{"user_name": "alice", "access_key_id": k2}))
 	e.srv.AttachUserPolicy(t, "alice", "arn:aws:iam::aws:policy/IAMFullAccess")
 	e.srv.PutUserPolicy(t, "alice", "god", `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":["*"],"Resource":"*"}}`)
 	e.srv.PutUserPolicy(t, "bob", "read", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:*","Resource":"*"}]}`)

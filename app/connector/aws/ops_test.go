@@ -70,8 +70,8 @@ func TestValidateParams(t *testing.T) {
 func TestKeyCreate(t *testing.T) {
 	e := newEnv(t)
 	e.srv.CreateUser(t, "alice")
-	wantContains(t, "plan", e.plan(t, "aws.iam.access_key.create", `{"user_name":"alice"}`), "Will create a new active access key for IAM user alice", "no access keys")
-	res := e.exec(t, "aws.iam.access_key.create", `{"user_name":"alice"}`)
+	wantContains(t, "plan", e.Plan(t, "aws.iam.access_key.create", `{"user_name":"alice"}`), "Will create a new active access key for IAM user alice", "no access keys")
+	res := e.Exec(t, "aws.iam.access_key.create", `{"user_name":"alice"}`)
 	var creds Credentials
 	if err := json.Unmarshal(res.Reveal, &creds); err != nil || creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
 		t.Fatalf("reveal = %v (%v)", len(res.Reveal), err)
@@ -87,15 +87,15 @@ func TestKeyCreate(t *testing.T) {
 	}
 
 	// Second key fine, third refused in Plan and Execute with nothing created.
-	e.exec(t, "aws.iam.access_key.create", `{"user_name":"alice"}`)
-	err := e.planErr(t, "aws.iam.access_key.create", `{"user_name":"alice"}`)
+	e.Exec(t, "aws.iam.access_key.create", `{"user_name":"alice"}`)
+	err := e.PlanErr(t, "aws.iam.access_key.create", `{"user_name":"alice"}`)
 	wantErr(t, err, app.ECONFLICT, "IAM user alice already has 2 access keys", "AWS's limit", "delete one first")
-	wantErr(t, e.execErr(t, "aws.iam.access_key.create", `{"user_name":"alice"}`), app.ECONFLICT, "already has 2 access keys")
+	wantErr(t, e.ExecErr(t, "aws.iam.access_key.create", `{"user_name":"alice"}`), app.ECONFLICT, "already has 2 access keys")
 	if n := len(e.keys(t, "alice")); n != 2 {
 		t.Errorf("alice has %d keys", n)
 	}
 	// Unknown user: not found, named.
-	wantErr(t, e.planErr(t, "aws.iam.access_key.create", `{"user_name":"nobody"}`), app.ENOTFOUND, "IAM user nobody", "NoSuchEntity")
+	wantErr(t, e.PlanErr(t, "aws.iam.access_key.create", `{"user_name":"nobody"}`), app.ENOTFOUND, "IAM user nobody", "NoSuchEntity")
 }
 
 func TestKeyStatusAndDelete(t *testing.T) {
@@ -104,38 +104,38 @@ func TestKeyStatusAndDelete(t *testing.T) {
 	id, _ := e.srv.CreateAccessKey(t, "bob")
 	p := mustJSON(t, map[string]string{"user_name": "bob", "access_key_id": id})
 
-	wantContains(t, "plan", e.plan(t, "aws.iam.access_key.deactivate", p), "Will deactivate access key "+id+" of IAM user bob")
-	res := e.exec(t, "aws.iam.access_key.deactivate", p)
+	wantContains(t, "plan", e.Plan(t, "aws.iam.access_key.deactivate", p), "Will deactivate access key "+id+" of IAM user bob")
+	res := e.Exec(t, "aws.iam.access_key.deactivate", p)
 	wantContains(t, "summary", res.Summary, "deactivated access key "+id)
 	if st := e.keys(t, "bob")[id]; st != "Inactive" {
 		t.Fatalf("status after deactivate = %q", st)
 	}
-	wantContains(t, "plan", e.plan(t, "aws.iam.access_key.deactivate", p), "already inactive; nothing will change")
-	res = e.exec(t, "aws.iam.access_key.deactivate", p)
+	wantContains(t, "plan", e.Plan(t, "aws.iam.access_key.deactivate", p), "already inactive; nothing will change")
+	res = e.Exec(t, "aws.iam.access_key.deactivate", p)
 	if res.Details["changed"] != false || !strings.Contains(res.Summary, "already inactive; no change") {
 		t.Errorf("second deactivate = %+v", res)
 	}
 
-	wantContains(t, "plan", e.plan(t, "aws.iam.access_key.activate", p), "Will activate access key "+id)
-	e.exec(t, "aws.iam.access_key.activate", p)
+	wantContains(t, "plan", e.Plan(t, "aws.iam.access_key.activate", p), "Will activate access key "+id)
+	e.Exec(t, "aws.iam.access_key.activate", p)
 	if st := e.keys(t, "bob")[id]; st != "Active" {
 		t.Fatalf("status after activate = %q", st)
 	}
-	wantContains(t, "plan", e.plan(t, "aws.iam.access_key.activate", p), "already active")
+	wantContains(t, "plan", e.Plan(t, "aws.iam.access_key.activate", p), "already active")
 
-	wantContains(t, "plan", e.plan(t, "aws.iam.access_key.delete", p), "Will permanently delete access key "+id, "It is ACTIVE")
-	e.exec(t, "aws.iam.access_key.delete", p)
+	wantContains(t, "plan", e.Plan(t, "aws.iam.access_key.delete", p), "Will permanently delete access key "+id, "It is ACTIVE")
+	e.Exec(t, "aws.iam.access_key.delete", p)
 	if _, ok := e.keys(t, "bob")[id]; ok {
 		t.Fatal("key still there after delete")
 	}
 	// A key that no longer exists: clear not-found errors.
-	wantErr(t, e.planErr(t, "aws.iam.access_key.deactivate", p), app.ENOTFOUND, "IAM user bob has no access key "+id)
-	wantErr(t, e.execErr(t, "aws.iam.access_key.delete", p), app.ENOTFOUND, "has no access key "+id)
+	wantErr(t, e.PlanErr(t, "aws.iam.access_key.deactivate", p), app.ENOTFOUND, "IAM user bob has no access key "+id)
+	wantErr(t, e.ExecErr(t, "aws.iam.access_key.delete", p), app.ENOTFOUND, "has no access key "+id)
 
 	// The connector's own key is protected.
 	own := mustJSON(t, map[string]string{"user_name": awstest.ConnectorUser, "access_key_id": e.srv.ConnectorAccessKeyID})
 	for _, typ := range []string{"aws.iam.access_key.deactivate", "aws.iam.access_key.delete", "aws.iam.access_key.rotate"} {
-		wantErr(t, e.planErr(t, typ, own), app.ECONFLICT, "this connector's own key", "connector.rotate_credentials")
+		wantErr(t, e.PlanErr(t, typ, own), app.ECONFLICT, "this connector's own key", "connector.rotate_credentials")
 	}
 }
 
@@ -144,8 +144,8 @@ func TestKeyRotate(t *testing.T) {
 	e.srv.CreateUser(t, "carol")
 	old, _ := e.srv.CreateAccessKey(t, "carol")
 	p := mustJSON(t, map[string]string{"user_name": "carol", "access_key_id": old})
-	wantContains(t, "plan", e.plan(t, "aws.iam.access_key.rotate", p), "Will create a new access key for IAM user carol", "then deactivate the old key "+old, "separate operation")
-	res := e.exec(t, "aws.iam.access_key.rotate", p)
+	wantContains(t, "plan", e.Plan(t, "aws.iam.access_key.rotate", p), "Will create a new access key for IAM user carol", "then deactivate the old key "+old, "separate operation")
+	res := e.Exec(t, "aws.iam.access_key.rotate", p)
 	var creds Credentials
 	if err := json.Unmarshal(res.Reveal, &creds); err != nil || creds.SecretAccessKey == "" {
 		t.Fatalf("reveal: %v", err)
@@ -166,9 +166,9 @@ func TestKeyRotate(t *testing.T) {
 	for _, typ := range []string{"plan", "exec"} {
 		var err error
 		if typ == "plan" {
-			err = e.planErr(t, "aws.iam.access_key.rotate", p)
+			err = e.PlanErr(t, "aws.iam.access_key.rotate", p)
 		} else {
-			err = e.execErr(t, "aws.iam.access_key.rotate", p)
+			err = e.ExecErr(t, "aws.iam.access_key.rotate", p)
 		}
 		wantErr(t, err, app.ECONFLICT, "already has 2 access keys", "AWS's limit", "delete the other key first")
 	}
@@ -185,7 +185,7 @@ func TestKeyRotateCompensates(t *testing.T) {
 
 	// Deactivating the old key fails: the new key is deleted again.
 	e.srv.FailNext("UpdateAccessKey", "AccessDenied")
-	err := e.execErr(t, "aws.iam.access_key.rotate", p)
+	err := e.ExecErr(t, "aws.iam.access_key.rotate", p)
 	wantErr(t, err, app.EFORBIDDEN, "created new key", "deactivating the old key failed, so the old key is still active", "AccessDenied", "was deleted again, so nothing changed")
 	if keys := e.keys(t, "dave"); len(keys) != 1 || keys[old] != "Active" {
 		t.Errorf("after compensation keys = %v", keys)
@@ -194,7 +194,7 @@ func TestKeyRotateCompensates(t *testing.T) {
 	// And if deleting it fails too, the error names the key to delete.
 	e.srv.FailNext("UpdateAccessKey", "AccessDenied")
 	e.srv.FailNext("DeleteAccessKey", "AccessDenied")
-	err = e.execErr(t, "aws.iam.access_key.rotate", p)
+	err = e.ExecErr(t, "aws.iam.access_key.rotate", p)
 	keys := e.keys(t, "dave")
 	var leftover string
 	for id := range keys {
@@ -214,27 +214,27 @@ func TestPolicyAttachDetach(t *testing.T) {
 	custom := e.srv.CreatePolicy(t, "team-read", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:Get*","Resource":"*"}]}`)
 	for _, arn := range []string{custom, adminARN} {
 		p := mustJSON(t, map[string]string{"user_name": "erin", "policy_arn": arn})
-		plan := e.plan(t, "aws.iam.user_policy.attach", p)
+		plan := e.Plan(t, "aws.iam.user_policy.attach", p)
 		wantContains(t, "plan", plan, "Will attach managed policy "+arn+" to IAM user erin")
 		if arn == adminARN {
 			wantContains(t, "plan", plan, "WARNING")
 		}
-		e.exec(t, "aws.iam.user_policy.attach", p)
+		e.Exec(t, "aws.iam.user_policy.attach", p)
 		if !contains(e.attached(t, "erin"), arn) {
 			t.Errorf("%s not attached: %v", arn, e.attached(t, "erin"))
 		}
-		if res := e.exec(t, "aws.iam.user_policy.attach", p); res.Details["changed"] != false {
+		if res := e.Exec(t, "aws.iam.user_policy.attach", p); res.Details["changed"] != false {
 			t.Errorf("re-attach changed: %+v", res)
 		}
-		wantContains(t, "plan", e.plan(t, "aws.iam.user_policy.detach", p), "Will detach managed policy "+arn)
-		e.exec(t, "aws.iam.user_policy.detach", p)
+		wantContains(t, "plan", e.Plan(t, "aws.iam.user_policy.detach", p), "Will detach managed policy "+arn)
+		e.Exec(t, "aws.iam.user_policy.detach", p)
 		if contains(e.attached(t, "erin"), arn) {
 			t.Errorf("%s still attached", arn)
 		}
-		wantContains(t, "plan", e.plan(t, "aws.iam.user_policy.detach", p), "is not attached", "nothing will change")
+		wantContains(t, "plan", e.Plan(t, "aws.iam.user_policy.detach", p), "is not attached", "nothing will change")
 	}
 	missing := mustJSON(t, map[string]string{"user_name": "erin", "policy_arn": "arn:aws:iam::123456789012:policy/nope"})
-	wantErr(t, e.execErr(t, "aws.iam.user_policy.attach", missing), app.ENOTFOUND, "attaching arn:aws:iam::123456789012:policy/nope to IAM user erin", "NoSuchEntity")
+	wantErr(t, e.ExecErr(t, "aws.iam.user_policy.attach", missing), app.ENOTFOUND, "attaching arn:aws:iam::123456789012:policy/nope to IAM user erin", "NoSuchEntity")
 }
 
 func TestGroupMembership(t *testing.T) {
@@ -242,29 +242,29 @@ func TestGroupMembership(t *testing.T) {
 	e.srv.CreateUser(t, "frank")
 	e.srv.CreateGroup(t, "devs")
 	p := `{"user_name":"frank","group_name":"devs"}`
-	wantContains(t, "plan", e.plan(t, "aws.iam.user.add_to_group", p), "Will add IAM user frank (in no groups) to group devs")
-	e.exec(t, "aws.iam.user.add_to_group", p)
+	wantContains(t, "plan", e.Plan(t, "aws.iam.user.add_to_group", p), "Will add IAM user frank (in no groups) to group devs")
+	e.Exec(t, "aws.iam.user.add_to_group", p)
 	if g := e.groupsOf(t, "frank"); len(g) != 1 || g[0] != "devs" {
 		t.Errorf("groups = %v", g)
 	}
-	wantContains(t, "plan", e.plan(t, "aws.iam.user.add_to_group", p), "already in group devs")
-	wantContains(t, "plan", e.plan(t, "aws.iam.user.remove_from_group", p), "Will remove IAM user frank from group devs")
-	e.exec(t, "aws.iam.user.remove_from_group", p)
+	wantContains(t, "plan", e.Plan(t, "aws.iam.user.add_to_group", p), "already in group devs")
+	wantContains(t, "plan", e.Plan(t, "aws.iam.user.remove_from_group", p), "Will remove IAM user frank from group devs")
+	e.Exec(t, "aws.iam.user.remove_from_group", p)
 	if g := e.groupsOf(t, "frank"); len(g) != 0 {
 		t.Errorf("groups after remove = %v", g)
 	}
-	if res := e.exec(t, "aws.iam.user.remove_from_group", p); res.Details["changed"] != false {
+	if res := e.Exec(t, "aws.iam.user.remove_from_group", p); res.Details["changed"] != false {
 		t.Errorf("second remove = %+v", res)
 	}
-	wantErr(t, e.planErr(t, "aws.iam.user.add_to_group", `{"user_name":"frank","group_name":"nope"}`), app.ENOTFOUND, "IAM group nope")
+	wantErr(t, e.PlanErr(t, "aws.iam.user.add_to_group", `{"user_name":"frank","group_name":"nope"}`), app.ENOTFOUND, "IAM group nope")
 }
 
 func TestRotateCredentials(t *testing.T) {
 	e := newEnv(t)
 	old := e.srv.ConnectorAccessKeyID
-	wantContains(t, "plan", e.plan(t, "connector.rotate_credentials", `{}`),
+	wantContains(t, "plan", e.Plan(t, "connector.rotate_credentials", `{}`),
 		"connector's own IAM user nexplane ("+e.srv.ConnectorUserARN+")", "then delete the current key "+old)
-	res := e.exec(t, "connector.rotate_credentials", `{}`)
+	res := e.Exec(t, "connector.rotate_credentials", `{}`)
 	var creds Credentials
 	if err := json.Unmarshal(res.NewCredentials, &creds); err != nil || creds.SecretAccessKey == "" {
 		t.Fatalf("new credentials: %v", err)
@@ -300,14 +300,14 @@ func TestRotateCredentials(t *testing.T) {
 	// Deleting the old key fails: still success, with the new credentials.
 	before := e.conn.creds.current().AccessKeyID
 	e.srv.FailNext("DeleteAccessKey", "AccessDenied")
-	res = e.exec(t, "connector.rotate_credentials", `{}`)
+	res = e.Exec(t, "connector.rotate_credentials", `{}`)
 	if res.NewCredentials == nil || res.Details["old_key_deleted"] != false || res.Details["old_access_key_id"] != before {
 		t.Errorf("result = %+v", res)
 	}
 	wantContains(t, "summary", res.Summary, "deleting the old key "+before+" failed", "still active")
 
 	// Two keys now (the undeleted one): the next rotation is refused.
-	wantErr(t, e.planErr(t, "connector.rotate_credentials", `{}`), app.ECONFLICT, "already has 2 access keys")
+	wantErr(t, e.PlanErr(t, "connector.rotate_credentials", `{}`), app.ECONFLICT, "already has 2 access keys")
 }
 
 func TestRotateCredentialsVerifyFails(t *testing.T) {

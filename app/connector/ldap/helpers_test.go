@@ -2,7 +2,6 @@ package ldap
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
+	"github.com/nexplane/nexplane/app/optest"
 )
 
 // env is one fresh slapd plus a connector session to it.
@@ -18,6 +18,7 @@ type env struct {
 	srv  *ldaptest.Server
 	conn app.Conn
 	reg  *app.Registry
+	optest.Runner
 }
 
 func newEnv(t *testing.T) *env {
@@ -31,53 +32,13 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() { _ = c.Close() })
 	reg := app.NewRegistry()
 	Register(reg)
-	return &env{srv: srv, conn: c, reg: reg}
+	return &env{srv: srv, conn: c, reg: reg, Runner: optest.Runner{Reg: reg, ConnType: Type, Conn: c}}
 }
 
 func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// op decodes through the registry, as the application does.
-func (e *env) op(t *testing.T, typ, params string) app.Operation {
-	t.Helper()
-	op, err := e.reg.DecodeOperation("ldap", typ, json.RawMessage(params))
-	if err != nil {
-		t.Fatalf("decode %s %s: %v", typ, params, err)
-	}
-	return op
-}
-
-func (e *env) plan(t *testing.T, typ, params string) string {
-	t.Helper()
-	s, err := e.op(t, typ, params).Plan(testCtx(t), e.conn)
-	if err != nil {
-		t.Fatalf("plan %s %s: %v", typ, params, err)
-	}
-	return s
-}
-
-func (e *env) planErr(t *testing.T, typ, params string) error {
-	t.Helper()
-	_, err := e.op(t, typ, params).Plan(testCtx(t), e.conn)
-	if err == nil {
-		t.Fatalf("plan %s %s: want an error", typ, params)
-	}
-	return err
-}
-
-func (e *env) exec(t *testing.T, typ, params string) *app.OpResult {
-	t.Helper()
-	res, err := e.op(t, typ, params).Execute(testCtx(t), e.conn)
-	if err != nil {
-		t.Fatalf("execute %s %s: %v", typ, params, err)
-	}
-	if res == nil || res.Summary == "" {
-		t.Fatalf("execute %s: empty result %+v", typ, res)
-	}
-	return res
 }
 
 // attr reads one attribute (operational ones included) as the rootdn;

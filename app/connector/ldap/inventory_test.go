@@ -61,7 +61,7 @@ func TestInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := time.Now().Add(-2 * time.Second)
-	e.exec(t, "ldap.user.reset_password", `{"uid":"bob"}`)
+	e.Exec(t, "ldap.user.reset_password", `{"uid":"bob"}`)
 
 	obs := e.inventory(t)
 	if len(obs) != 4 {
@@ -152,7 +152,7 @@ func TestInventory(t *testing.T) {
 	if !ok || typ != "ldap.user.disable" {
 		t.Fatalf("revoke = %q %s %v", typ, params, ok)
 	}
-	e.exec(t, typ, string(params))
+	e.Exec(t, typ, string(params))
 	if v, _ := e.attr(t, userDN("bob"), "pwdAccountLockedTime"); len(v) != 1 || v[0] != PermanentLock {
 		t.Errorf("bob after revoke: pwdAccountLockedTime = %v", v)
 	}
@@ -322,7 +322,7 @@ func TestOperationsAffects(t *testing.T) {
 		{"connector.rotate_credentials", `{}`, []string{}},
 	}
 	for _, s := range steps {
-		res := e.exec(t, s.typ, s.params)
+		res := e.Exec(t, s.typ, s.params)
 		if got := affectsOf(t, res); !reflect.DeepEqual(got, s.want) {
 			t.Errorf("%s %s: affects = %v, want %v", s.typ, s.params, got, s.want)
 		}
@@ -358,7 +358,7 @@ func TestRotateAffectsBindUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	op := e.op(t, "connector.rotate_credentials", `{}`)
+	op := e.Op(t, "connector.rotate_credentials", `{}`)
 	res, err := op.Execute(testCtx(t), c)
 	if err != nil {
 		t.Fatal(err)

@@ -168,11 +168,11 @@ func TestWrongConnType(t *testing.T) {
 func TestUserCreate(t *testing.T) {
 	e := newEnv(t)
 	const params = `{"uid":"carol","cn":"Carol Doe","sn":"Doe","mail":"carol@example.org","groups":["admins","devs"]}`
-	plan := e.plan(t, "ldap.user.create", params)
+	plan := e.Plan(t, "ldap.user.create", params)
 	wantContains(t, "plan", plan, "Will create uid=carol,ou=people,dc=example,dc=org (cn=Carol Doe, sn=Doe, mail=carol@example.org)",
 		"top, person, organizationalPerson, inetOrgPerson", "20-character password", "2 groups: admins, devs")
 
-	res := e.exec(t, "ldap.user.create", params)
+	res := e.Exec(t, "ldap.user.create", params)
 	password := string(res.Reveal)
 	if len(password) != 20 {
 		t.Fatalf("reveal is %d bytes", len(password))
@@ -199,26 +199,26 @@ func TestUserCreate(t *testing.T) {
 	e.wantBind(t, dn, password, true)
 
 	// Plan and Execute refuse an existing uid.
-	err := e.planErr(t, "ldap.user.create", params)
+	err := e.PlanErr(t, "ldap.user.create", params)
 	if app.ErrCode(err) != app.ECONFLICT || !strings.Contains(app.ErrMessage(err), "uid=carol already exists") {
 		t.Errorf("existing uid: %v", err)
 	}
-	if _, err := e.op(t, "ldap.user.create", params).Execute(testCtx(t), e.conn); app.ErrCode(err) != app.ECONFLICT {
+	if _, err := e.Op(t, "ldap.user.create", params).Execute(testCtx(t), e.conn); app.ErrCode(err) != app.ECONFLICT {
 		t.Errorf("execute existing uid: %v", err)
 	}
 	// And a missing group.
-	err = e.planErr(t, "ldap.user.create", `{"uid":"dave","cn":"Dave","sn":"D","mail":"d@example.org","groups":["admins","nope"]}`)
+	err = e.PlanErr(t, "ldap.user.create", `{"uid":"dave","cn":"Dave","sn":"D","mail":"d@example.org","groups":["admins","nope"]}`)
 	if app.ErrCode(err) != app.ENOTFOUND || app.ErrMessage(err) != "no group with cn=nope under ou=groups,dc=example,dc=org" {
 		t.Errorf("missing group: %v", err)
 	}
-	if _, err := e.op(t, "ldap.user.create", `{"uid":"dave","cn":"Dave","sn":"D","mail":"d@example.org","groups":["nope"]}`).Execute(testCtx(t), e.conn); app.ErrCode(err) != app.ENOTFOUND {
+	if _, err := e.Op(t, "ldap.user.create", `{"uid":"dave","cn":"Dave","sn":"D","mail":"d@example.org","groups":["nope"]}`).Execute(testCtx(t), e.conn); app.ErrCode(err) != app.ENOTFOUND {
 		t.Errorf("execute missing group: %v", err)
 	}
 	if _, ok := e.attr(t, userDN("dave"), "uid"); ok {
 		t.Error("dave was created despite the missing group")
 	}
 	// No groups at all is fine.
-	res = e.exec(t, "ldap.user.create", `{"uid":"erin","cn":"Erin Ö","sn":"Ö","mail":"erin@example.org"}`)
+	res = e.Exec(t, "ldap.user.create", `{"uid":"erin","cn":"Erin Ö","sn":"Ö","mail":"erin@example.org"}`)
 	e.wantBind(t, userDN("erin"), string(res.Reveal), true)
 }
 
@@ -234,18 +234,18 @@ func noSecret(t *testing.T, res *app.OpResult, secret string) {
 func TestUserDisableEnable(t *testing.T) {
 	e := newEnv(t)
 	alice := userDN("alice")
-	plan := e.plan(t, "ldap.user.disable", `{"uid":"alice"}`)
+	plan := e.Plan(t, "ldap.user.disable", `{"uid":"alice"}`)
 	want := "Will lock uid=alice (cn=Alice Doe) by setting pwdAccountLockedTime to 000001010000Z (ppolicy's permanent lock: binds fail until it is removed); it is currently active and member of 2 groups: admins, devs (memberships are kept)."
 	if plan != want {
 		t.Errorf("plan = %q\nwant   %q", plan, want)
 	}
-	wantContains(t, "enable plan", e.plan(t, "ldap.user.enable", `{"uid":"alice"}`), "uid=alice (cn=Alice Doe) is already active; nothing will change.")
-	res := e.exec(t, "ldap.user.enable", `{"uid":"alice"}`)
+	wantContains(t, "enable plan", e.Plan(t, "ldap.user.enable", `{"uid":"alice"}`), "uid=alice (cn=Alice Doe) is already active; nothing will change.")
+	res := e.Exec(t, "ldap.user.enable", `{"uid":"alice"}`)
 	if res.Details["changed"] != false || !strings.Contains(res.Summary, "no change") {
 		t.Errorf("enable of active: %+v", res)
 	}
 
-	res = e.exec(t, "ldap.user.disable", `{"uid":"alice"}`)
+	res = e.Exec(t, "ldap.user.disable", `{"uid":"alice"}`)
 	if res.Summary != "locked uid=alice (cn=Alice Doe)" || res.Details["changed"] != true {
 		t.Errorf("disable: %+v", res)
 	}
@@ -254,15 +254,15 @@ func TestUserDisableEnable(t *testing.T) {
 	}
 	e.wantBind(t, alice, e.srv.UserPasswords["alice"], false) // ppolicy refuses the right password
 
-	wantContains(t, "disable again plan", e.plan(t, "ldap.user.disable", `{"uid":"alice"}`), "already permanently locked; nothing will change")
-	res = e.exec(t, "ldap.user.disable", `{"uid":"alice"}`)
+	wantContains(t, "disable again plan", e.Plan(t, "ldap.user.disable", `{"uid":"alice"}`), "already permanently locked; nothing will change")
+	res = e.Exec(t, "ldap.user.disable", `{"uid":"alice"}`)
 	if res.Details["changed"] != false || !strings.Contains(res.Summary, "already locked; no change") {
 		t.Errorf("second disable: %+v", res)
 	}
 
-	wantContains(t, "enable plan", e.plan(t, "ldap.user.enable", `{"uid":"alice"}`),
+	wantContains(t, "enable plan", e.Plan(t, "ldap.user.enable", `{"uid":"alice"}`),
 		"Will unlock uid=alice (cn=Alice Doe) by removing pwdAccountLockedTime; it is currently locked (pwdAccountLockedTime 000001010000Z, permanent).")
-	res = e.exec(t, "ldap.user.enable", `{"uid":"alice"}`)
+	res = e.Exec(t, "ldap.user.enable", `{"uid":"alice"}`)
 	if res.Summary != "unlocked uid=alice (cn=Alice Doe)" || res.Details["changed"] != true {
 		t.Errorf("enable: %+v", res)
 	}
@@ -272,11 +272,11 @@ func TestUserDisableEnable(t *testing.T) {
 	e.wantBind(t, alice, e.srv.UserPasswords["alice"], true)
 
 	for _, typ := range []string{"ldap.user.disable", "ldap.user.enable", "ldap.user.reset_password", "ldap.user.delete"} {
-		err := e.planErr(t, typ, `{"uid":"nobody"}`)
+		err := e.PlanErr(t, typ, `{"uid":"nobody"}`)
 		if app.ErrCode(err) != app.ENOTFOUND || app.ErrMessage(err) != "no user with uid=nobody under ou=people,dc=example,dc=org" {
 			t.Errorf("%s of a missing user: %v", typ, err)
 		}
-		if _, err := e.op(t, typ, `{"uid":"nobody"}`).Execute(testCtx(t), e.conn); app.ErrCode(err) != app.ENOTFOUND {
+		if _, err := e.Op(t, typ, `{"uid":"nobody"}`).Execute(testCtx(t), e.conn); app.ErrCode(err) != app.ENOTFOUND {
 			t.Errorf("%s execute of a missing user: %v", typ, err)
 		}
 	}
@@ -285,26 +285,26 @@ func TestUserDisableEnable(t *testing.T) {
 func TestUserResetPassword(t *testing.T) {
 	e := newEnv(t)
 	bob := userDN("bob")
-	wantContains(t, "plan", e.plan(t, "ldap.user.reset_password", `{"uid":"bob"}`),
+	wantContains(t, "plan", e.Plan(t, "ldap.user.reset_password", `{"uid":"bob"}`),
 		"Will set a new generated 20-character password on uid=bob (cn=Bob Roe)")
-	res := e.exec(t, "ldap.user.reset_password", `{"uid":"bob"}`)
+	res := e.Exec(t, "ldap.user.reset_password", `{"uid":"bob"}`)
 	noSecret(t, res, string(res.Reveal))
 	e.wantBind(t, bob, string(res.Reveal), true)
 	e.wantBind(t, bob, e.srv.UserPasswords["bob"], false)
 
-	e.exec(t, "ldap.user.disable", `{"uid":"bob"}`)
-	wantContains(t, "plan when locked", e.plan(t, "ldap.user.reset_password", `{"uid":"bob"}`), "does not unlock it")
+	e.Exec(t, "ldap.user.disable", `{"uid":"bob"}`)
+	wantContains(t, "plan when locked", e.Plan(t, "ldap.user.reset_password", `{"uid":"bob"}`), "does not unlock it")
 }
 
 func TestUserDelete(t *testing.T) {
 	e := newEnv(t)
 	bob := userDN("bob")
-	plan := e.plan(t, "ldap.user.delete", `{"uid":"bob"}`)
+	plan := e.Plan(t, "ldap.user.delete", `{"uid":"bob"}`)
 	want := "Will delete uid=bob (cn=Bob Roe) (uid=bob,ou=people,dc=example,dc=org, mail=bob@example.org, currently active) after removing it from 1 group: devs. This cannot be undone."
 	if plan != want {
 		t.Errorf("plan = %q\nwant   %q", plan, want)
 	}
-	res := e.exec(t, "ldap.user.delete", `{"uid":"bob"}`)
+	res := e.Exec(t, "ldap.user.delete", `{"uid":"bob"}`)
 	if fmt.Sprint(res.Details["groups_removed_from"]) != "[devs]" {
 		t.Errorf("details: %+v", res.Details)
 	}
@@ -316,11 +316,11 @@ func TestUserDelete(t *testing.T) {
 	}
 
 	// alice is the only member of admins: refused before anything changes.
-	err := e.planErr(t, "ldap.user.delete", `{"uid":"alice"}`)
+	err := e.PlanErr(t, "ldap.user.delete", `{"uid":"alice"}`)
 	if app.ErrCode(err) != app.ECONFLICT || !strings.Contains(app.ErrMessage(err), "uid=alice (cn=Alice Doe) is the only member of admins") {
 		t.Errorf("sole member: %v", err)
 	}
-	if _, err := e.op(t, "ldap.user.delete", `{"uid":"alice"}`).Execute(testCtx(t), e.conn); app.ErrCode(err) != app.ECONFLICT {
+	if _, err := e.Op(t, "ldap.user.delete", `{"uid":"alice"}`).Execute(testCtx(t), e.conn); app.ErrCode(err) != app.ECONFLICT {
 		t.Errorf("execute sole member: %v", err)
 	}
 	if !contains(e.members(t, "devs"), userDN("alice")) {
@@ -328,17 +328,17 @@ func TestUserDelete(t *testing.T) {
 	}
 
 	// A user in no group.
-	e.exec(t, "ldap.user.create", `{"uid":"carol","cn":"Carol","sn":"C","mail":"c@example.org"}`)
-	wantContains(t, "plan", e.plan(t, "ldap.user.delete", `{"uid":"carol"}`), "; it is in no group.")
-	e.exec(t, "ldap.user.delete", `{"uid":"carol"}`)
+	e.Exec(t, "ldap.user.create", `{"uid":"carol","cn":"Carol","sn":"C","mail":"c@example.org"}`)
+	wantContains(t, "plan", e.Plan(t, "ldap.user.delete", `{"uid":"carol"}`), "; it is in no group.")
+	e.Exec(t, "ldap.user.delete", `{"uid":"carol"}`)
 }
 
 func TestGroupMembership(t *testing.T) {
 	e := newEnv(t)
 	bob := userDN("bob")
-	wantContains(t, "add plan", e.plan(t, "ldap.group.add_member", `{"group":"admins","uid":"bob"}`),
+	wantContains(t, "add plan", e.Plan(t, "ldap.group.add_member", `{"group":"admins","uid":"bob"}`),
 		"Will add uid=bob (cn=Bob Roe) to group admins (cn=admins,ou=groups,dc=example,dc=org), which has 1 member.")
-	res := e.exec(t, "ldap.group.add_member", `{"group":"admins","uid":"bob"}`)
+	res := e.Exec(t, "ldap.group.add_member", `{"group":"admins","uid":"bob"}`)
 	if res.Summary != "added uid=bob (cn=Bob Roe) to admins" || res.Details["changed"] != true {
 		t.Errorf("add: %+v", res)
 	}
@@ -346,37 +346,37 @@ func TestGroupMembership(t *testing.T) {
 		t.Error("bob not in admins")
 	}
 	// Idempotent, and case-insensitive on the group name.
-	wantContains(t, "add plan again", e.plan(t, "ldap.group.add_member", `{"group":"Admins","uid":"bob"}`), "is already a member of admins; nothing will change.")
-	res = e.exec(t, "ldap.group.add_member", `{"group":"admins","uid":"bob"}`)
+	wantContains(t, "add plan again", e.Plan(t, "ldap.group.add_member", `{"group":"Admins","uid":"bob"}`), "is already a member of admins; nothing will change.")
+	res = e.Exec(t, "ldap.group.add_member", `{"group":"admins","uid":"bob"}`)
 	if res.Details["changed"] != false || !strings.Contains(res.Summary, "already a member of admins; no change") {
 		t.Errorf("second add: %+v", res)
 	}
 
-	wantContains(t, "remove plan", e.plan(t, "ldap.group.remove_member", `{"group":"admins","uid":"bob"}`),
+	wantContains(t, "remove plan", e.Plan(t, "ldap.group.remove_member", `{"group":"admins","uid":"bob"}`),
 		"Will remove uid=bob (cn=Bob Roe) from group admins (cn=admins,ou=groups,dc=example,dc=org), which has 2 members.")
-	res = e.exec(t, "ldap.group.remove_member", `{"group":"admins","uid":"bob"}`)
+	res = e.Exec(t, "ldap.group.remove_member", `{"group":"admins","uid":"bob"}`)
 	if res.Details["changed"] != true {
 		t.Errorf("remove: %+v", res)
 	}
 	if contains(e.members(t, "admins"), bob) {
 		t.Error("bob still in admins")
 	}
-	wantContains(t, "remove plan again", e.plan(t, "ldap.group.remove_member", `{"group":"admins","uid":"bob"}`), "is not a member of admins; nothing will change.")
-	res = e.exec(t, "ldap.group.remove_member", `{"group":"admins","uid":"bob"}`)
+	wantContains(t, "remove plan again", e.Plan(t, "ldap.group.remove_member", `{"group":"admins","uid":"bob"}`), "is not a member of admins; nothing will change.")
+	res = e.Exec(t, "ldap.group.remove_member", `{"group":"admins","uid":"bob"}`)
 	if res.Details["changed"] != false || !strings.Contains(res.Summary, "no change") {
 		t.Errorf("second remove: %+v", res)
 	}
 
 	// The last member cannot go.
-	err := e.planErr(t, "ldap.group.remove_member", `{"group":"admins","uid":"alice"}`)
+	err := e.PlanErr(t, "ldap.group.remove_member", `{"group":"admins","uid":"alice"}`)
 	if app.ErrCode(err) != app.ECONFLICT || !strings.Contains(app.ErrMessage(err), "only member of admins") {
 		t.Errorf("last member: %v", err)
 	}
 	// Missing group or user.
-	if err := e.planErr(t, "ldap.group.add_member", `{"group":"nope","uid":"bob"}`); app.ErrCode(err) != app.ENOTFOUND {
+	if err := e.PlanErr(t, "ldap.group.add_member", `{"group":"nope","uid":"bob"}`); app.ErrCode(err) != app.ENOTFOUND {
 		t.Errorf("missing group: %v", err)
 	}
-	if err := e.planErr(t, "ldap.group.add_member", `{"group":"admins","uid":"nobody"}`); app.ErrCode(err) != app.ENOTFOUND {
+	if err := e.PlanErr(t, "ldap.group.add_member", `{"group":"admins","uid":"nobody"}`); app.ErrCode(err) != app.ENOTFOUND {
 		t.Errorf("missing user: %v", err)
 	}
 
@@ -385,8 +385,8 @@ func TestGroupMembership(t *testing.T) {
 	if err := l.Del(newDel(bob)); err != nil {
 		t.Fatal(err)
 	}
-	wantContains(t, "dangling plan", e.plan(t, "ldap.group.remove_member", `{"group":"devs","uid":"bob"}`), "a dangling member value")
-	e.exec(t, "ldap.group.remove_member", `{"group":"devs","uid":"bob"}`)
+	wantContains(t, "dangling plan", e.Plan(t, "ldap.group.remove_member", `{"group":"devs","uid":"bob"}`), "a dangling member value")
+	e.Exec(t, "ldap.group.remove_member", `{"group":"devs","uid":"bob"}`)
 	if contains(e.members(t, "devs"), bob) {
 		t.Error("dangling bob still in devs")
 	}
@@ -394,9 +394,9 @@ func TestGroupMembership(t *testing.T) {
 
 func TestRotateCredentials(t *testing.T) {
 	e := newEnv(t)
-	wantContains(t, "plan", e.plan(t, "connector.rotate_credentials", `{}`),
+	wantContains(t, "plan", e.Plan(t, "connector.rotate_credentials", `{}`),
 		"Will generate a new 32-character password for the bind account "+ldaptest.BindDN)
-	res := e.exec(t, "connector.rotate_credentials", `{}`)
+	res := e.Exec(t, "connector.rotate_credentials", `{}`)
 	var creds Credentials
 	if err := json.Unmarshal(res.NewCredentials, &creds); err != nil || len(creds.BindPassword) != 32 {
 		t.Fatalf("new credentials: %v (%d chars)", err, len(creds.BindPassword))
@@ -420,7 +420,7 @@ func TestRotateCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	res2 := e.exec(t, "connector.rotate_credentials", `{}`)
+	res2 := e.Exec(t, "connector.rotate_credentials", `{}`)
 	if string(res2.NewCredentials) == string(res.NewCredentials) {
 		t.Error("second rotation returned the same credentials")
 	}
@@ -434,7 +434,7 @@ func TestRotateCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer root.Close()
-	_, err = e.op(t, "connector.rotate_credentials", `{}`).Plan(testCtx(t), root)
+	_, err = e.Op(t, "connector.rotate_credentials", `{}`).Plan(testCtx(t), root)
 	if app.ErrCode(err) != app.EINVALID || !strings.Contains(app.ErrMessage(err), "is not an entry in the directory") {
 		t.Errorf("rootdn rotation: %v", err)
 	}
@@ -444,7 +444,7 @@ func TestCancelledContext(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := e.op(t, "ldap.user.disable", `{"uid":"alice"}`).Execute(ctx, e.conn)
+	_, err := e.Op(t, "ldap.user.disable", `{"uid":"alice"}`).Execute(ctx, e.conn)
 	if app.ErrCode(err) != app.EUNAVAILABLE || !strings.Contains(app.ErrMessage(err), "cancelled") {
 		t.Errorf("err = %v", err)
 	}
@@ -464,7 +464,7 @@ func TestInsufficientAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_, err = e.op(t, "ldap.group.add_member", `{"group":"admins","uid":"bob"}`).Execute(testCtx(t), c)
+	_, err = e.Op(t, "ldap.group.add_member", `{"group":"admins","uid":"bob"}`).Execute(testCtx(t), c)
 	if app.ErrCode(err) != app.EFORBIDDEN || !strings.Contains(app.ErrMessage(err), "insufficient access rights") {
 		t.Errorf("err = %v", err)
 	}
