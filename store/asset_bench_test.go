@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -35,29 +34,7 @@ func assetStore(b *testing.B, driver string, n int) *DB {
 		return db
 	}
 	ctx := context.Background()
-	var db *DB
-	switch driver {
-	case DriverSQLite:
-		dir, err := os.MkdirTemp("", "nexplane-bench-assets-")
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchFixtures.cleanups = append(benchFixtures.cleanups, func() { os.RemoveAll(dir) })
-		if db, err = OpenSQLite(ctx, filepath.Join(dir, "bench.db"), nil); err == nil {
-			_, err = db.Migrate(ctx)
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchFixtures.cleanups = append(benchFixtures.cleanups, func() { db.Close() })
-	case DriverPostgres:
-		var drop func() error
-		var err error
-		if db, drop, err = OpenPostgresTestSchema(ctx, os.Getenv(EnvTestPostgresURL)); err != nil {
-			b.Fatal(err)
-		}
-		benchFixtures.cleanups = append(benchFixtures.cleanups, func() { drop() })
-	}
+	db := openBenchStore(b, driver)
 	start := time.Now()
 	if err := SeedAssetsForBench(ctx, db, n); err != nil {
 		b.Fatal(err)

@@ -43,14 +43,9 @@ func benchRows(b *testing.B) int {
 	return n
 }
 
-// seededStore returns the process's seeded store for driver, seeding it on
-// first use.
-func seededStore(b *testing.B, driver string, rows int) *DB {
-	benchFixtures.Lock()
-	defer benchFixtures.Unlock()
-	if db := benchFixtures.dbs[driver]; db != nil {
-		return db
-	}
+// openBenchStore opens an empty migrated store for driver that lives until
+// the benchmarks end (benchFixtures' lock held).
+func openBenchStore(b *testing.B, driver string) *DB {
 	ctx := context.Background()
 	var db *DB
 	switch driver {
@@ -75,6 +70,19 @@ func seededStore(b *testing.B, driver string, rows int) *DB {
 		}
 		benchFixtures.cleanups = append(benchFixtures.cleanups, func() { drop() })
 	}
+	return db
+}
+
+// seededStore returns the process's seeded store for driver, seeding it on
+// first use.
+func seededStore(b *testing.B, driver string, rows int) *DB {
+	benchFixtures.Lock()
+	defer benchFixtures.Unlock()
+	if db := benchFixtures.dbs[driver]; db != nil {
+		return db
+	}
+	ctx := context.Background()
+	db := openBenchStore(b, driver)
 	start := time.Now()
 	if err := SeedAuditForBench(ctx, db, rows); err != nil {
 		b.Fatal(err)
