@@ -35,8 +35,10 @@ func benchRows(b *testing.B) int {
 	n := BenchDefaultRows
 	if s := os.Getenv("NEXPLANE_BENCH_AUDIT_ROWS"); s != "" {
 		v, err := strconv.Atoi(s)
-		if err != nil || v < 8000 {
-			b.Fatalf("NEXPLANE_BENCH_AUDIT_ROWS=%q: want an integer >= 8000", s)
+		// A resource recurs every 4,000 records; its deep page, half way
+		// down, must still fill 50 rows.
+		if err != nil || v < 2*50*4000 {
+			b.Fatalf("NEXPLANE_BENCH_AUDIT_ROWS=%q: want an integer >= %d", s, 2*50*4000)
 		}
 		n = v
 	}
