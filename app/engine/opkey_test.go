@@ -76,7 +76,7 @@ func TestResumedOperationKeepsItsKey(t *testing.T) {
 			{Type: "keytest.report", Params: []byte(`{"n":1}`)}, {Type: "keytest.report", Params: []byte(`{"n":2}`)}}})
 	}
 	startEngine := func() (stop func()) {
-		e := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Poll: 20 * time.Millisecond, LeaseTTL: 300 * time.Millisecond})
+		e := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Poll: 20 * time.Millisecond, LeaseTTL: time.Second})
 		ectx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { e.Run(ectx); close(done) }()

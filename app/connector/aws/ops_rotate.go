@@ -230,29 +230,26 @@ func (o *RotateCredentials) Execute(ctx context.Context, ac app.Conn) (*app.OpRe
 }
 
 // verifyKey signs fresh requests with the new key until they authenticate
-// as want, retrying credential rejections for c.verifyTimeout.
+// as want, retrying credential rejections for c.verifyTimeout. The window
+// bounds when a retry may start, not the attempt in flight (each call has its
+// own requestTimeout): cutting off a slow first answer would report "timed
+// out" where the real story is the rejection that answer carries.
 func (c *conn) verifyKey(ctx context.Context, k Credentials, want string) error {
-	vctx, cancel := context.WithTimeout(ctx, c.verifyTimeout)
-	defer cancel()
+	deadline := time.Now().Add(c.verifyTimeout)
 	ic, sc := c.newSelfClients(k)
-	var rejected error // the last credential rejection, the real story when time runs out
 	for {
-		got, err := c.whoami(vctx, ic, sc)
+		got, err := c.whoami(ctx, ic, sc)
 		switch {
 		case err == nil && got.ARN != want:
 			return app.Errorf(app.ECONFLICT, "the new key authenticates as %s, not %s", got.ARN, want)
 		case err == nil:
 			return nil
-		case !isCredentialRejection(err):
-			if vctx.Err() != nil && ctx.Err() == nil && rejected != nil {
-				return rejected
-			}
+		case !isCredentialRejection(err), time.Now().Add(c.verifyInterval).After(deadline):
 			return err
 		}
-		rejected = err
 		select {
-		case <-vctx.Done():
-			return rejected
+		case <-ctx.Done():
+			return err
 		case <-time.After(c.verifyInterval):
 		}
 	}
