@@ -17,7 +17,7 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/agentapi"
 	"github.com/nexplane/nexplane/app/auth"
-	"github.com/nexplane/nexplane/app/connector/agents"
+	"github.com/nexplane/nexplane/app/connector/hosts"
 	"github.com/nexplane/nexplane/app/connector/aws"
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/engine"
@@ -94,7 +94,7 @@ func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, er
 	ldap.Register(d.registry)
 	aws.Register(d.registry)
 	d.agentWork = &agentDispatcher{}
-	agents.Register(d.registry, agents.NewDriver(d.agentWork, db, time.Now))
+	hosts.Register(d.registry, hosts.NewDriver(d.agentWork, db, time.Now))
 	var sealer app.Sealer
 	if d.vault != nil {
 		sealer = d.vault

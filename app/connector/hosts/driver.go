@@ -1,4 +1,4 @@
-// Package agents is the connector for hosts run by enrolled Nexplane
+// Package hosts is the connector for hosts run by enrolled Nexplane
 // agents. A connector of this type is a group of agents chosen by labels;
 // its operations are the agent/ops host operations plus the host they run
 // on, and executing one hands it to that host's agent and waits for the
@@ -9,7 +9,7 @@
 // The control plane never dials an agent. Work reaches an agent through a
 // Dispatcher (the agent listener's hub in a server process), which queues it
 // for the agent's long-poll and hands back its result.
-package agents
+package hosts
 
 import (
 	"bytes"

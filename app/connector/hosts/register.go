@@ -1,4 +1,4 @@
-package agents
+package hosts
 
 import (
 	"github.com/nexplane/nexplane/agent/ops"

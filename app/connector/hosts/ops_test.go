@@ -1,4 +1,4 @@
-package agents_test
+package hosts_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/connector/agents"
+	"github.com/nexplane/nexplane/app/connector/hosts"
 )
 
 // fleet is a small estate: web-1 (prod, online), db-1 (prod, offline),
@@ -86,7 +86,7 @@ func TestDecodeValidation(t *testing.T) {
 		{"host.facts.refresh", `{"host":"web-1","extra":1}`, `unknown field "extra"`},
 		{"host.user.rename", `{"host":"web-1"}`, "unknown operation type"},
 	} {
-		_, err := e.reg.DecodeOperation(agents.Type, tc.typ, json.RawMessage(tc.params))
+		_, err := e.reg.DecodeOperation(hosts.Type, tc.typ, json.RawMessage(tc.params))
 		if app.ErrCode(err) != app.EINVALID || !strings.Contains(app.ErrMessage(err), tc.want) {
 			t.Errorf("%s %s: err = %v, want invalid containing %q", tc.typ, tc.params, err, tc.want)
 		}
@@ -111,7 +111,7 @@ func TestDecodeValidation(t *testing.T) {
 		if string(b) != tc.norm {
 			t.Errorf("%s normal form = %s, want %s", tc.typ, b, tc.norm)
 		}
-		if _, err := e.reg.DecodeOperation(agents.Type, tc.typ, b); err != nil {
+		if _, err := e.reg.DecodeOperation(hosts.Type, tc.typ, b); err != nil {
 			t.Errorf("%s: normal form does not decode: %v", tc.typ, err)
 		}
 	}
@@ -220,9 +220,9 @@ func TestExecuteThroughHub(t *testing.T) {
 	if res.Details["agent_id"] != f.web1.ID || res.Details["hostname"] != "web-1" || res.Details["work_id"] != got[0].ID || res.Details["changed"] != true {
 		t.Errorf("details = %v", res.Details)
 	}
-	wantRefs := []app.AssetRef{{Kind: agents.KindUser, ExternalID: f.web1.ID + "/alice"},
-		{Kind: agents.KindSSHKey, ExternalID: f.web1.ID + "/alice/" + f.aliceKey1},
-		{Kind: agents.KindSSHKey, ExternalID: f.web1.ID + "/alice/" + f.aliceKey2}}
+	wantRefs := []app.AssetRef{{Kind: hosts.KindUser, ExternalID: f.web1.ID + "/alice"},
+		{Kind: hosts.KindSSHKey, ExternalID: f.web1.ID + "/alice/" + f.aliceKey1},
+		{Kind: hosts.KindSSHKey, ExternalID: f.web1.ID + "/alice/" + f.aliceKey2}}
 	if !sameRefs(res.Affects, wantRefs) {
 		t.Errorf("affects = %v, want %v", res.Affects, wantRefs)
 	}
@@ -366,7 +366,7 @@ func TestExecuteTimeoutLeavesNothingQueued(t *testing.T) {
 
 func TestExecuteWithoutDispatcher(t *testing.T) {
 	f := newFleet(t)
-	drv := agents.NewDriver(nil, f.db, f.clock.Now)
+	drv := hosts.NewDriver(nil, f.db, f.clock.Now)
 	c, err := drv.Connect(t.Context(), json.RawMessage(`{}`), nil)
 	if err != nil {
 		t.Fatal(err)

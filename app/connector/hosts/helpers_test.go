@@ -1,4 +1,4 @@
-package agents_test
+package hosts_test
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/agentapi"
 	"github.com/nexplane/nexplane/app/auth"
-	"github.com/nexplane/nexplane/app/connector/agents"
+	"github.com/nexplane/nexplane/app/connector/hosts"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/store"
@@ -47,7 +47,7 @@ type env struct {
 	hub   *agentapi.Hub
 	clock *clock
 	reg   *app.Registry
-	drv   agents.Driver
+	drv   hosts.Driver
 }
 
 // the RSA-2048 key of every test agent: the CA signs only its public key,
@@ -71,8 +71,8 @@ func newEnv(t *testing.T) *env {
 	e.hub = agentapi.NewHub(agentapi.HubConfig{})
 	t.Cleanup(e.hub.Close)
 	e.reg = app.NewRegistry()
-	e.drv = agents.NewDriver(e.hub, e.db, e.clock.Now)
-	agents.Register(e.reg, e.drv)
+	e.drv = hosts.NewDriver(e.hub, e.db, e.clock.Now)
+	hosts.Register(e.reg, e.drv)
 	e.svc = app.NewService(app.Config{Store: e.db, Hasher: auth.NewHasher(4, 2), Clock: e.clock.Now, Sealer: v,
 		Agents: ca, AgentRevoked: e.hub.Revoke, Registry: e.reg})
 	return e
@@ -130,7 +130,7 @@ func (e *env) connect(config string) app.Conn {
 // op decodes through the registry, as the application does.
 func (e *env) op(typ, params string) app.Operation {
 	e.t.Helper()
-	op, err := e.reg.DecodeOperation(agents.Type, typ, json.RawMessage(params))
+	op, err := e.reg.DecodeOperation(hosts.Type, typ, json.RawMessage(params))
 	if err != nil {
 		e.t.Fatalf("decode %s %s: %v", typ, params, err)
 	}

@@ -1,4 +1,4 @@
-package agents_test
+package hosts_test
 
 import (
 	"encoding/json"
@@ -6,11 +6,11 @@ import (
 	"testing"
 
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/connector/agents"
+	"github.com/nexplane/nexplane/app/connector/hosts"
 )
 
 func TestValidateConfig(t *testing.T) {
-	drv := agents.NewDriver(nil, nil, nil)
+	drv := hosts.NewDriver(nil, nil, nil)
 	got, err := drv.ValidateConfig(json.RawMessage(`{}`))
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +49,7 @@ func TestValidateConfig(t *testing.T) {
 }
 
 func TestValidateCredentials(t *testing.T) {
-	drv := agents.NewDriver(nil, nil, nil)
+	drv := hosts.NewDriver(nil, nil, nil)
 	for _, ok := range []string{"", "  ", "{}", " { } ", "null"} {
 		if err := drv.ValidateCredentials([]byte(ok)); err != nil {
 			t.Errorf("credentials %q refused: %v", ok, err)
@@ -76,7 +76,7 @@ func TestValidateCredentials(t *testing.T) {
 
 func TestOperationsRegistered(t *testing.T) {
 	reg := app.NewRegistry()
-	agents.Register(reg, agents.NewDriver(nil, nil, nil))
+	hosts.Register(reg, hosts.NewDriver(nil, nil, nil))
 	if _, err := reg.Driver("agents"); err != nil {
 		t.Fatal(err)
 	}

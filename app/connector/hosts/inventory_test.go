@@ -1,4 +1,4 @@
-package agents_test
+package hosts_test
 
 import (
 	"encoding/json"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/connector/agents"
+	"github.com/nexplane/nexplane/app/connector/hosts"
 )
 
 func attrsJSON(t *testing.T, v any) string {
@@ -38,14 +38,14 @@ func TestInventory(t *testing.T) {
 	}
 	// Hosts: the prod agents, whatever their status; staging-1 is not
 	// selected.
-	var hosts []string
+	var hostNames []string
 	for _, o := range obs {
-		if o.Kind == agents.KindHost {
-			hosts = append(hosts, o.Name+"="+o.Attributes["status"].(string))
+		if o.Kind == hosts.KindHost {
+			hostNames = append(hostNames, o.Name+"="+o.Attributes["status"].(string))
 		}
 	}
-	sort.Strings(hosts)
-	if got := strings.Join(hosts, " "); got != "db-1=offline old-1=revoked web-1=online web-2=offline" {
+	sort.Strings(hostNames)
+	if got := strings.Join(hostNames, " "); got != "db-1=offline old-1=revoked web-1=online web-2=offline" {
 		t.Errorf("hosts = %s", got)
 	}
 	h := byID["host "+f.web1.ID]
@@ -69,7 +69,7 @@ func TestInventory(t *testing.T) {
 	for _, o := range obs {
 		count[o.Kind]++
 	}
-	if count[agents.KindHost] != 4 || count[agents.KindUser] != 12 || count[agents.KindSSHKey] != 9 {
+	if count[hosts.KindHost] != 4 || count[hosts.KindUser] != 12 || count[hosts.KindSSHKey] != 9 {
 		t.Errorf("counts = %v", count)
 	}
 
@@ -94,7 +94,7 @@ func TestSyncFindingsAndDrift(t *testing.T) {
 	f := newFleet(t)
 	ctx := t.Context()
 	sys := app.SystemActor("test")
-	conn, err := f.svc.CreateConnector(ctx, sys, app.ConnectorInput{Name: "prod-hosts", Type: agents.Type,
+	conn, err := f.svc.CreateConnector(ctx, sys, app.ConnectorInput{Name: "prod-hosts", Type: hosts.Type,
 		Config: json.RawMessage(`{"labels":{"env":"prod"},"ssh_key_max_age_days":30}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func TestSyncFindingsAndDrift(t *testing.T) {
 		t.Errorf("on_locked_user = %+v", onLocked)
 	}
 	// The remedy is a valid operation that plans.
-	op, err := f.reg.DecodeOperation(agents.Type, onLocked.RemedyType, onLocked.RemedyParams)
+	op, err := f.reg.DecodeOperation(hosts.Type, onLocked.RemedyType, onLocked.RemedyParams)
 	if err != nil {
 		t.Fatalf("remedy does not decode: %v", err)
 	}
@@ -212,9 +212,9 @@ func TestSyncFindingsAndDrift(t *testing.T) {
 
 func TestFindingsPure(t *testing.T) {
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	drv := agents.NewDriver(nil, nil, nil)
+	drv := hosts.NewDriver(nil, nil, nil)
 	host := func(id int64, agentID, name, status string) app.Asset {
-		return app.Asset{ID: id, Kind: agents.KindHost, ExternalID: agentID, Name: name,
+		return app.Asset{ID: id, Kind: hosts.KindHost, ExternalID: agentID, Name: name,
 			Attributes: json.RawMessage(`{"hostname":"` + name + `","status":"` + status + `"}`), FirstSeen: now}
 	}
 	const a1, a2 = "00000000000000a1", "00000000000000a2"
@@ -222,19 +222,19 @@ func TestFindingsPure(t *testing.T) {
 	assets := []app.Asset{
 		host(1, a1, "web-1", "online"),
 		host(2, a2, "web-1", "offline"), // same hostname: remedies name the agent id
-		{ID: 3, Kind: agents.KindUser, ExternalID: a1 + "/svc", Attributes: json.RawMessage(`{"user":"svc","uid":999,"locked":true}`)},
-		{ID: 4, Kind: agents.KindSSHKey, ExternalID: a1 + "/svc/" + fp, FirstSeen: now,
+		{ID: 3, Kind: hosts.KindUser, ExternalID: a1 + "/svc", Attributes: json.RawMessage(`{"user":"svc","uid":999,"locked":true}`)},
+		{ID: 4, Kind: hosts.KindSSHKey, ExternalID: a1 + "/svc/" + fp, FirstSeen: now,
 			Attributes: json.RawMessage(`{"user":"svc","fingerprint":"` + fp + `","type":"ssh-ed25519"}`)},
-		{ID: 5, Kind: agents.KindUser, ExternalID: a2 + "/dev", Attributes: json.RawMessage(`{"user":"dev","uid":1500,"locked":true}`)},
-		{ID: 6, Kind: agents.KindSSHKey, ExternalID: a2 + "/dev/" + fp, FirstSeen: now,
+		{ID: 5, Kind: hosts.KindUser, ExternalID: a2 + "/dev", Attributes: json.RawMessage(`{"user":"dev","uid":1500,"locked":true}`)},
+		{ID: 6, Kind: hosts.KindSSHKey, ExternalID: a2 + "/dev/" + fp, FirstSeen: now,
 			Attributes: json.RawMessage(`{"user":"dev","fingerprint":"` + fp + `","type":"ssh-ed25519"}`)},
 		// A user never given a password (useradd's "!") logs in by key:
 		// its key is not on a locked account.
-		{ID: 8, Kind: agents.KindUser, ExternalID: a1 + "/ops", Attributes: json.RawMessage(`{"user":"ops","uid":1600,"locked":true,"no_password":true}`)},
-		{ID: 9, Kind: agents.KindSSHKey, ExternalID: a1 + "/ops/" + fp, FirstSeen: now,
+		{ID: 8, Kind: hosts.KindUser, ExternalID: a1 + "/ops", Attributes: json.RawMessage(`{"user":"ops","uid":1600,"locked":true,"no_password":true}`)},
+		{ID: 9, Kind: hosts.KindSSHKey, ExternalID: a1 + "/ops/" + fp, FirstSeen: now,
 			Attributes: json.RawMessage(`{"user":"ops","fingerprint":"` + fp + `","type":"ssh-ed25519"}`)},
 		// A key of a host not in the list is not judged.
-		{ID: 7, Kind: agents.KindSSHKey, ExternalID: "00000000000000a3/x/" + fp, FirstSeen: now.AddDate(-5, 0, 0),
+		{ID: 7, Kind: hosts.KindSSHKey, ExternalID: "00000000000000a3/x/" + fp, FirstSeen: now.AddDate(-5, 0, 0),
 			Attributes: json.RawMessage(`{"user":"x","fingerprint":"` + fp + `"}`)},
 	}
 	got := drv.Findings(json.RawMessage(`{}`), assets, now)
@@ -254,21 +254,21 @@ func TestFindingsPure(t *testing.T) {
 }
 
 func TestRevokeOperation(t *testing.T) {
-	drv := agents.NewDriver(nil, nil, nil)
+	drv := hosts.NewDriver(nil, nil, nil)
 	const id = "00000000000000a1"
 	fp := "SHA256:" + strings.Repeat("B", 42) + "A"
 	for _, tc := range []struct {
 		asset      app.Asset
 		typ, param string
 	}{
-		{app.Asset{Kind: agents.KindSSHKey, ExternalID: id + "/alice/" + fp, Attributes: json.RawMessage(`{"user":"alice","fingerprint":"` + fp + `"}`)},
+		{app.Asset{Kind: hosts.KindSSHKey, ExternalID: id + "/alice/" + fp, Attributes: json.RawMessage(`{"user":"alice","fingerprint":"` + fp + `"}`)},
 			"host.ssh_key.remove", `{"fingerprint":"` + fp + `","host":"` + id + `","user":"alice"}`},
-		{app.Asset{Kind: agents.KindUser, ExternalID: id + "/alice", Attributes: json.RawMessage(`{"user":"alice","uid":1001}`)},
+		{app.Asset{Kind: hosts.KindUser, ExternalID: id + "/alice", Attributes: json.RawMessage(`{"user":"alice","uid":1001}`)},
 			"host.user.lock", `{"host":"` + id + `","name":"alice"}`},
-		{app.Asset{Kind: agents.KindUser, ExternalID: id + "/root", Attributes: json.RawMessage(`{"user":"root","uid":0}`)}, "", ""},
-		{app.Asset{Kind: agents.KindUser, ExternalID: id + "/svc", Attributes: json.RawMessage(`{"user":"svc","uid":500}`)}, "", ""},
-		{app.Asset{Kind: agents.KindSSHKey, ExternalID: id + "/root/" + fp, Attributes: json.RawMessage(`{"user":"root","fingerprint":"` + fp + `"}`)}, "", ""},
-		{app.Asset{Kind: agents.KindHost, ExternalID: id}, "", ""},
+		{app.Asset{Kind: hosts.KindUser, ExternalID: id + "/root", Attributes: json.RawMessage(`{"user":"root","uid":0}`)}, "", ""},
+		{app.Asset{Kind: hosts.KindUser, ExternalID: id + "/svc", Attributes: json.RawMessage(`{"user":"svc","uid":500}`)}, "", ""},
+		{app.Asset{Kind: hosts.KindSSHKey, ExternalID: id + "/root/" + fp, Attributes: json.RawMessage(`{"user":"root","fingerprint":"` + fp + `"}`)}, "", ""},
+		{app.Asset{Kind: hosts.KindHost, ExternalID: id}, "", ""},
 	} {
 		typ, params, ok := drv.RevokeOperation(&tc.asset)
 		if typ != tc.typ || string(params) != tc.param || ok != (tc.typ != "") {
@@ -277,13 +277,13 @@ func TestRevokeOperation(t *testing.T) {
 	}
 	// The revoke operations decode as operations of the connector.
 	reg := app.NewRegistry()
-	agents.Register(reg, drv)
-	typ, params, _ := drv.RevokeOperation(&app.Asset{Kind: agents.KindSSHKey, ExternalID: id + "/alice/" + fp,
+	hosts.Register(reg, drv)
+	typ, params, _ := drv.RevokeOperation(&app.Asset{Kind: hosts.KindSSHKey, ExternalID: id + "/alice/" + fp,
 		Attributes: json.RawMessage(`{"user":"alice","fingerprint":"` + fp + `"}`)})
-	if _, err := reg.DecodeOperation(agents.Type, typ, params); err != nil {
+	if _, err := reg.DecodeOperation(hosts.Type, typ, params); err != nil {
 		t.Errorf("revoke operation does not decode: %v", err)
 	}
-	if v := drv.Volatile(agents.KindHost); len(v) != 1 || v[0] != "status" {
+	if v := drv.Volatile(hosts.KindHost); len(v) != 1 || v[0] != "status" {
 		t.Errorf("volatile = %v", v)
 	}
 }

@@ -1,0 +1,46 @@
+package views
+
+// AuditView is the audit log page; its results part is also an htmx fragment.
+type AuditView struct {
+	Filter AuditFilterForm
+	Rows   []AuditRow
+	// NextURL keeps the filters and adds the cursor; empty on the last page.
+	NextURL string
+	Error   string
+}
+
+// AuditFilterForm holds the filter values as entered, so the form shows them.
+type AuditFilterForm struct {
+	From         string
+	To           string
+	ResourceType string
+	ResourceID   string
+	Actor        string
+	Event        string
+	Limit        string
+}
+
+// AuditRow is one audit record in the table.
+type AuditRow struct {
+	ID        string
+	Time      string
+	Actor     string
+	Event     string
+	Resource  string
+	DetailURL string
+}
+
+// AuditDetail is every field of one audit record, formatted for reading.
+type AuditDetail struct {
+	ID           string
+	Time         string
+	ActorType    string
+	ActorID      string
+	ActorEmail   string
+	Event        string
+	ResourceType string
+	ResourceID   string
+	Payload      string // pretty-printed JSON
+	PrevHash     string
+	Hash         string
+}

@@ -1,0 +1,146 @@
+package views
+
+// ChangeRow is one change request in a list.
+type ChangeRow struct {
+	ID                string
+	Title             string
+	State             string
+	Connector         string
+	RequiredApprovals string // the connector's policy; empty when the connector is unknown
+	CreatedBy         string
+	Created           string
+	Finished          string
+	Emergency         bool
+	NeedsReview       bool
+	DetailURL         string
+}
+
+// ChangesView is the change request list with its filters.
+type ChangesView struct {
+	Status      string
+	Connector   string
+	States      []Option
+	Connectors  []Option // empty when the role cannot list connectors
+	Rows        []ChangeRow
+	NextURL     string
+	CanCreate   bool
+	Error       string
+	FilterReset bool
+}
+
+// OpTypeHelp documents one operation type on the change form.
+type OpTypeHelp struct {
+	Type        string
+	Description string
+	Fields      []string // "uid (required)"
+}
+
+// OpRowForm is one operation row of the change form.
+type OpRowForm struct {
+	Index  string // 0-based, in field names: op0_type
+	Number string // 1-based, for labels
+	Types  []Option
+	Fields []FormField
+}
+
+// ChangeForm creates or edits a change request.
+type ChangeForm struct {
+	// ID is empty when creating.
+	ID            string
+	Action        string
+	State         string // current state when editing
+	Title         string
+	Description   string
+	ConnectorID   string
+	ConnectorName string
+	ConnectorType string
+	// Choices are the connectors to pick from (step one of creation).
+	Choices []Option
+	OpTypes []OpTypeHelp
+	Rows    []OpRowForm
+	Error   string
+}
+
+// OperationView is one operation of a change request.
+type OperationView struct {
+	ID       string
+	Number   string
+	Type     string
+	Params   string
+	Plan     string
+	Status   string
+	Summary  string
+	Details  string
+	Error    string
+	Started  string
+	Finished string
+	// RevealURL is set when the current user may see this operation's
+	// one-time secret.
+	RevealURL string
+}
+
+// ApprovalView is one decision on a change request.
+type ApprovalView struct {
+	Email    string
+	Decision string
+	Comment  string
+	Revision string
+	Void     bool
+	At       string
+}
+
+// ChangeActions says which buttons the current user gets; the server checks
+// every action again.
+type ChangeActions struct {
+	Edit      bool
+	Submit    bool
+	Approve   bool // also Reject
+	Cancel    bool
+	Execute   bool
+	Emergency bool
+	Resume    bool
+	Review    bool
+}
+
+// Any reports whether any action is offered.
+func (a ChangeActions) Any() bool {
+	return a.Edit || a.Submit || a.Approve || a.Cancel || a.Execute || a.Emergency || a.Resume || a.Review
+}
+
+// ChangeDetailView is one change request.
+type ChangeDetailView struct {
+	ID                string
+	URL               string
+	Title             string
+	Description       string
+	State             string
+	Connector         string
+	CreatedBy         string
+	Revision          string
+	Created           string
+	Submitted         string
+	Started           string
+	Finished          string
+	Approvals         []ApprovalView
+	ApprovalCount     string
+	RequiredApprovals string // the connector's policy; empty when the connector is unknown
+	Emergency         bool
+	Justification     string
+	NeedsReview       bool
+	ReviewedBy        string
+	ReviewedAt        string
+	ReviewComment     string
+	Operations        []OperationView
+	// Polling makes the live block refresh itself while executing.
+	Polling bool
+	Actions ChangeActions
+	Error   string
+	// Revealed is a one-time secret shown once, right after the POST that
+	// revealed it.
+	Revealed       string
+	RevealedOpName string
+}
+
+// ChangeLiveFragment is the fragment id of the status and operations block,
+// which polls while the change request executes.
+const ChangeLiveFragment = "change-live"

@@ -1,0 +1,27 @@
+package views
+
+// UsersView is the user-management page.
+type UsersView struct {
+	Rows   []UserRow
+	Roles  []string
+	Create CreateUserForm
+	// Error reports a failed row action (role change, disable).
+	Error string
+}
+
+// UserRow is one user in the table.
+type UserRow struct {
+	ID       string
+	Email    string
+	Role     string
+	Disabled bool
+	Created  string
+	IsSelf   bool
+}
+
+// CreateUserForm keeps what was entered (but the password) when creation fails.
+type CreateUserForm struct {
+	Email string
+	Role  string
+	Error string
+}
