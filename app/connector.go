@@ -29,6 +29,9 @@ func (c *Connector) CredentialsAD() string { return credentialsAD(c.ID) }
 // and register in a Registry at start-up.
 type ConnectorDriver interface {
 	Type() string
+	// ConfigSpec describes the config and credentials: app checks submitted
+	// values against it and the console builds its form from it.
+	ConfigSpec() ConfigSpec
 	// ValidateConfig checks the non-secret config and returns its normal form.
 	ValidateConfig(config json.RawMessage) (json.RawMessage, error)
 	// ValidateCredentials checks the shape of the secret JSON. Its errors

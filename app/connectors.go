@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 )
 
 // DefaultRequiredApprovals applies when a connector's policy is not given.
@@ -56,9 +57,27 @@ func connectorAudit(c *Connector) map[string]any {
 		"credentials_set": c.SealedCredentials != nil, "required_approvals": c.RequiredApprovals}
 }
 
+// validateConfig checks a submitted config against the type's spec, then
+// lets the driver check its meaning and return its normal form.
+func validateConfig(d ConnectorDriver, config json.RawMessage) (json.RawMessage, error) {
+	if err := d.ConfigSpec().CheckConfig(d.Type()+" config", config); err != nil {
+		return nil, err
+	}
+	return d.ValidateConfig(config)
+}
+
+// validateCredentials is validateConfig for credentials; neither check
+// quotes a value.
+func validateCredentials(d ConnectorDriver, creds json.RawMessage) error {
+	if err := d.ConfigSpec().CheckCredentials(d.Type()+" credentials", creds); err != nil {
+		return err
+	}
+	return d.ValidateCredentials(creds)
+}
+
 // sealCredentials validates and seals credentials for connector c.
 func (s *Service) sealCredentials(d ConnectorDriver, c *Connector, creds json.RawMessage) error {
-	if err := d.ValidateCredentials(creds); err != nil {
+	if err := validateCredentials(d, creds); err != nil {
 		return err
 	}
 	if s.sealer == nil {
@@ -90,7 +109,7 @@ func (s *Service) CreateConnector(ctx context.Context, actor Actor, in Connector
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := d.ValidateConfig(in.Config)
+	cfg, err := validateConfig(d, in.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +122,7 @@ func (s *Service) CreateConnector(ctx context.Context, actor Actor, in Connector
 	}
 	if hasJSON(in.Credentials) {
 		// Validate before any write so bad credentials leave nothing behind.
-		if err := d.ValidateCredentials(in.Credentials); err != nil {
+		if err := validateCredentials(d, in.Credentials); err != nil {
 			return nil, err
 		}
 	}
@@ -157,9 +176,19 @@ func (s *Service) UpdateConnector(ctx context.Context, actor Actor, id int64, p 
 			changed = append(changed, "name")
 		}
 		if p.Config != nil {
-			cfg, err := d.ValidateConfig(p.Config)
+			cfg, err := validateConfig(d, p.Config)
 			if err != nil {
 				return err
+			}
+			if c.SealedCredentials != nil && !hasJSON(p.Credentials) {
+				moved, err := d.ConfigSpec().movedLocators(c.Config, cfg)
+				if err != nil {
+					return err
+				}
+				if len(moved) > 0 {
+					return Errorf(EINVALID, "changing %s changes where the stored credentials are sent: enter the credentials again",
+						strings.Join(moved, ", "))
+				}
 			}
 			c.Config = cfg
 			changed = append(changed, "config")

@@ -110,6 +110,15 @@ func (r *Registry) Driver(typ string) (ConnectorDriver, error) {
 	return d, nil
 }
 
+// ConfigSpec returns the config description of a connector type.
+func (r *Registry) ConfigSpec(typ string) (ConfigSpec, error) {
+	d, err := r.Driver(typ)
+	if err != nil {
+		return ConfigSpec{}, err
+	}
+	return d.ConfigSpec(), nil
+}
+
 // DriverTypes lists the registered connector types, sorted.
 func (r *Registry) DriverTypes() []string {
 	r.mu.RLock()

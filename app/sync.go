@@ -6,11 +6,55 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
-// DefaultSyncInterval applies when a connector's config names none.
-const DefaultSyncInterval = 15 * time.Minute
+// Sync interval bounds. At least a minute: a full sync costs several calls
+// per account on the target. At most a week: the inventory must not go stale.
+const (
+	DefaultSyncInterval = 15 * time.Minute // when a connector's config names none
+	MinSyncInterval     = time.Minute
+	MaxSyncInterval     = 7 * 24 * time.Hour
+)
+
+// ParseSyncInterval reads a connector's sync_interval setting, a Go duration
+// between MinSyncInterval and MaxSyncInterval; empty means def. Every driver
+// uses it, so the rule and its messages are the same for all.
+func ParseSyncInterval(s string, def time.Duration) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, Errorf(EINVALID, "sync_interval %q is not a duration like 15m or 1h", s)
+	}
+	if d < MinSyncInterval || d > MaxSyncInterval {
+		return 0, Errorf(EINVALID, "sync_interval must be between 1m and 168h, not %s", s)
+	}
+	return d, nil
+}
+
+// FormatSyncInterval is the normal form of a sync interval in a stored
+// config: "15m", "1h30m", not time.Duration's "15m0s".
+func FormatSyncInterval(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// SyncIntervalField is the sync_interval setting of a connector type whose
+// syncs run every def unless configured otherwise.
+func SyncIntervalField(def time.Duration) ConfigField {
+	return ConfigField{Name: "sync_interval", Label: "Sync interval", Type: ConfigText, Default: FormatSyncInterval(def),
+		Help: "How often the inventory is read: a duration between 1m and 168h, e.g. 15m or 1h."}
+}
 
 // SyncResult summarises one sync of a connector.
 type SyncResult struct {
@@ -23,16 +67,18 @@ type SyncResult struct {
 	FindingsResolved int
 }
 
-// syncInterval reads "sync_interval" from a connector's config.
+// syncInterval reads "sync_interval" from a connector's config; drivers
+// store it in normal form, so a bad value only comes from outside the
+// application and falls back to the default.
 func syncInterval(config json.RawMessage) time.Duration {
 	var c struct {
 		SyncInterval string `json:"sync_interval"`
 	}
-	if json.Unmarshal(config, &c) != nil || c.SyncInterval == "" {
+	if json.Unmarshal(config, &c) != nil {
 		return DefaultSyncInterval
 	}
-	d, err := time.ParseDuration(c.SyncInterval)
-	if err != nil || d < time.Minute {
+	d, err := ParseSyncInterval(c.SyncInterval, DefaultSyncInterval)
+	if err != nil {
 		return DefaultSyncInterval
 	}
 	return d

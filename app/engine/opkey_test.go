@@ -27,7 +27,8 @@ type keyConn struct{}
 func (keyConn) Test(context.Context) (string, error) { return "ok", nil }
 func (keyConn) Close() error                         { return nil }
 
-func (d *keyDriver) Type() string { return "keytest" }
+func (d *keyDriver) Type() string               { return "keytest" }
+func (d *keyDriver) ConfigSpec() app.ConfigSpec { return app.ConfigSpec{Label: "key test"} }
 func (d *keyDriver) ValidateConfig(c json.RawMessage) (json.RawMessage, error) {
 	return json.RawMessage(`{}`), nil
 }

@@ -30,9 +30,6 @@ const Type = "aws"
 const (
 	DefaultRotationDays = 90
 	DefaultUnusedDays   = 90
-	DefaultSyncInterval = 15 * time.Minute
-	MinSyncInterval     = time.Minute
-	maxSyncInterval     = 7 * 24 * time.Hour
 	maxPolicyDays       = 3650
 )
 
@@ -144,33 +141,12 @@ func parseConfig(raw json.RawMessage) (*Config, error) {
 			return nil, app.Errorf(app.EINVALID, "aws config: %s must be between 1 and %d days", d.name, maxPolicyDays)
 		}
 	}
-	every := DefaultSyncInterval
-	if cfg.SyncInterval != "" {
-		d, err := time.ParseDuration(cfg.SyncInterval)
-		if err != nil {
-			return nil, app.Errorf(app.EINVALID, "aws config: sync_interval %q is not a duration like 15m or 1h", cfg.SyncInterval)
-		}
-		if d < MinSyncInterval || d > maxSyncInterval {
-			return nil, app.Errorf(app.EINVALID, "aws config: sync_interval must be between 1m and 168h (a full sync costs several API calls per user)")
-		}
-		every = d
+	every, err := app.ParseSyncInterval(cfg.SyncInterval, app.DefaultSyncInterval)
+	if err != nil {
+		return nil, app.Errorf(app.EINVALID, "aws config: %s", app.ErrMessage(err))
 	}
-	cfg.SyncInterval = every.String()
+	cfg.SyncInterval = app.FormatSyncInterval(every)
 	return &cfg, nil
-}
-
-// SyncEvery returns the configured sync interval (DefaultSyncInterval when
-// the config does not parse), for the scheduler.
-func SyncEvery(config json.RawMessage) time.Duration {
-	cfg, err := parseConfig(config)
-	if err != nil {
-		return DefaultSyncInterval
-	}
-	d, err := time.ParseDuration(cfg.SyncInterval)
-	if err != nil {
-		return DefaultSyncInterval
-	}
-	return d
 }
 
 // normaliseEndpoint accepts http(s)://host[:port][/path] and nothing else.

@@ -10,6 +10,25 @@ func Register(r *app.Registry) {
 	}
 }
 
+// ConfigSpec describes the AWS config and credentials. The region and the
+// endpoint decide where the access key is sent.
+func (Driver) ConfigSpec() app.ConfigSpec {
+	return app.ConfigSpec{Label: "AWS account", Fields: []app.ConfigField{
+		{Name: "region", Label: "Region", Type: app.ConfigText, Required: true, Locates: true, Help: "e.g. eu-central-1"},
+		{Name: "endpoint_url", Label: "Endpoint URL", Type: app.ConfigText, Locates: true,
+			Help: "Optional: a VPC endpoint, an air-gapped partition or an emulator; empty means AWS's public endpoints"},
+		{Name: "assume_role_arn", Label: "Role to assume", Type: app.ConfigText,
+			Help: "Optional: arn:aws:iam::123456789012:role/nexplane"},
+		{Name: "rotation_days", Label: "Key rotation (days)", Type: app.ConfigNumber, Default: DefaultRotationDays,
+			Help: "1 to 3650; older access keys are reported as a finding"},
+		{Name: "unused_days", Label: "Unused key (days)", Type: app.ConfigNumber, Default: DefaultUnusedDays,
+			Help: "1 to 3650; keys unused this long are reported as a finding"},
+		app.SyncIntervalField(app.DefaultSyncInterval),
+		{Name: "access_key_id", Label: "Access key ID", Type: app.ConfigText, Secret: true, Required: true},
+		{Name: "secret_access_key", Label: "Secret access key", Type: app.ConfigText, Secret: true, Required: true},
+	}}
+}
+
 var (
 	userField = app.FieldSpec{Name: "user_name", Label: "IAM user name", Kind: app.FieldString, Required: true,
 		Help: "1 to 64 of A-Z a-z 0-9 _ + = , . @ -, e.g. alice."}

@@ -88,8 +88,7 @@ type Config struct {
 	// seen) past which host.ssh_key.too_old fires; default 365.
 	SSHKeyMaxAgeDays *int `json:"ssh_key_max_age_days"`
 	// SyncInterval is how often the stored inventory is read into assets
-	// (a Go duration, at least 1m); default "5m". Agents report every 15 s,
-	// and a sync reads only the database, so it can be frequent.
+	// (app.ParseSyncInterval); default 5m.
 	SyncInterval string `json:"sync_interval"`
 }
 
@@ -100,8 +99,9 @@ const (
 	MaxTimeout              = 10 * time.Minute
 	DefaultSSHKeyMaxAgeDays = 365
 	maxSSHKeyMaxAgeDays     = 3650
-	DefaultSyncInterval     = "5m"
-	minSyncInterval         = time.Minute
+	// syncInterval is shorter than app.DefaultSyncInterval: agents report
+	// every 15 s and a sync reads only the database.
+	syncInterval = 5 * time.Minute
 )
 
 // config is a parsed, checked Config.
@@ -164,17 +164,11 @@ func parseConfig(raw json.RawMessage) (*config, error) {
 		return nil, app.Errorf(app.EINVALID, "agents config: ssh_key_max_age_days must be between 1 and %d, not %d", maxSSHKeyMaxAgeDays, d)
 	}
 
-	c.SyncInterval = strings.TrimSpace(c.SyncInterval)
-	if c.SyncInterval == "" {
-		c.SyncInterval = DefaultSyncInterval
-	}
-	d, err := time.ParseDuration(c.SyncInterval)
+	d, err := app.ParseSyncInterval(c.SyncInterval, syncInterval)
 	if err != nil {
-		return nil, app.Errorf(app.EINVALID, "agents config: sync_interval %q is not a duration like 5m or 1h", c.SyncInterval)
+		return nil, app.Errorf(app.EINVALID, "agents config: %s", app.ErrMessage(err))
 	}
-	if d < minSyncInterval {
-		return nil, app.Errorf(app.EINVALID, "agents config: sync_interval must be at least 1m, not %s", c.SyncInterval)
-	}
+	c.SyncInterval = app.FormatSyncInterval(d)
 	return &c, nil
 }
 

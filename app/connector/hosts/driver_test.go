@@ -33,7 +33,7 @@ func TestValidateConfig(t *testing.T) {
 		{`{"timeout":60}`, `field "timeout" has the wrong type`},
 		{`{"ssh_key_max_age_days":0}`, "between 1 and 3650"},
 		{`{"ssh_key_max_age_days":4000}`, "between 1 and 3650"},
-		{`{"sync_interval":"30s"}`, "at least 1m"},
+		{`{"sync_interval":"30s"}`, "between 1m and 168h"},
 		{`{"labels":{"Env":"prod"}}`, "label key"},
 		{`{"labels":["env"]}`, `field "labels" has the wrong type`},
 		{`{"url":"https://x"}`, `unknown field "url"`},

@@ -13,6 +13,20 @@ func Register(r *app.Registry, drv Driver) {
 	}
 }
 
+// ConfigSpec describes the hosts config. There are no credentials: agents
+// authenticate with their own certificates.
+func (Driver) ConfigSpec() app.ConfigSpec {
+	return app.ConfigSpec{Label: "Hosts run by agents", Fields: []app.ConfigField{
+		{Name: "labels", Label: "Agent labels", Type: app.ConfigMap,
+			Help: "key=value, one per line: the connector's agents carry all of them; empty selects every enrolled agent"},
+		{Name: "timeout", Label: "Operation timeout", Type: app.ConfigText, Default: formatDuration(DefaultTimeout),
+			Help: "How long an operation waits for its agent's result: 5s to 10m"},
+		{Name: "ssh_key_max_age_days", Label: "Maximum SSH key age (days)", Type: app.ConfigNumber, Default: DefaultSSHKeyMaxAgeDays,
+			Help: "1 to 3650 days since the key was first seen; older keys are reported as a finding"},
+		app.SyncIntervalField(syncInterval),
+	}}
+}
+
 // hostField is the parameter every agents operation adds to the host
 // operation's own.
 var hostField = app.FieldSpec{Name: "host", Label: "Host", Kind: app.FieldString, Required: true,

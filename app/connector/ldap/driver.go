@@ -22,7 +22,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -70,8 +69,8 @@ type Config struct {
 	// accounts (ldap.user.locked_but_privileged); default ["admins"]. An
 	// explicit empty list means none.
 	PrivilegedGroups []string `json:"privileged_groups"`
-	// SyncInterval is how often the inventory is read (a Go duration, at
-	// least 1m); default "15m".
+	// SyncInterval is how often the inventory is read (app.ParseSyncInterval);
+	// default app.DefaultSyncInterval.
 	SyncInterval string `json:"sync_interval,omitempty"`
 }
 
@@ -79,8 +78,6 @@ type Config struct {
 const (
 	DefaultPasswordMaxAgeDays = 90
 	maxPasswordMaxAgeDays     = 3650
-	DefaultSyncInterval       = "15m"
-	minSyncInterval           = time.Minute
 	maxPrivilegedGroups       = 100
 )
 
@@ -218,17 +215,11 @@ func normalisePolicy(cfg *Config) error {
 		seen[strings.ToLower(g)] = true
 	}
 
-	cfg.SyncInterval = strings.TrimSpace(cfg.SyncInterval)
-	if cfg.SyncInterval == "" {
-		cfg.SyncInterval = DefaultSyncInterval
-	}
-	d, err := time.ParseDuration(cfg.SyncInterval)
+	d, err := app.ParseSyncInterval(cfg.SyncInterval, app.DefaultSyncInterval)
 	if err != nil {
-		return app.Errorf(app.EINVALID, "ldap config: sync_interval %q is not a duration like 15m or 1h", cfg.SyncInterval)
+		return app.Errorf(app.EINVALID, "ldap config: %s", app.ErrMessage(err))
 	}
-	if d < minSyncInterval {
-		return app.Errorf(app.EINVALID, "ldap config: sync_interval must be at least %s, not %s", "1m", cfg.SyncInterval)
-	}
+	cfg.SyncInterval = app.FormatSyncInterval(d)
 	return nil
 }
 

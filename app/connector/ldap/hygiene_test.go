@@ -191,8 +191,9 @@ func TestValidateConfigPolicy(t *testing.T) {
 		{map[string]any{"privileged_groups": []string{""}}, "privileged_groups: group is required"},
 		{map[string]any{"privileged_groups": []string{"admins", "ADMINS"}}, `privileged_groups: "ADMINS" is listed twice`},
 		{map[string]any{"sync_interval": "often"}, `sync_interval "often" is not a duration`},
-		{map[string]any{"sync_interval": "30s"}, "sync_interval must be at least 1m, not 30s"},
-		{map[string]any{"sync_interval": "-5m"}, "sync_interval must be at least 1m"},
+		{map[string]any{"sync_interval": "30s"}, "sync_interval must be between 1m and 168h, not 30s"},
+		{map[string]any{"sync_interval": "-5m"}, "sync_interval must be between 1m and 168h"},
+		{map[string]any{"sync_interval": "169h"}, "sync_interval must be between 1m and 168h, not 169h"},
 	} {
 		_, err := Driver{}.ValidateConfig(cfgJSON(t, tt.cfg))
 		if app.ErrCode(err) != app.EINVALID || !strings.Contains(app.ErrMessage(err), tt.want) {

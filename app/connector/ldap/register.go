@@ -10,6 +10,34 @@ func Register(r *app.Registry) {
 	}
 }
 
+// ConfigSpec describes the LDAP config and credentials. The URL, the bind
+// DN and the TLS settings decide who receives the bind password.
+func (Driver) ConfigSpec() app.ConfigSpec {
+	return app.ConfigSpec{Label: "LDAP directory", Fields: []app.ConfigField{
+		{Name: "url", Label: "URL", Type: app.ConfigText, Required: true, Locates: true,
+			Help: "ldap://host:389 (StartTLS is required) or ldaps://host:636"},
+		{Name: "bind_dn", Label: "Bind DN", Type: app.ConfigText, Required: true, Locates: true,
+			Help: "The service account the connector binds as, e.g. cn=nexplane,ou=services,dc=example,dc=org"},
+		{Name: "base_dn", Label: "Base DN", Type: app.ConfigText, Required: true},
+		{Name: "user_base", Label: "User base", Type: app.ConfigText, Required: true, Help: "Where users live, under the base DN"},
+		{Name: "group_base", Label: "Group base", Type: app.ConfigText, Required: true, Help: "Where groups live, under the base DN"},
+		{Name: "ca_pem", Label: "CA certificates (PEM)", Type: app.ConfigMultiline, Locates: true,
+			Help: "The CA that signed the server's certificate; empty means the system roots"},
+		{Name: "tls_skip_verify", Label: "Skip TLS certificate verification (discouraged: lets a man in the middle collect the bind password)",
+			Type: app.ConfigBool, Locates: true},
+		{Name: "insecure_no_tls", Label: "No TLS at all — labs and tests only: the bind password crosses the network in clear text",
+			Type: app.ConfigBool, Locates: true},
+		{Name: "user_object_classes", Label: "User object classes", Type: app.ConfigList, Default: DefaultUserObjectClasses,
+			Help: "Object classes of created users, one per line; must include inetOrgPerson"},
+		{Name: "password_max_age_days", Label: "Maximum password age (days)", Type: app.ConfigNumber, Default: DefaultPasswordMaxAgeDays,
+			Help: "1 to 3650; older passwords are reported as a finding"},
+		{Name: "privileged_groups", Label: "Privileged groups", Type: app.ConfigList, Default: DefaultPrivilegedGroups,
+			Help: "Group cns, one per line, whose members must not be locked accounts"},
+		app.SyncIntervalField(app.DefaultSyncInterval),
+		{Name: "bind_password", Label: "Bind password", Type: app.ConfigText, Secret: true, Required: true},
+	}}
+}
+
 var (
 	uidField = app.FieldSpec{Name: "uid", Label: "User ID (uid)", Kind: app.FieldString, Required: true,
 		Help: "Login name: 1 to 64 of a-z 0-9 . _ -, starting with a letter or _."}
