@@ -21,6 +21,7 @@ const (
 	KindText     = "text"
 	KindTextarea = "textarea"
 	KindCheckbox = "checkbox"
+	KindNumber   = "number"   // a whole number
 	KindPassword = "password" // write-only: never has a value
 )
 

@@ -1,70 +1,182 @@
-package web
+package web_test
 
 import (
-	"bytes"
-	"context"
+	"net/http"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/connector/ldap"
-	"github.com/nexplane/nexplane/views"
 )
 
-// TestConnectorTypeList: the create form lists the registry's driver
-// types; LDAP gets its own form, and a type the console has no form for
-// gets the JSON textareas. This binary's only driver is LDAP, so the
-// fallback is checked on the type list function with a second type name.
-func TestConnectorTypeList(t *testing.T) {
-	reg := app.NewRegistry()
-	ldap.Register(reg)
-	types := typesFor(reg.DriverTypes())
-	if len(types) != 1 || types[0].Type != "ldap" || types[0].Label != "LDAP directory" {
-		t.Fatalf("types of the real registry: %+v", types)
-	}
+var fieldTestIDRe = regexp.MustCompile(`data-testid="connector-field-([a-z_]+)"`)
 
-	types = typesFor([]string{"ldap", "other"})
-	names := func(fs []connField) []string {
-		var out []string
-		for _, f := range fs {
-			out = append(out, f.Name)
+// formFields lists the connector setting inputs of a page, in order.
+func formFields(body string) []string {
+	var out []string
+	for _, m := range fieldTestIDRe.FindAllStringSubmatch(body, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+func fieldNames(fs []app.ConfigField) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Name)
+	}
+	return out
+}
+
+// awsSecret has the shape of a secret access key; it must never appear in
+// a page.
+const awsSecret = "FormSecretNeverShown0123456789abcdefghij"
+
+// TestConnectorFormFollowsSpec: for every registered type, the create and
+// edit forms show exactly the type's ConfigSpec fields (config, then
+// credentials as password inputs), the create form shows the defaults, a
+// form post creates the connector, and secrets never come back.
+func TestConnectorFormFollowsSpec(t *testing.T) {
+	e := newEnv(t, envOpts{aws: true, hosts: true})
+	e.seedUser("admin@example.com", app.RoleAdmin)
+	c := e.client()
+	e.login(c, "admin@example.com")
+	reg := e.svc.Registry()
+	if got := reg.DriverTypes(); !slices.Equal(got, []string{"agents", "aws", "ldap"}) {
+		t.Fatalf("types: %v", got)
+	}
+	ldap := ldapForm("dir")
+	for _, tc := range []struct {
+		typ      string
+		form     url.Values
+		defaults []string // inputs the create form fills in
+		stored   []string // what the edit form shows after the create
+	}{
+		{"ldap", ldap, []string{`name="sync_interval" value="15m"`, `name="password_max_age_days" value="90"`,
+			"top\nperson\norganizationalPerson\ninetOrgPerson</textarea>", ">admins</textarea>"},
+			[]string{`value="cn=nexplane,ou=services,dc=example,dc=org"`, `name="insecure_no_tls" value="true" checked`, ">admins</textarea>"}},
+		{"aws", url.Values{"name": {"account"}, "type": {"aws"}, "required_approvals": {"1"}, "region": {"eu-central-1"},
+			"endpoint_url": {"http://127.0.0.1:1"}, "rotation_days": {"30"}, "access_key_id": {"AKIAFORMTEST00000000"}, "secret_access_key": {awsSecret}},
+			[]string{`name="rotation_days" value="90"`, `name="unused_days" value="90"`, `name="sync_interval" value="15m"`},
+			[]string{`name="rotation_days" value="30"`, `name="unused_days" value="90"`, `value="http://127.0.0.1:1"`}},
+		{"agents", url.Values{"name": {"hosts"}, "type": {"agents"}, "required_approvals": {"1"}, "labels": {"env=test\r\nrole = web"},
+			"sync_interval": {"10m"}},
+			[]string{`name="timeout" value="60s"`, `name="ssh_key_max_age_days" value="365"`, `name="sync_interval" value="5m"`},
+			[]string{">env=test\nrole=web</textarea>", `name="sync_interval" value="10m"`}},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			spec, err := reg.ConfigSpec(tc.typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := append(fieldNames(spec.Config()), fieldNames(spec.Secrets())...)
+			var pages []response
+			r := e.get(c, "/connectors/new?type="+tc.typ)
+			pages = append(pages, r)
+			if r.StatusCode != http.StatusOK || !slices.Equal(formFields(r.body), want) {
+				t.Fatalf("new form %d: fields %v, want %v", r.StatusCode, formFields(r.body), want)
+			}
+			requireContains(t, r, `<option value="`+tc.typ+`" selected>`+spec.Label+" ("+tc.typ+")</option>")
+			requireContains(t, r, tc.defaults...)
+			for _, f := range spec.Secrets() {
+				requireContains(t, r, `type="password" name="`+f.Name+`" autocomplete="new-password"`)
+			}
+
+			r = e.post(c, "/connectors", tc.form)
+			m := connectorLocRe.FindStringSubmatch(r.Header.Get("Location"))
+			if r.StatusCode != http.StatusSeeOther || m == nil {
+				t.Fatalf("create: %d %s", r.StatusCode, r.body)
+			}
+			r = e.get(c, m[0])
+			pages = append(pages, r)
+			if !slices.Equal(formFields(r.body), want) {
+				t.Fatalf("edit form fields %v, want %v", formFields(r.body), want)
+			}
+			requireContains(t, r, tc.stored...)
+			for _, p := range pages {
+				for _, s := range []string{bindPassword, awsSecret} {
+					if strings.Contains(p.body, s) {
+						t.Fatal("a secret appears in a page")
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestConnectorFormRefusals: what the spec refuses comes back as a 400 on
+// the form with app's message, what was entered kept, secrets not.
+func TestConnectorFormRefusals(t *testing.T) {
+	e := newEnv(t, envOpts{aws: true, hosts: true})
+	e.seedUser("admin@example.com", app.RoleAdmin)
+	c := e.client()
+	e.login(c, "admin@example.com")
+	with := func(f url.Values, kv ...string) url.Values {
+		out := url.Values{}
+		for k, v := range f {
+			out[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if kv[i+1] == "" {
+				out.Del(kv[i])
+			} else {
+				out.Set(kv[i], kv[i+1])
+			}
 		}
 		return out
 	}
-	if got := names(types[0].Fields); !slices.Contains(got, "bind_dn") || slices.Contains(got, configField) {
-		t.Fatalf("ldap fields: %v", got)
+	aws := url.Values{"name": {"account"}, "type": {"aws"}, "required_approvals": {"1"}, "region": {"eu-central-1"},
+		"access_key_id": {"AKIAFORMTEST00000000"}, "secret_access_key": {awsSecret}}
+	hostsForm := url.Values{"name": {"hosts"}, "type": {"agents"}, "required_approvals": {"1"}}
+	for _, tc := range []struct {
+		name string
+		form url.Values
+		want []string
+	}{
+		{"missing required", with(ldapForm("dir"), "base_dn", ""), []string{"ldap config: base_dn is required", `value="ldap://127.0.0.1:1"`}},
+		{"not a number", with(aws, "rotation_days", "often"), []string{`aws config: field &#34;rotation_days&#34; has the wrong type (want a whole number)`, `value="often"`}},
+		{"sync interval", with(ldapForm("dir"), "sync_interval", "30s"), []string{"ldap config: sync_interval must be between 1m and 168h, not 30s"}},
+		{"missing secret", with(aws, "secret_access_key", ""), []string{"aws credentials: secret_access_key is required"}},
+		{"map line", with(hostsForm, "labels", "env=test\nweb"), []string{"Agent labels: line 2 is not key=value", "env=test\nweb</textarea>"}},
+		{"bad label", with(hostsForm, "labels", "Env=test"), []string{"label key"}},
+		{"unknown type", with(hostsForm, "type", "ftp"), []string{"unknown connector type &#34;ftp&#34;"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.post(c, "/connectors", tc.form)
+			if r.StatusCode != http.StatusBadRequest {
+				t.Fatalf("%d %s", r.StatusCode, r.body)
+			}
+			requireContains(t, r, append([]string{`data-testid="connector-form-error"`}, tc.want...)...)
+			if strings.Contains(r.body, bindPassword) || strings.Contains(r.body, awsSecret) {
+				t.Fatal("a secret appears in the page")
+			}
+		})
 	}
-	other := types[1]
-	if other.Type != "other" || !slices.Equal(names(other.Fields), []string{configField}) ||
-		!slices.Equal(names(other.Secrets), []string{credentialsField}) {
-		t.Fatalf("fallback: %+v", other)
+	if cs, _ := e.svc.ListConnectors(t.Context(), app.SystemActor("test")); len(cs) != 0 {
+		t.Fatalf("refused forms created %d connectors", len(cs))
 	}
 
-	f := views.ConnectorForm{Action: "/connectors", Type: "other", Types: typeOptions(types, "other"),
-		Fields: formFieldsFor(other, nil), Secrets: secretFields(other), RequiredApprovals: "1"}
-	var buf bytes.Buffer
-	if err := views.NewConnectorPage(views.Page{User: &views.CurrentUser{Email: "a@example.com"}}, f).Render(context.Background(), &buf); err != nil {
-		t.Fatal(err)
+	// The settings that decide where the bind password goes cannot change
+	// while the stored password is kept.
+	r := e.post(c, "/connectors", ldapForm("dir"))
+	path := connectorLocRe.FindString(r.Header.Get("Location"))
+	if r.StatusCode != http.StatusSeeOther || path == "" {
+		t.Fatalf("create: %d %s", r.StatusCode, r.body)
 	}
-	html := buf.String()
-	for _, want := range []string{`<option value="ldap">LDAP directory (ldap)</option>`, `<option value="other" selected>other (other)</option>`,
-		`<textarea id="connector-config-json" name="config_json"`, `type="password" name="credentials_json"`} {
-		if !strings.Contains(html, want) {
-			t.Errorf("form lacks %q", want)
+	for _, kv := range [][2]string{{"url", "ldap://127.0.0.2:1"}, {"bind_dn", "cn=other,dc=example,dc=org"}, {"insecure_no_tls", ""}} {
+		r = e.post(c, path, with(ldapForm("dir"), kv[0], kv[1], "bind_password", ""))
+		if r.StatusCode != http.StatusBadRequest {
+			t.Fatalf("%s changed with kept credentials: %d", kv[0], r.StatusCode)
 		}
+		requireContains(t, r, "changing "+kv[0]+" changes where the stored credentials are sent")
 	}
-
-	// The generic type's JSON becomes the config and credentials as given.
-	cfg, err := buildConfig(other, map[string][]string{configField: {` {"a": 1} `}}, nil)
-	if err != nil || string(cfg) != `{"a": 1}` {
-		t.Fatalf("config %s %v", cfg, err)
+	// Other settings can; and with the password entered again, so can the URL.
+	if r = e.post(c, path, with(ldapForm("dir"), "sync_interval", "1h", "bind_password", "")); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("sync interval with kept credentials: %d %s", r.StatusCode, r.body)
 	}
-	if _, err := buildConfig(other, map[string][]string{configField: {`{`}}, nil); app.ErrCode(err) != app.EINVALID {
-		t.Fatalf("bad config JSON: %v", err)
-	}
-	creds, err := buildCredentials(other, map[string][]string{credentialsField: {`{"token":"t"}`}})
-	if err != nil || string(creds) != `{"token":"t"}` {
-		t.Fatalf("credentials %s %v", creds, err)
+	if r = e.post(c, path, with(ldapForm("dir"), "url", "ldap://127.0.0.2:1")); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("url with credentials: %d %s", r.StatusCode, r.body)
 	}
 }

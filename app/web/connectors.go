@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -13,249 +16,206 @@ import (
 	"github.com/nexplane/nexplane/views"
 )
 
-// connField is one form field of a connector type: a config key or a
-// credentials key.
-type connField struct {
-	Name     string
-	Label    string
-	Kind     string // views.KindText, KindTextarea, KindCheckbox, KindPassword
-	Help     string
-	Required bool
-}
-
-// connType is how the console renders one connector type's form. Config
-// fields become the config JSON (strings and booleans, empty ones left
-// out); secret fields become the credentials JSON and are write-only.
-type connType struct {
-	Type    string
-	Label   string
-	Fields  []connField
-	Secrets []connField
-}
-
-// connectorTypes are the types the console has a form for. A registered
-// driver without an entry here still works: its form is a JSON config
-// textarea and a JSON credentials textarea (genericType).
-var connectorTypes = []connType{
-	{
-		Type: "ldap", Label: "LDAP directory",
-		Fields: []connField{
-			{Name: "url", Label: "URL", Kind: views.KindText, Required: true,
-				Help: "ldap://host:389 (StartTLS is required) or ldaps://host:636"},
-			{Name: "bind_dn", Label: "Bind DN", Kind: views.KindText, Required: true,
-				Help: "The service account the connector binds as, e.g. cn=nexplane,ou=services,dc=example,dc=org"},
-			{Name: "base_dn", Label: "Base DN", Kind: views.KindText, Required: true},
-			{Name: "user_base", Label: "User base", Kind: views.KindText, Required: true, Help: "Where users live, under the base DN"},
-			{Name: "group_base", Label: "Group base", Kind: views.KindText, Required: true, Help: "Where groups live, under the base DN"},
-			{Name: "ca_pem", Label: "CA certificates (PEM)", Kind: views.KindTextarea,
-				Help: "The CA that signed the server's certificate; empty means the system roots"},
-			{Name: "tls_skip_verify", Label: "Skip TLS certificate verification (discouraged: lets a man in the middle collect the bind password)", Kind: views.KindCheckbox},
-			{Name: "insecure_no_tls", Label: "No TLS at all — labs and tests only: the bind password crosses the network in clear text", Kind: views.KindCheckbox},
-		},
-		Secrets: []connField{
-			{Name: "bind_password", Label: "Bind password", Kind: views.KindPassword},
-		},
-	},
-	{
-		// rotation_days and unused_days are numbers: set them through the
-		// API; saving this form keeps them.
-		Type: "aws", Label: "AWS account",
-		Fields: []connField{
-			{Name: "region", Label: "Region", Kind: views.KindText, Required: true, Help: "e.g. eu-central-1"},
-			{Name: "endpoint_url", Label: "Endpoint URL", Kind: views.KindText,
-				Help: "Optional: a VPC endpoint, an air-gapped partition or an emulator; empty means AWS's public endpoints"},
-			{Name: "assume_role_arn", Label: "Role to assume", Kind: views.KindText,
-				Help: "Optional: arn:aws:iam::123456789012:role/nexplane"},
-			{Name: "sync_interval", Label: "Sync interval", Kind: views.KindText, Help: "Optional: e.g. 15m (the default), 1h"},
-		},
-		Secrets: []connField{
-			{Name: "access_key_id", Label: "Access key ID", Kind: views.KindPassword},
-			{Name: "secret_access_key", Label: "Secret access key", Kind: views.KindPassword},
-		},
-	},
-}
-
-// configField and credentialsField are the generic type's inputs.
-const (
-	configField      = "config_json"
-	credentialsField = "credentials_json"
-)
-
-func genericType(typ string) connType {
-	return connType{
-		Type: typ, Label: typ,
-		Fields: []connField{{Name: configField, Label: "Configuration (JSON object)", Kind: views.KindTextarea, Required: true}},
-		Secrets: []connField{{Name: credentialsField, Label: "Credentials (JSON object)", Kind: views.KindPassword,
-			Help: "Write-only; never shown again"}},
+// connectorSpec returns the config description of a connector type. An
+// unknown type (only ever posted by hand) has no fields; app refuses it.
+func (h *handler) connectorSpec(typ string) app.ConfigSpec {
+	spec, err := h.svc.Registry().ConfigSpec(typ)
+	if err != nil {
+		return app.ConfigSpec{Label: typ}
 	}
+	return spec
 }
 
-// typeForm returns the form description of a connector type.
-func typeForm(typ string) connType {
-	for _, t := range connectorTypes {
-		if t.Type == typ {
-			return t
-		}
-	}
-	return genericType(typ)
-}
-
-// creatableTypes are the connector types this server's registry has, in
-// its order; a type without a console form gets the JSON textareas.
-func (h *handler) creatableTypes() []connType {
-	return typesFor(h.svc.Registry().DriverTypes())
-}
-
-// typesFor describes each registered type: its console form when there is
-// one, else the generic JSON form.
-func typesFor(registered []string) []connType {
-	out := make([]connType, 0, len(registered))
-	for _, typ := range registered {
-		out = append(out, typeForm(typ))
+// typeOptions lists the registry's connector types for the type choice.
+func (h *handler) typeOptions(selected string) []views.Option {
+	types := h.svc.Registry().DriverTypes()
+	out := make([]views.Option, 0, len(types))
+	for _, typ := range types {
+		out = append(out, views.Option{Value: typ, Label: h.connectorSpec(typ).Label + " (" + typ + ")", Selected: typ == selected})
 	}
 	return out
 }
 
-// buildConfig turns the form into the config JSON. base is the stored
-// config when editing: keys the form does not know (set through the API)
-// are kept.
-func buildConfig(t connType, form map[string][]string, base json.RawMessage) (json.RawMessage, error) {
-	get := func(k string) string {
-		if v := form[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
+// inputKind is how the console renders a setting.
+func inputKind(f app.ConfigField) string {
+	switch {
+	case f.Secret:
+		return views.KindPassword
+	case f.Type == app.ConfigBool:
+		return views.KindCheckbox
+	case f.Type == app.ConfigNumber:
+		return views.KindNumber
+	case f.Type == app.ConfigMultiline, f.Type == app.ConfigList, f.Type == app.ConfigMap:
+		return views.KindTextarea
 	}
-	if len(t.Fields) == 1 && t.Fields[0].Name == configField {
-		raw := strings.TrimSpace(get(configField))
-		if raw == "" {
-			raw = "{}"
-		}
-		if !json.Valid([]byte(raw)) {
-			return nil, app.Errorf(app.EINVALID, "configuration must be a JSON object")
-		}
-		return json.RawMessage(raw), nil
-	}
-	cfg := map[string]any{}
-	if len(base) > 0 {
-		if err := json.Unmarshal(base, &cfg); err != nil || cfg == nil {
-			cfg = map[string]any{}
-		}
-	}
-	for _, f := range t.Fields {
-		delete(cfg, f.Name)
-		switch f.Kind {
-		case views.KindCheckbox:
-			if get(f.Name) != "" {
-				cfg[f.Name] = true
-			}
-		case views.KindTextarea:
-			if v := strings.TrimSpace(strings.ReplaceAll(get(f.Name), "\r\n", "\n")); v != "" {
-				cfg[f.Name] = v
-			}
-		default:
-			if v := strings.TrimSpace(get(f.Name)); v != "" {
-				cfg[f.Name] = v
-			}
-		}
-	}
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("encode connector config: %w", err)
-	}
-	return b, nil
+	return views.KindText
 }
 
-// buildCredentials turns the secret fields into the credentials JSON; nil
-// when every secret field was left empty (keep the stored ones).
-func buildCredentials(t connType, form map[string][]string) (json.RawMessage, error) {
-	get := func(k string) string {
-		if v := form[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-	if len(t.Secrets) == 1 && t.Secrets[0].Name == credentialsField {
-		raw := strings.TrimSpace(get(credentialsField))
-		if raw == "" {
-			return nil, nil
-		}
-		if !json.Valid([]byte(raw)) {
-			return nil, app.Errorf(app.EINVALID, "credentials must be a JSON object")
-		}
-		return json.RawMessage(raw), nil
-	}
-	creds := map[string]string{}
-	for _, f := range t.Secrets {
-		if v := get(f.Name); v != "" {
-			creds[f.Name] = v
-		}
-	}
-	if len(creds) == 0 {
-		return nil, nil
-	}
-	b, err := json.Marshal(creds)
-	if err != nil {
-		return nil, fmt.Errorf("encode connector credentials: %w", err)
-	}
-	return b, nil
-}
-
-// formFieldsFor renders a type's config fields with values from values
-// (the stored config or what was entered).
-func formFieldsFor(t connType, values map[string]any) []views.FormField {
-	out := make([]views.FormField, 0, len(t.Fields))
-	for _, f := range t.Fields {
+// settingInputs renders settings with their values as form text (see
+// formText). Secret inputs never get a value.
+func settingInputs(fields []app.ConfigField, values map[string]string) []views.FormField {
+	out := make([]views.FormField, 0, len(fields))
+	for _, f := range fields {
 		fd := views.FormField{ID: "connector-" + strings.ReplaceAll(f.Name, "_", "-"), Name: f.Name, Label: f.Label,
-			Kind: f.Kind, Help: f.Help, Required: f.Required, TestID: "connector-field-" + f.Name}
-		switch v := values[f.Name].(type) {
-		case bool:
-			fd.Checked = v
-		case string:
-			fd.Value = v
-			fd.Checked = v != ""
-		case nil:
-		default:
-			b, _ := json.Marshal(v)
-			fd.Value = string(b)
+			Kind: inputKind(f), Help: f.Help, Required: f.Required && !f.Secret, TestID: "connector-field-" + f.Name}
+		if !f.Secret {
+			fd.Value = values[f.Name]
+			fd.Checked = fd.Kind == views.KindCheckbox && fd.Value == "true"
 		}
 		out = append(out, fd)
 	}
 	return out
 }
 
-// secretFields are the write-only inputs: never a value.
-func secretFields(t connType) []views.FormField {
-	out := make([]views.FormField, 0, len(t.Secrets))
-	for _, f := range t.Secrets {
-		out = append(out, views.FormField{ID: "connector-" + strings.ReplaceAll(f.Name, "_", "-"), Name: f.Name,
-			Label: f.Label, Kind: views.KindPassword, Help: f.Help, TestID: "connector-field-" + f.Name})
+// connectorForm is the create or edit form of a connector of spec's type
+// showing values (form text by field name).
+func connectorForm(spec app.ConfigSpec, values map[string]string) views.ConnectorForm {
+	return views.ConnectorForm{Fields: settingInputs(spec.Config(), values), Secrets: settingInputs(spec.Secrets(), nil)}
+}
+
+// formText is a setting's JSON value as a form shows it: lists one item a
+// line, maps one key=value a line.
+func formText(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case bool:
+		return strconv.FormatBool(v)
+	case []any:
+		lines := make([]string, 0, len(v))
+		for _, x := range v {
+			lines = append(lines, formText(x))
+		}
+		return strings.Join(lines, "\n")
+	case map[string]any:
+		lines := make([]string, 0, len(v))
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			lines = append(lines, k+"="+formText(v[k]))
+		}
+		return strings.Join(lines, "\n")
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// storedValues is a config object as form text.
+func storedValues(raw json.RawMessage) map[string]string {
+	var cfg map[string]any
+	_ = json.Unmarshal(raw, &cfg)
+	out := make(map[string]string, len(cfg))
+	for k, v := range cfg {
+		out[k] = formText(v)
+	}
+	return out
+}
+
+// defaultValues are the spec's defaults as form text: a new connector's
+// form shows what leaving a setting alone means.
+func defaultValues(spec app.ConfigSpec) map[string]string {
+	out := map[string]string{}
+	for _, f := range spec.Config() {
+		if f.Default == nil {
+			continue
+		}
+		// Through JSON, so a default reads like a stored value.
+		b, err := json.Marshal(f.Default)
+		var v any
+		if err == nil && json.Unmarshal(b, &v) == nil {
+			out[f.Name] = formText(v)
+		}
 	}
 	return out
 }
 
 // enteredValues keeps what was entered in the config fields (never the
 // secret ones) to show the form again after an error.
-func enteredValues(t connType, form map[string][]string) map[string]any {
-	out := map[string]any{}
-	for _, f := range t.Fields {
-		if v := form[f.Name]; len(v) > 0 {
-			if f.Kind == views.KindCheckbox {
-				out[f.Name] = v[0] != ""
-			} else {
-				out[f.Name] = v[0]
+func enteredValues(spec app.ConfigSpec, form url.Values) map[string]string {
+	out := map[string]string{}
+	for _, f := range spec.Config() {
+		if v, ok := form[f.Name]; ok && len(v) > 0 {
+			out[f.Name] = v[0]
+			if f.Type == app.ConfigBool && v[0] != "" {
+				out[f.Name] = "true"
 			}
 		}
 	}
 	return out
 }
 
-func typeOptions(types []connType, selected string) []views.Option {
-	out := make([]views.Option, 0, len(types))
-	for _, t := range types {
-		out = append(out, views.Option{Value: t.Type, Label: t.Label + " (" + t.Type + ")", Selected: t.Type == selected})
+// settingsJSON turns the posted form into the config (or credentials)
+// object of fields. Empty inputs are left out, so the driver's default
+// applies; a list or map input that was posted empty means "none". A
+// number that does not parse goes as text, for app to refuse by name.
+// nil means no field had a value.
+func settingsJSON(fields []app.ConfigField, form url.Values) (json.RawMessage, error) {
+	obj := map[string]any{}
+	for _, f := range fields {
+		vs, posted := form[f.Name]
+		if !posted || len(vs) == 0 {
+			continue
+		}
+		v := strings.TrimSpace(strings.ReplaceAll(vs[0], "\r\n", "\n"))
+		switch {
+		case f.Secret:
+			if vs[0] != "" {
+				obj[f.Name] = vs[0]
+			}
+		case f.Type == app.ConfigBool:
+			if v != "" {
+				obj[f.Name] = true
+			}
+		case f.Type == app.ConfigNumber:
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				obj[f.Name] = n
+			} else if v != "" {
+				obj[f.Name] = v
+			}
+		case f.Type == app.ConfigList:
+			items := []string{}
+			for _, line := range strings.Split(v, "\n") {
+				if line = strings.TrimSpace(line); line != "" {
+					items = append(items, line)
+				}
+			}
+			obj[f.Name] = items
+		case f.Type == app.ConfigMap:
+			m := map[string]string{}
+			for i, line := range strings.Split(v, "\n") {
+				if line = strings.TrimSpace(line); line == "" {
+					continue
+				}
+				k, val, ok := strings.Cut(line, "=")
+				if !ok {
+					return nil, app.Errorf(app.EINVALID, "%s: line %d is not key=value", f.Label, i+1)
+				}
+				m[strings.TrimSpace(k)] = strings.TrimSpace(val)
+			}
+			obj[f.Name] = m
+		default:
+			if v != "" {
+				obj[f.Name] = v
+			}
+		}
 	}
-	return out
+	if len(obj) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encode connector settings: %w", err)
+	}
+	return b, nil
+}
+
+// configJSON is the posted config object; {} when every input was empty.
+func configJSON(spec app.ConfigSpec, form url.Values) (json.RawMessage, error) {
+	cfg, err := settingsJSON(spec.Config(), form)
+	if cfg == nil && err == nil {
+		cfg = json.RawMessage(`{}`)
+	}
+	return cfg, err
 }
 
 // requireConnectorAdmin refuses non-admins before any form is shown; app
@@ -288,24 +248,23 @@ func (h *handler) listConnectors(w http.ResponseWriter, r *http.Request, a *auth
 	h.render(w, r, http.StatusOK, views.ConnectorsPage(h.page(a, "Connectors", views.NavConnectors, h.popFlash(w, r, a)), v))
 }
 
-// newConnectorForm is the create form for ?type= (default: the first type).
+// newConnectorForm is the create form for ?type= (default: the first type),
+// showing the type's defaults.
 func (h *handler) newConnectorForm(w http.ResponseWriter, r *http.Request, a *authed) {
 	if !h.requireConnectorAdmin(w, r, a) {
 		return
 	}
-	types := h.creatableTypes()
 	typ := r.URL.Query().Get("type")
-	if typ == "" && len(types) > 0 {
-		typ = types[0].Type
+	if types := h.svc.Registry().DriverTypes(); typ == "" && len(types) > 0 {
+		typ = types[0]
 	}
-	h.renderNewConnector(w, r, a, http.StatusOK, types, typ, "", "1", nil, "")
+	h.renderNewConnector(w, r, a, http.StatusOK, typ, "", "1", defaultValues(h.connectorSpec(typ)), "")
 }
 
-func (h *handler) renderNewConnector(w http.ResponseWriter, r *http.Request, a *authed, status int, types []connType, typ, name, approvals string, values map[string]any, msg string) {
-	t := typeForm(typ)
-	f := views.ConnectorForm{Action: "/connectors", Name: name, Type: typ, Types: typeOptions(types, typ),
-		Fields: formFieldsFor(t, values), Secrets: secretFields(t), RequiredApprovals: approvals, Error: msg}
-	if len(types) == 0 {
+func (h *handler) renderNewConnector(w http.ResponseWriter, r *http.Request, a *authed, status int, typ, name, approvals string, values map[string]string, msg string) {
+	f := connectorForm(h.connectorSpec(typ), values)
+	f.Action, f.Name, f.Type, f.Types, f.RequiredApprovals, f.Error = "/connectors", name, typ, h.typeOptions(typ), approvals, msg
+	if len(f.Types) == 0 {
 		f.Error = "This server has no connector types compiled in."
 	}
 	h.render(w, r, status, views.NewConnectorPage(h.page(a, "New connector", views.NavConnectors, ""), f))
@@ -342,13 +301,13 @@ func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *aut
 	}
 	form := r.PostForm
 	typ := form.Get("type")
-	t := typeForm(typ)
+	spec := h.connectorSpec(typ)
 	name, approvals := form.Get("name"), form.Get("required_approvals")
 	in := app.ConnectorInput{Name: strings.TrimSpace(name), Type: typ}
 	var creds json.RawMessage
-	cfg, err := buildConfig(t, form, nil)
+	cfg, err := configJSON(spec, form)
 	if err == nil {
-		creds, err = buildCredentials(t, form)
+		creds, err = settingsJSON(spec.Secrets(), form)
 	}
 	if err == nil {
 		in.RequiredApprovals, err = parseApprovals(approvals)
@@ -365,8 +324,7 @@ func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *aut
 			h.renderError(w, r, a, err)
 			return
 		}
-		h.renderNewConnector(w, r, a, httpx.Status(code), h.creatableTypes(), typ, name, approvals,
-			enteredValues(t, form), app.ErrMessage(err))
+		h.renderNewConnector(w, r, a, httpx.Status(code), typ, name, approvals, enteredValues(spec, form), app.ErrMessage(err))
 		return
 	}
 	h.addFlash(w, r, a, fmt.Sprintf("Connector %s created.", c.Name))
@@ -396,15 +354,8 @@ func (h *handler) connectorDetailView(ctx context.Context, a *authed, c *app.Con
 	if form != nil {
 		v.Form = *form
 	} else {
-		t := typeForm(c.Type)
-		values := map[string]any{}
-		if len(t.Fields) == 1 && t.Fields[0].Name == configField {
-			values[configField] = prettyJSON(c.Config)
-		} else {
-			_ = json.Unmarshal(c.Config, &values)
-		}
-		v.Form = views.ConnectorForm{ID: id, Action: "/connectors/" + id, Name: c.Name, Type: c.Type,
-			Fields: formFieldsFor(t, values), Secrets: secretFields(t), RequiredApprovals: v.RequiredApprovals}
+		v.Form = connectorForm(h.connectorSpec(c.Type), storedValues(c.Config))
+		v.Form.ID, v.Form.Action, v.Form.Name, v.Form.Type, v.Form.RequiredApprovals = id, "/connectors/"+id, c.Name, c.Type, v.RequiredApprovals
 	}
 	v.Form.CredentialsSet, v.Form.CredentialsAt = v.CredentialsSet, v.CredentialsAt
 	return v
@@ -438,13 +389,13 @@ func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *aut
 		return
 	}
 	form := r.PostForm
-	t := typeForm(cur.Type)
+	spec := h.connectorSpec(cur.Type)
 	name, approvals := strings.TrimSpace(form.Get("name")), form.Get("required_approvals")
 	patch := app.ConnectorPatch{Name: &name}
 	var creds json.RawMessage
-	patch.Config, err = buildConfig(t, form, cur.Config)
+	patch.Config, err = configJSON(spec, form)
 	if err == nil {
-		creds, err = buildCredentials(t, form)
+		creds, err = settingsJSON(spec.Secrets(), form)
 		patch.Credentials = creds
 	}
 	if err == nil {
@@ -462,9 +413,8 @@ func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *aut
 			return
 		}
 		sid := strconv.FormatInt(cur.ID, 10)
-		f := views.ConnectorForm{ID: sid, Action: "/connectors/" + sid, Name: form.Get("name"), Type: cur.Type,
-			Fields: formFieldsFor(t, enteredValues(t, form)), Secrets: secretFields(t), RequiredApprovals: approvals,
-			Error: app.ErrMessage(err)}
+		f := connectorForm(spec, enteredValues(spec, form))
+		f.ID, f.Action, f.Name, f.Type, f.RequiredApprovals, f.Error = sid, "/connectors/"+sid, form.Get("name"), cur.Type, approvals, app.ErrMessage(err)
 		h.render(w, r, httpx.Status(code), views.ConnectorDetailPage(h.page(a, "Connector "+cur.Name, views.NavConnectors, ""),
 			h.connectorDetailView(r.Context(), a, cur, &f)))
 		return

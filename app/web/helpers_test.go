@@ -17,6 +17,7 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/connector/aws"
+	"github.com/nexplane/nexplane/app/connector/hosts"
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/engine"
 	"github.com/nexplane/nexplane/app/httpx"
@@ -71,6 +72,8 @@ type envOpts struct {
 	headers bool
 	// aws registers the AWS driver too, as the server does.
 	aws bool
+	// hosts registers the hosts driver too (without agents to reach).
+	hosts bool
 	// agents gives the service a real agent CA, so hosts can enroll.
 	agents bool
 	// agentURL is web.Config.AgentURL.
@@ -88,6 +91,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 	ldap.Register(reg)
 	if o.aws {
 		aws.Register(reg)
+	}
+	if o.hosts {
+		hosts.Register(reg, hosts.NewDriver(nil, db, clock.Now))
 	}
 	v, err := vault.New(bytes.Repeat([]byte{0x24}, 32), nil)
 	if err != nil {
