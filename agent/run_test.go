@@ -17,7 +17,7 @@ import (
 
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/agentapi"
+	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/pki"
 )
 
@@ -306,7 +306,7 @@ func TestRunRevoked(t *testing.T) {
 	if !strings.Contains(lw.String(), "heartbeat failed") {
 		t.Error("refused heartbeats not logged")
 	}
-	if _, err := srv.dispatch(agentID, ops.Work{ID: "after", Type: ops.TypeFactsRefresh}); !errors.Is(err, agentapi.ErrRevoked) {
+	if _, err := srv.dispatch(agentID, ops.Work{ID: "after", Type: ops.TypeFactsRefresh}); !errors.Is(err, dispatch.ErrRevoked) {
 		t.Errorf("dispatch to a revoked agent: %v", err)
 	}
 	rep, err := Status(context.Background(), StatusOptions{StateDir: dir, Root: root, Timeout: 5 * time.Second})

@@ -16,6 +16,7 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/agentapi"
 	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
@@ -35,7 +36,7 @@ type testServer struct {
 	db  *store.DB
 	svc *app.Service
 	ca  *pki.CA
-	hub *agentapi.Hub
+	hub *dispatch.Hub
 	srv *httptest.Server
 	// requests counts requests that got past TLS to the handler.
 	requests atomic.Int64
@@ -47,7 +48,7 @@ type serverOptions struct {
 	// certLife is the agent certificate lifetime (NEXPLANE_AGENT_CERT_TTL);
 	// zero keeps pki's default.
 	certLife time.Duration
-	// redeliverAfter is the hub's; zero keeps agentapi's default.
+	// redeliverAfter is the hub's; zero keeps dispatch's default.
 	redeliverAfter time.Duration
 	// listen is the address to bind; default 127.0.0.1:0.
 	listen string
@@ -73,7 +74,7 @@ func newTestServer(t *testing.T, o serverOptions) *testServer {
 	ca, db, v := newAgentCA(t)
 	ca.SetAgentValidity(o.certLife) // before serving, as the server does
 	quiet := slog.New(slog.DiscardHandler)
-	hub := agentapi.NewHub(agentapi.HubConfig{RedeliverAfter: o.redeliverAfter, Logger: quiet})
+	hub := dispatch.NewHub(dispatch.HubConfig{RedeliverAfter: o.redeliverAfter, Logger: quiet})
 	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Sealer: v, Logger: quiet,
 		Agents: ca, AgentRevoked: hub.Revoke})
 	serverCert, err := ca.ServerCert(pki.AgentListenerHosts(nil), time.Now())

@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -27,13 +28,45 @@ type Error struct {
 	Message string
 	// RetryAfter, when set on ERATELIMITED, tells the caller when to retry.
 	RetryAfter time.Duration
+	// Cause is the underlying failure (a driver's or SDK's error), kept for
+	// errors.Is/As and logs. Its text may name internals, so Error and
+	// ErrMessage leave it out: only LogValue shows it.
+	Cause error
 }
 
+// Error is the code and the safe message, never the cause: callers such as
+// the engine record it where users read it.
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// Unwrap exposes the cause to errors.Is and errors.As.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// LogValue adds the cause when the error is logged directly (slog "err", e).
+func (e *Error) LogValue() slog.Value {
+	if e.Cause == nil {
+		return slog.StringValue(e.Error())
+	}
+	return slog.StringValue(e.Error() + " (cause: " + e.Cause.Error() + ")")
+}
 
 // Errorf builds an *Error with a user-safe message.
 func Errorf(code ErrorCode, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap builds an *Error with a user-safe message that keeps cause in its
+// chain for errors.Is/As and logs; users see only the message.
+func Wrap(code ErrorCode, cause error, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Cause: cause}
+}
+
+// ErrCause returns the cause of the first *Error in err's chain, or nil.
+func ErrCause(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Cause
+	}
+	return nil
 }
 
 // ErrCode returns the code of the first *Error in err's chain, or EINTERNAL

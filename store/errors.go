@@ -47,8 +47,9 @@ var conflictMessages = map[string]string{
 
 // mapErr is the one place where driver errors become app codes. op says what
 // was being done ("create user"); notFound is the message for sql.ErrNoRows
-// ("" when no row is not expected). The driver's text stays in the error
-// chain for logs, while app.ErrMessage shows only the safe message.
+// ("" when no row is not expected). The driver's error is the app error's
+// cause, for errors.As and logs, while app.ErrMessage shows only the safe
+// message.
 func mapErr(op, notFound string, err error) error {
 	if err == nil {
 		return nil
@@ -61,20 +62,18 @@ func mapErr(op, notFound string, err error) error {
 		return app.Errorf(app.ENOTFOUND, "%s", notFound)
 	}
 	if code, name, ok := constraintOf(err); ok {
-		var safe *app.Error
+		msg := "a value is not allowed"
 		switch code {
 		case app.ECONFLICT:
-			msg, known := conflictMessages[name]
-			if !known {
+			if msg, ok = conflictMessages[name]; !ok {
 				msg = "the record already exists"
 			}
-			safe = app.Errorf(app.ECONFLICT, "%s", msg)
 		case app.ENOTFOUND:
-			safe = app.Errorf(app.ENOTFOUND, "a referenced record does not exist")
+			msg = "a referenced record does not exist"
 		default:
-			safe = app.Errorf(app.EINVALID, "a value is not allowed")
+			code = app.EINVALID
 		}
-		return fmt.Errorf("%s: %w (%v)", op, safe, err)
+		return fmt.Errorf("%s: %w", op, app.Wrap(code, err, "%s", msg))
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
@@ -84,7 +83,7 @@ func mapErr(op, notFound string, err error) error {
 // described by inUse, not a missing reference as on INSERT.
 func mapDeleteErr(op, inUse string, err error) error {
 	if code, _, ok := constraintOf(err); ok && code == app.ENOTFOUND {
-		return fmt.Errorf("%s: %w (%v)", op, app.Errorf(app.ECONFLICT, "%s", inUse), err)
+		return fmt.Errorf("%s: %w", op, app.Wrap(app.ECONFLICT, err, "%s", inUse))
 	}
 	return mapErr(op, "", err)
 }

@@ -279,6 +279,12 @@ func TestUsers(t *testing.T) {
 				}
 			})
 		}
+		// The driver's error stays in the chain (for logs), behind the
+		// safe message.
+		err = errCases[0].run()
+		if _, _, ok := constraintOf(app.ErrCause(err)); !ok {
+			t.Errorf("cause of %v = %v, want the driver's constraint error", err, app.ErrCause(err))
+		}
 	})
 }
 

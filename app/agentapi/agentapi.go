@@ -13,6 +13,7 @@ import (
 
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
 )
@@ -28,19 +29,19 @@ const (
 // Config wires the agent handler.
 type Config struct {
 	Service *app.Service
-	Hub     *Hub
+	Hub     *dispatch.Hub
 	// CA is the only issuer whose agent certificates are accepted.
 	CA     *pki.CA
 	Logger *slog.Logger
 	// ServerID names this server process among those sharing the database;
 	// polls record it on the agent so that work executed elsewhere is
-	// relayed here (see Relay). "" records nothing.
+	// relayed here (see dispatch.Relay). "" records nothing.
 	ServerID string
 }
 
 type server struct {
 	svc      *app.Service
-	hub      *Hub
+	hub      *dispatch.Hub
 	caFP     string
 	log      *slog.Logger
 	serverID string

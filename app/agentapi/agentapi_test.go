@@ -17,14 +17,14 @@ import (
 
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/agentapi"
+	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/store"
 )
 
 func TestEnrollHeartbeatPollResultsRenew(t *testing.T) {
-	e := newEnv(t, envOpts{})
+	e := newEnv(t, envOpts{serverID: "server-a"})
 	ctx := context.Background()
 	a := e.enroll(0)
 
@@ -72,6 +72,10 @@ func TestEnrollHeartbeatPollResultsRenew(t *testing.T) {
 	var pr ops.PollResponse
 	if got.err != nil || got.status != 200 || json.Unmarshal(got.body, &pr) != nil || len(pr.Work) != 1 || pr.Work[0].ID != "w-1" {
 		t.Fatalf("poll: %d %s %v", got.status, got.body, got.err)
+	}
+	// The poll names this server as the agent's, for relays (app/dispatch).
+	if row, err := e.db.AgentByID(ctx, a.id); err != nil || row.Server != "server-a" {
+		t.Errorf("agent's server after a poll = %+v, %v", row, err)
 	}
 	// An empty poll answers an empty list, not null.
 	if b := a.mustDo("GET", ops.PathWork+"?wait=0", nil, 200); strings.TrimSpace(string(b)) != `{"work":[]}` {
@@ -137,7 +141,7 @@ func TestRevocation(t *testing.T) {
 			if tc.opts.noNotify {
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
-				go agentapi.WatchRevocations(ctx, e.svc, e.hub, time.Second, nil)
+				go dispatch.WatchRevocations(ctx, e.svc, e.hub, time.Second, nil)
 			}
 			a := e.enroll(0)
 			a.mustDo("POST", ops.PathHeartbeat, ops.Heartbeat{}, http.StatusNoContent)

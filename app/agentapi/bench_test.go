@@ -50,6 +50,7 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/agentapi"
 	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
@@ -355,7 +356,7 @@ func TestAgentsBenchServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := agentapi.NewHub(agentapi.HubConfig{Logger: log})
+	hub := dispatch.NewHub(dispatch.HubConfig{Logger: log})
 	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Sealer: v, Agents: ca,
 		AgentRevoked: hub.Revoke, Logger: log})
 	var h http.Handler = agentapi.New(agentapi.Config{Service: svc, Hub: hub, CA: ca, Logger: log})
@@ -378,7 +379,7 @@ func TestAgentsBenchServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go agentapi.WatchRevocations(ctx, svc, hub, time.Second, log)
+	go dispatch.WatchRevocations(ctx, svc, hub, time.Second, log)
 	go func() { _ = srv.ServeTLS(ln, "", "") }()
 
 	ctl := http.NewServeMux()
@@ -805,7 +806,7 @@ func BenchmarkAgentsEnroll(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			hub := agentapi.NewHub(agentapi.HubConfig{})
+			hub := dispatch.NewHub(dispatch.HubConfig{})
 			discard := slog.New(slog.DiscardHandler)
 			svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Sealer: v, Agents: ca,
 				AgentRevoked: hub.Revoke, Logger: discard})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/httpx"
 )
 
@@ -54,7 +55,7 @@ func (s *server) poll(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	work, err := s.hub.Poll(r.Context(), id, time.Duration(wait)*time.Second)
-	if errors.Is(err, ErrRevoked) {
+	if errors.Is(err, dispatch.ErrRevoked) {
 		s.fail(w, r, app.Errorf(app.EFORBIDDEN, "agent %s is revoked; enroll again with a new token", id))
 		return
 	} else if err != nil {
@@ -68,8 +69,8 @@ func (s *server) poll(w http.ResponseWriter, r *http.Request) {
 }
 
 // results takes the agent's reports; those for work it was not given are
-// dropped (see Hub.Results) but still answered 200, so the agent does not
-// resend them forever.
+// dropped (see dispatch.Hub.Results) but still answered 200, so the agent
+// does not resend them forever.
 func (s *server) results(w http.ResponseWriter, r *http.Request) {
 	var rs []ops.Result
 	if err := decode(w, r, maxResultsBody, &rs); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/agentapi"
 	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
@@ -56,7 +57,7 @@ type env struct {
 	db    *store.DB
 	svc   *app.Service
 	ca    *pki.CA
-	hub   *agentapi.Hub
+	hub   *dispatch.Hub
 	clock *clock
 	srv   *httptest.Server
 
@@ -82,7 +83,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 	if e.ca, err = pki.LoadOrCreateCA(t.Context(), e.db, v, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	e.hub = agentapi.NewHub(agentapi.HubConfig{OnResult: func(_ string, r ops.Result) {
+	e.hub = dispatch.NewHub(dispatch.HubConfig{OnResult: func(_ string, r ops.Result) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		e.results = append(e.results, r)
@@ -99,7 +100,7 @@ func newEnv(t testing.TB, o envOpts) *env {
 
 // listener starts an agent listener on the env's database and CA, as a
 // server process (serverID) with its own hub would.
-func (e *env) listener(hub *agentapi.Hub, serverID string) *httptest.Server {
+func (e *env) listener(hub *dispatch.Hub, serverID string) *httptest.Server {
 	e.t.Helper()
 	serverCert, err := e.ca.ServerCert(pki.AgentListenerHosts(nil), time.Now())
 	if err != nil {

@@ -8,7 +8,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -122,15 +124,32 @@ type ErrorDetail struct {
 // their detail and answered with a generic message and the request id.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	code := app.ErrCode(err)
-	if code == app.EINTERNAL {
+	LogError(log, r, err)
+	RetryAfter(w, err)
+	WriteJSON(w, Status(code), ErrorBody{Error: ErrorDetail{Code: code, Message: app.ErrMessage(err), RequestID: RequestID(r.Context())}})
+}
+
+// LogError logs a failed request: an internal error in full, and the cause
+// behind any other (a driver's or SDK's error), which its user-safe message
+// leaves out. Errors that are only the user's mistake are not logged.
+func LogError(log *slog.Logger, r *http.Request, err error) {
+	if app.ErrCode(err) == app.EINTERNAL {
 		log.ErrorContext(r.Context(), "request failed", "request_id", RequestID(r.Context()),
 			"method", r.Method, "path", r.URL.Path, "err", err)
+	} else if cause := app.ErrCause(err); cause != nil {
+		log.InfoContext(r.Context(), "request failed", "request_id", RequestID(r.Context()),
+			"method", r.Method, "path", r.URL.Path, "err", err, "cause", cause)
 	}
+}
+
+// RetryAfter sets the Retry-After header, in whole seconds rounded up, when
+// err is rate limited with a known wait; the one place for API, console and
+// agent listener.
+func RetryAfter(w http.ResponseWriter, err error) {
 	var ae *app.Error
-	if code == app.ERATELIMITED && asAppError(err, &ae) && ae.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(ae.RetryAfter.Seconds()+0.999)))
+	if app.ErrCode(err) == app.ERATELIMITED && errors.As(err, &ae) && ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ae.RetryAfter.Seconds()))))
 	}
-	WriteJSON(w, Status(code), ErrorBody{Error: ErrorDetail{Code: code, Message: app.ErrMessage(err), RequestID: RequestID(r.Context())}})
 }
 
 // WriteJSON writes v with status.

@@ -2,9 +2,7 @@ package web
 
 import (
 	"bytes"
-	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/httpx"
@@ -41,14 +39,10 @@ func (h *handler) renderError(w http.ResponseWriter, r *http.Request, a *authed,
 	status := httpx.Status(code)
 	msg := app.ErrMessage(err)
 	if code == app.EINTERNAL {
-		h.log.ErrorContext(r.Context(), "request failed", "request_id", httpx.RequestID(r.Context()),
-			"method", r.Method, "path", r.URL.Path, "err", err)
 		msg = genericInternal
 	}
-	var ae *app.Error
-	if code == app.ERATELIMITED && asAppError(err, &ae) && ae.RetryAfter > 0 {
-		w.Header().Set("Retry-After", itoaCeil(ae.RetryAfter.Seconds()))
-	}
+	httpx.LogError(h.log, r, err)
+	httpx.RetryAfter(w, err)
 	h.renderStatus(w, r, a, status, errorTitle(status), msg)
 }
 
@@ -93,15 +87,4 @@ func RenderInternalError(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeHTML(w, http.StatusInternalServerError, buf.Bytes())
-}
-
-func asAppError(err error, target **app.Error) bool { return errors.As(err, target) }
-
-// itoaCeil formats seconds rounded up, for Retry-After.
-func itoaCeil(secs float64) string {
-	n := int(secs)
-	if float64(n) < secs {
-		n++
-	}
-	return strconv.Itoa(n)
 }

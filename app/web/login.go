@@ -46,10 +46,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		if code == app.EINTERNAL {
 			h.log.ErrorContext(r.Context(), "login failed", "request_id", httpx.RequestID(r.Context()), "err", err)
 		}
-		var ae *app.Error
-		if code == app.ERATELIMITED && asAppError(err, &ae) && ae.RetryAfter > 0 {
-			w.Header().Set("Retry-After", itoaCeil(ae.RetryAfter.Seconds()))
-		}
+		httpx.RetryAfter(w, err)
 		h.render(w, r, httpx.Status(code), views.LoginPage(views.Page{Title: "Log in"},
 			views.LoginForm{Email: email, Next: next, Error: app.ErrMessage(err)}))
 		return

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/agentapi"
+	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
 )
@@ -25,8 +26,8 @@ import (
 type agentListener struct {
 	ln    net.Listener
 	srv   *http.Server
-	hub   *agentapi.Hub
-	relay *agentapi.Relay
+	hub   *dispatch.Hub
+	relay *dispatch.Relay
 	url   string // public URL for the enroll command
 	caSHA string
 }
@@ -57,7 +58,7 @@ func setupAgents(ctx context.Context, e *env, d *deps) (*agentListener, error) {
 	if err != nil {
 		return fail(fmt.Errorf("agent listener certificate: %w", err))
 	}
-	hub := agentapi.NewHub(agentapi.HubConfig{Logger: e.log})
+	hub := dispatch.NewHub(dispatch.HubConfig{Logger: e.log})
 	svcCfg := d.svcCfg
 	svcCfg.Agents, svcCfg.AgentRevoked = ca, hub.Revoke
 	d.svc = app.NewService(svcCfg)
@@ -68,7 +69,7 @@ func setupAgents(ctx context.Context, e *env, d *deps) (*agentListener, error) {
 	if err != nil {
 		return fail(err)
 	}
-	relay := agentapi.NewRelay(agentapi.RelayConfig{Hub: hub, Store: d.store, ServerID: serverID, Logger: e.log})
+	relay := dispatch.NewRelay(dispatch.RelayConfig{Hub: hub, Store: d.store, ServerID: serverID, Logger: e.log})
 	var h http.Handler = agentapi.New(agentapi.Config{Service: d.svc, Hub: hub, CA: ca, Logger: e.log, ServerID: serverID})
 	h = httpx.Recover(e.log, func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteError(w, r, e.log, errors.New("panic"))
@@ -100,7 +101,7 @@ func setupAgents(ctx context.Context, e *env, d *deps) (*agentListener, error) {
 // errors from Serve go to errc.
 func (a *agentListener) serve(ctx context.Context, e *env, d *deps, errc chan<- error) {
 	e.log.Info("agent listener", "addr", a.ln.Addr().String(), "url", a.url, "ca_sha256", a.caSHA)
-	go agentapi.WatchRevocations(ctx, d.svc, a.hub, time.Second, e.log)
+	go dispatch.WatchRevocations(ctx, d.svc, a.hub, time.Second, e.log)
 	go a.relay.Run(ctx)
 	go func() {
 		if err := a.srv.ServeTLS(a.ln, "", ""); !errors.Is(err, http.ErrServerClosed) {

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/agentapi"
 	"github.com/nexplane/nexplane/app/api"
 	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/scheduler"
@@ -57,7 +57,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	} else {
 		// No listener here: host operations can still reach agents polling
 		// other servers of the same database.
-		d.agentWork.relay.Store(agentapi.NewRelay(agentapi.RelayConfig{Store: d.store, Logger: e.log}))
+		d.agentWork.relay.Store(dispatch.NewRelay(dispatch.RelayConfig{Store: d.store, Logger: e.log}))
 	}
 	srv, scheme, err := buildServer(ctx, e, d, agents)
 	if err != nil {

@@ -15,11 +15,11 @@ import (
 
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/agentapi"
 	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/connector/aws"
 	"github.com/nexplane/nexplane/app/connector/hosts"
 	"github.com/nexplane/nexplane/app/connector/ldap"
+	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/engine"
 	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/store"
@@ -114,7 +114,7 @@ func (d *deps) Close() error { return d.store.Close() }
 // built before serve makes the relay, so it is set late; until then, and in
 // CLI processes, work fails at once instead of waiting out its timeout.
 type agentDispatcher struct {
-	relay atomic.Pointer[agentapi.Relay]
+	relay atomic.Pointer[dispatch.Relay]
 }
 
 func (a *agentDispatcher) Dispatch(ctx context.Context, agentID string, w ops.Work) (ops.Result, error) {

@@ -21,7 +21,7 @@ import (
 // request itself (which could carry a secret) is never quoted.
 func (c *conn) mapErr(ctx context.Context, what string, err error) error {
 	if ctx.Err() != nil {
-		return wrap(app.EUNAVAILABLE, err, "%s: %s", what, netProblem(ctx, ctx.Err()))
+		return app.Wrap(app.EUNAVAILABLE, err, "%s: %s", what, netProblem(ctx, ctx.Err()))
 	}
 	var api smithy.APIError
 	if errors.As(err, &api) {
@@ -32,31 +32,31 @@ func (c *conn) mapErr(ctx context.Context, what string, err error) error {
 		}
 		switch {
 		case credentialCodes[code]:
-			return wrap(app.EUNAVAILABLE, err, "%s: AWS rejected the credentials (%s); check access_key_id and secret_access_key, and that the key is active", what, code)
+			return app.Wrap(app.EUNAVAILABLE, err, "%s: AWS rejected the credentials (%s); check access_key_id and secret_access_key, and that the key is active", what, code)
 		case code == "AccessDenied" || code == "AccessDeniedException" || code == "UnauthorizedOperation":
-			return wrap(app.EFORBIDDEN, err, "%s: AWS denied it (%s); grant the connector's identity this IAM permission", what, answer)
+			return app.Wrap(app.EFORBIDDEN, err, "%s: AWS denied it (%s); grant the connector's identity this IAM permission", what, answer)
 		case throttleCodes[code]:
-			return wrap(app.ERATELIMITED, err, "%s: AWS throttled the request (%s) and it still failed after %d attempts with backoff; try again later", what, code, maxAttempts)
+			return app.Wrap(app.ERATELIMITED, err, "%s: AWS throttled the request (%s) and it still failed after %d attempts with backoff; try again later", what, code, maxAttempts)
 		case code == "NoSuchEntity":
-			return wrap(app.ENOTFOUND, err, "%s: not found (%s)", what, answer)
+			return app.Wrap(app.ENOTFOUND, err, "%s: not found (%s)", what, answer)
 		case code == "LimitExceeded":
-			return wrap(app.ECONFLICT, err, "%s: an AWS limit would be exceeded (%s)", what, answer)
+			return app.Wrap(app.ECONFLICT, err, "%s: an AWS limit would be exceeded (%s)", what, answer)
 		case code == "EntityAlreadyExists" || code == "DeleteConflict" || code == "ConcurrentModification":
-			return wrap(app.ECONFLICT, err, "%s: %s", what, answer)
+			return app.Wrap(app.ECONFLICT, err, "%s: %s", what, answer)
 		case code == "InvalidInput" || code == "ValidationError" || code == "MalformedPolicyDocument" ||
 			code == "InvalidParameterValue" || code == "PolicyNotAttachable" || code == "MissingParameter":
-			return wrap(app.EINVALID, err, "%s: AWS refused it (%s)", what, answer)
+			return app.Wrap(app.EINVALID, err, "%s: AWS refused it (%s)", what, answer)
 		}
-		return wrap(app.EUNAVAILABLE, err, "%s: AWS answered %s", what, answer)
+		return app.Wrap(app.EUNAVAILABLE, err, "%s: AWS answered %s", what, answer)
 	}
 	var attempts *retry.MaxAttemptsError
 	if ne := netProblem(ctx, err); ne != "" {
 		if errors.As(err, &attempts) {
 			ne += fmt.Sprintf(" (after %d attempts)", attempts.Attempt)
 		}
-		return wrap(app.EUNAVAILABLE, err, "%s: cannot reach %s: %s", what, hostOf(err, c.endpoint()), ne)
+		return app.Wrap(app.EUNAVAILABLE, err, "%s: cannot reach %s: %s", what, hostOf(err, c.endpoint()), ne)
 	}
-	return wrap(app.EUNAVAILABLE, err, "%s: the request failed: %s", what, err)
+	return app.Wrap(app.EUNAVAILABLE, err, "%s: the request failed: %s", what, err)
 }
 
 var credentialCodes = map[string]bool{
@@ -109,22 +109,8 @@ func netProblem(ctx context.Context, err error) string {
 	return ""
 }
 
-// safeError carries a user-safe *app.Error and the underlying cause, so
-// app.ErrCode/ErrMessage see the former and logs (errors.Is/As) the latter.
-type safeError struct {
-	safe  *app.Error
-	cause error
-}
-
-func (e *safeError) Error() string   { return e.safe.Error() }
-func (e *safeError) Unwrap() []error { return []error{e.safe, e.cause} }
-
-func wrap(code app.ErrorCode, cause error, format string, args ...any) error {
-	return &safeError{safe: app.Errorf(code, format, args...), cause: cause}
-}
-
 // partial reports a multi-step change that stopped half-way: what was
 // already done, then what failed, keeping the failure's code and cause.
 func partial(err error, format string, args ...any) error {
-	return wrap(app.ErrCode(err), err, "%s: %s", fmt.Sprintf(format, args...), app.ErrMessage(err))
+	return app.Wrap(app.ErrCode(err), err, "%s: %s", fmt.Sprintf(format, args...), app.ErrMessage(err))
 }

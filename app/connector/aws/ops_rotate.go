@@ -113,11 +113,11 @@ func (c *conn) undoCreate(ctx context.Context, ic *iam.Client, user, newID strin
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), compensateDeadline)
 	defer cancel()
 	if delErr := c.deleteKey(cctx, ic, user, newID); delErr != nil {
-		return wrap(app.ErrCode(cause), cause,
+		return app.Wrap(app.ErrCode(cause), cause,
 			"%s (%s); deleting the new key again failed too (%s): IAM user %s still has the new key %s, whose secret was never shown (delete it with aws.iam.access_key.delete)",
 			story, app.ErrMessage(cause), app.ErrMessage(delErr), user, newID)
 	}
-	return wrap(app.ErrCode(cause), cause, "%s (%s); the new key %s was deleted again, so nothing changed: try again once the cause is fixed",
+	return app.Wrap(app.ErrCode(cause), cause, "%s (%s); the new key %s was deleted again, so nothing changed: try again once the cause is fixed",
 		story, app.ErrMessage(cause), newID)
 }
 

@@ -31,7 +31,7 @@ const Type = "agents"
 // ctx ends first it must withdraw the item, so that nothing stays queued for
 // an agent that stayed away, and return an error wrapping ctx's error. An
 // error may implement WasDelivered() bool to say that the agent had already
-// received the item. *agentapi.Hub implements it.
+// received the item. *dispatch.Hub implements it.
 type Dispatcher interface {
 	Dispatch(ctx context.Context, agentID string, w ops.Work) (ops.Result, error)
 }

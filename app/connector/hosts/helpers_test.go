@@ -17,9 +17,9 @@ import (
 
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/agentapi"
 	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/connector/hosts"
+	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/store"
@@ -44,7 +44,7 @@ type env struct {
 	t     *testing.T
 	db    *store.DB
 	svc   *app.Service
-	hub   *agentapi.Hub
+	hub   *dispatch.Hub
 	clock *clock
 	reg   *app.Registry
 	drv   hosts.Driver
@@ -68,7 +68,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.hub = agentapi.NewHub(agentapi.HubConfig{})
+	e.hub = dispatch.NewHub(dispatch.HubConfig{})
 	t.Cleanup(e.hub.Close)
 	e.reg = app.NewRegistry()
 	e.drv = hosts.NewDriver(e.hub, e.db, e.clock.Now)
@@ -167,7 +167,7 @@ type fakeAgent struct {
 	done chan struct{}
 }
 
-func startAgent(t *testing.T, h *agentapi.Hub, agentID string, answer func(ops.Work, ops.Op, error) *ops.Result) *fakeAgent {
+func startAgent(t *testing.T, h *dispatch.Hub, agentID string, answer func(ops.Work, ops.Op, error) *ops.Result) *fakeAgent {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	fa := &fakeAgent{done: make(chan struct{})}

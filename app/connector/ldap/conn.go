@@ -108,7 +108,7 @@ func connect(ctx context.Context, cfg *Config, password string) (*conn, error) {
 	var d net.Dialer
 	raw, err := d.DialContext(cctx, "tcp", u.Host)
 	if err != nil {
-		return nil, wrap(app.EUNAVAILABLE, err, "cannot reach %s: %s", cfg.URL, netProblem(ctx, err))
+		return nil, app.Wrap(app.EUNAVAILABLE, err, "cannot reach %s: %s", cfg.URL, netProblem(ctx, err))
 	}
 	// The deadline bounds the TLS handshake and bind too; go-ldap's reader
 	// goroutine reads from raw, so a past deadline also unblocks it when
@@ -125,7 +125,7 @@ func connect(ctx context.Context, cfg *Config, password string) (*conn, error) {
 		if ctx.Err() != nil || cctx.Err() != nil || isTimeout(e) || !time.Now().Before(deadline) {
 			// go-ldap formats some read errors with %v; keep the cause
 			// classifiable as a deadline anyway.
-			return nil, wrap(app.EUNAVAILABLE, errors.Join(e, context.DeadlineExceeded),
+			return nil, app.Wrap(app.EUNAVAILABLE, errors.Join(e, context.DeadlineExceeded),
 				"connecting to %s: %s during %s", cfg.URL, netProblem(ctx, context.DeadlineExceeded), step)
 		}
 		return nil, e
@@ -137,7 +137,7 @@ func connect(ctx context.Context, cfg *Config, password string) (*conn, error) {
 		security = "ldaps"
 		tlsConn := tls.Client(raw, tc)
 		if err := tlsConn.HandshakeContext(cctx); err != nil {
-			return fail(wrap(app.EUNAVAILABLE, err, "TLS handshake with %s failed: %s", cfg.URL, tlsProblem(err)))
+			return fail(app.Wrap(app.EUNAVAILABLE, err, "TLS handshake with %s failed: %s", cfg.URL, tlsProblem(err)))
 		}
 		nc = tlsConn
 	}
@@ -158,11 +158,11 @@ func connect(ctx context.Context, cfg *Config, password string) (*conn, error) {
 		if err := l.StartTLS(tc); err != nil {
 			switch {
 			case isTLSHandshakeErr(err):
-				return failClose(wrap(app.EUNAVAILABLE, err, "TLS handshake with %s failed: %s", cfg.URL, tlsProblem(err)))
+				return failClose(app.Wrap(app.EUNAVAILABLE, err, "TLS handshake with %s failed: %s", cfg.URL, tlsProblem(err)))
 			case !serverAnswered(err):
-				return failClose(wrap(app.EUNAVAILABLE, err, "connection to %s failed during StartTLS: %s", cfg.URL, resultProblem(err)))
+				return failClose(app.Wrap(app.EUNAVAILABLE, err, "connection to %s failed during StartTLS: %s", cfg.URL, resultProblem(err)))
 			}
-			return failClose(wrap(app.EUNAVAILABLE, err,
+			return failClose(app.Wrap(app.EUNAVAILABLE, err,
 				"%s refused StartTLS (%s); enable TLS on the server or use ldaps:// (insecure_no_tls exists for labs only)",
 				cfg.URL, resultProblem(err)))
 		}
@@ -174,13 +174,13 @@ func connect(ctx context.Context, cfg *Config, password string) (*conn, error) {
 	step = "the bind"
 	if err := l.Bind(cfg.BindDN, password); err != nil {
 		if !serverAnswered(err) {
-			return failClose(wrap(app.EUNAVAILABLE, err, "connection to %s failed during the bind: %s", cfg.URL, resultProblem(err)))
+			return failClose(app.Wrap(app.EUNAVAILABLE, err, "connection to %s failed during the bind: %s", cfg.URL, resultProblem(err)))
 		}
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
-			return failClose(wrap(app.EUNAVAILABLE, err,
+			return failClose(app.Wrap(app.EUNAVAILABLE, err,
 				"bind as %s failed: invalid credentials (wrong bind_password, no such bind_dn, or the account is locked)", cfg.BindDN))
 		}
-		return failClose(wrap(app.EUNAVAILABLE, err, "bind as %s failed: %s", cfg.BindDN, resultProblem(err)))
+		return failClose(app.Wrap(app.EUNAVAILABLE, err, "bind as %s failed: %s", cfg.BindDN, resultProblem(err)))
 	}
 	if !stop() {
 		// ctx ended while we finished: the deadline trap may have fired.
@@ -270,7 +270,7 @@ func (c *conn) do(ctx context.Context, what string, fn func(*ldap.Conn) error) e
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return wrap(app.EUNAVAILABLE, err, "%s: %s", what, netProblem(ctx, err))
+		return app.Wrap(app.EUNAVAILABLE, err, "%s: %s", what, netProblem(ctx, err))
 	}
 	timeout := requestTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
@@ -284,7 +284,7 @@ func (c *conn) do(ctx context.Context, what string, fn func(*ldap.Conn) error) e
 		return nil
 	}
 	if ctx.Err() != nil {
-		return wrap(app.EUNAVAILABLE, err, "%s: %s", what, netProblem(ctx, ctx.Err()))
+		return app.Wrap(app.EUNAVAILABLE, err, "%s: %s", what, netProblem(ctx, ctx.Err()))
 	}
 	return c.mapErr(what, err)
 }
@@ -299,21 +299,21 @@ func (c *conn) mapErr(what string, err error) error {
 	}
 	switch le.ResultCode {
 	case ldap.ErrorNetwork, ldap.LDAPResultTimeout, ldap.LDAPResultBusy, ldap.LDAPResultUnavailable:
-		return wrap(app.EUNAVAILABLE, err, "%s: the connection to %s failed: %s", what, c.cfg.URL, resultProblem(err))
+		return app.Wrap(app.EUNAVAILABLE, err, "%s: the connection to %s failed: %s", what, c.cfg.URL, resultProblem(err))
 	case ldap.LDAPResultNoSuchObject:
-		return wrap(app.ENOTFOUND, err, "%s: no such entry (or not visible to %s)", what, c.cfg.BindDN)
+		return app.Wrap(app.ENOTFOUND, err, "%s: no such entry (or not visible to %s)", what, c.cfg.BindDN)
 	case ldap.LDAPResultEntryAlreadyExists:
-		return wrap(app.ECONFLICT, err, "%s: the entry already exists", what)
+		return app.Wrap(app.ECONFLICT, err, "%s: the entry already exists", what)
 	case ldap.LDAPResultAttributeOrValueExists, ldap.LDAPResultNoSuchAttribute:
-		return wrap(app.ECONFLICT, err, "%s: %s", what, resultProblem(err))
+		return app.Wrap(app.ECONFLICT, err, "%s: %s", what, resultProblem(err))
 	case ldap.LDAPResultInsufficientAccessRights:
-		return wrap(app.EFORBIDDEN, err, "%s: the directory denied it to %s (insufficient access rights; check the ACLs)", what, c.cfg.BindDN)
+		return app.Wrap(app.EFORBIDDEN, err, "%s: the directory denied it to %s (insufficient access rights; check the ACLs)", what, c.cfg.BindDN)
 	case ldap.LDAPResultObjectClassViolation, ldap.LDAPResultConstraintViolation, ldap.LDAPResultInvalidAttributeSyntax,
 		ldap.LDAPResultUndefinedAttributeType, ldap.LDAPResultNamingViolation, ldap.LDAPResultNotAllowedOnRDN,
 		ldap.LDAPResultNotAllowedOnNonLeaf, ldap.LDAPResultInvalidDNSyntax:
-		return wrap(app.EINVALID, err, "%s: the directory refused it: %s", what, resultProblem(err))
+		return app.Wrap(app.EINVALID, err, "%s: the directory refused it: %s", what, resultProblem(err))
 	}
-	return wrap(app.EUNAVAILABLE, err, "%s: %s", what, resultProblem(err))
+	return app.Wrap(app.EUNAVAILABLE, err, "%s: %s", what, resultProblem(err))
 }
 
 // resultProblem is "<result name>: <diagnostic>" without go-ldap's
@@ -404,22 +404,8 @@ func tlsProblem(err error) string {
 	return msg
 }
 
-// safeError carries a user-safe *app.Error and the underlying cause, so
-// app.ErrCode/ErrMessage see the former and logs (errors.Is/As) the latter.
-type safeError struct {
-	safe  *app.Error
-	cause error
-}
-
-func (e *safeError) Error() string   { return e.safe.Error() }
-func (e *safeError) Unwrap() []error { return []error{e.safe, e.cause} }
-
-func wrap(code app.ErrorCode, cause error, format string, args ...any) error {
-	return &safeError{safe: app.Errorf(code, format, args...), cause: cause}
-}
-
 // partial reports a multi-step change that stopped half-way: what was
 // already done, then what failed, keeping the failure's code and cause.
 func partial(err error, format string, args ...any) error {
-	return wrap(app.ErrCode(err), err, "%s: %s", fmt.Sprintf(format, args...), app.ErrMessage(err))
+	return app.Wrap(app.ErrCode(err), err, "%s: %s", fmt.Sprintf(format, args...), app.ErrMessage(err))
 }

@@ -140,7 +140,7 @@ func (c *conn) pagedSearch(ctx context.Context, what, base, filter string, attrs
 	if err != nil {
 		var le *ldap.Error
 		if errors.As(err, &le) && (le.ResultCode == ldap.LDAPResultSizeLimitExceeded || le.ResultCode == ldap.LDAPResultAdminLimitExceeded) {
-			return nil, wrap(app.EUNAVAILABLE, err,
+			return nil, app.Wrap(app.EUNAVAILABLE, err,
 				"listing the %s under %s: the directory stopped after %d entries (%s); a partial inventory would make the rest look deleted, so allow %s to read them all (OpenLDAP: limits dn.exact=\"%s\" size.prtotal=unlimited)",
 				what, base, len(entries), resultProblem(err), c.cfg.BindDN, c.cfg.BindDN)
 		}

@@ -39,7 +39,7 @@ func (o *RotateCredentials) checkEntry(ctx context.Context, c *conn) error {
 		return err
 	})
 	if app.ErrCode(err) == app.ENOTFOUND {
-		return wrap(app.EINVALID, err, "the bind account %s is not an entry in the directory (a rootdn?); its password cannot be changed over LDAP: bind as a service account entry instead", c.cfg.BindDN)
+		return app.Wrap(app.EINVALID, err, "the bind account %s is not an entry in the directory (a rootdn?); its password cannot be changed over LDAP: bind as a service account entry instead", c.cfg.BindDN)
 	}
 	return err
 }

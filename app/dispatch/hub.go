@@ -1,4 +1,9 @@
-package agentapi
+// Package dispatch is the agents' work queue: the Hub hands work to agents'
+// long-polls and takes their results, the Relay reaches agents whose poll
+// another server process holds, and WatchRevocations closes the polls of
+// agents revoked elsewhere. It knows nothing of HTTP; app/agentapi serves
+// the polls.
+package dispatch
 
 import (
 	"context"
