@@ -121,18 +121,6 @@ func (db *DB) WithTx(ctx context.Context, fn func(app.Tx) error) (err error) {
 	return nil
 }
 
-// ExecRaw runs one statement on the write pool, outside any transaction,
-// with ? placeholders. It exists for tests and maintenance tools (for
-// example to prove that the database refuses to alter audit records); the
-// application never uses it.
-func (db *DB) ExecRaw(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := db.writer.ExecContext(ctx, db.dialect.rebind(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("exec raw: %w", err)
-	}
-	return res, nil
-}
-
 // tx is a transaction handed to WithTx's fn: the same reads as the DB, bound
 // to the transaction, plus the writes.
 type tx struct {
