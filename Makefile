@@ -9,8 +9,10 @@ DATA_DIR            ?= ./data
 
 .PHONY: build run test bench generate generate-check lint clean
 
+# build writes bin/nexplane (the server) and bin/nexplane-agent (the host agent).
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/nexplane ./cmd/nexplane
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/nexplane-agent ./cmd/nexplane-agent
 
 # run starts a development server on https://localhost:8443 with SQLite in
 # ./data and a development SECRET_KEY generated there on first use.

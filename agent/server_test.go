@@ -21,6 +21,7 @@ import (
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // testActor is the operator who makes tokens, reads agents and revokes
@@ -57,7 +58,7 @@ type serverOptions struct {
 // newAgentCA makes a real agent CA, kept in its own store.
 func newAgentCA(t *testing.T) (*pki.CA, *store.DB, *vault.Vault) {
 	t.Helper()
-	db := store.MustOpenStore(t)
+	db := storetest.MustOpenStore(t)
 	v, err := vault.New([]byte("agent-runtime-test-secret-0123456789abcdef"), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
-	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 func TestValidateLabels(t *testing.T) {
@@ -53,7 +53,7 @@ func TestAgentStatus(t *testing.T) {
 
 func newAgentService(t *testing.T) *app.Service {
 	t.Helper()
-	db := store.MustOpenStore(t)
+	db := storetest.MustOpenStore(t)
 	v, err := vault.New([]byte("app-agent-test-secret-0123456789abcdef"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestCreateEnrollmentTokenRules(t *testing.T) {
 		t.Errorf("token %q %+v %v", tok, et, err)
 	}
 	// Without a CA, enrollment is unavailable, not broken.
-	bare := app.NewService(app.Config{Store: store.MustOpenSQLite(t)})
+	bare := app.NewService(app.Config{Store: storetest.MustOpenSQLite(t)})
 	if _, _, err := bare.CreateEnrollmentToken(ctx, admin, nil, 0); app.ErrCode(err) != app.EUNAVAILABLE {
 		t.Errorf("no CA: %v", err)
 	}

@@ -16,7 +16,7 @@ func newAgent(id, serial string) *app.Agent {
 }
 
 func TestAgentsCRUD(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		a := newAgent("0123456789abcdef", "aa01")
 		mustTx(t, db, func(tx app.Tx) error { return tx.CreateAgent(ctx, a) })
@@ -138,7 +138,7 @@ func TestAgentsCRUD(t *testing.T) {
 }
 
 func TestEnrollmentTokensAreSingleUse(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		et := &app.EnrollmentToken{TokenHash: "h1", Labels: map[string]string{"role": "web"}, CreatedBy: "1",
 			CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}

@@ -30,7 +30,7 @@ func checkSearchIndex(t *testing.T, db *DB) {
 	if db.dialect != sqliteDialect {
 		return
 	}
-	if _, err := db.ExecRaw(t.Context(), "INSERT INTO assets_search (assets_search) VALUES ('integrity-check')"); err != nil {
+	if _, err := db.execRaw(t.Context(), "INSERT INTO assets_search (assets_search) VALUES ('integrity-check')"); err != nil {
 		t.Errorf("assets_search integrity: %v", err)
 	}
 }
@@ -44,7 +44,7 @@ func assetIDs(as []app.Asset) []int64 {
 }
 
 func TestAssets(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conn := mustCreateConnector(t, db, newConnector("aws"))
 		other := mustCreateConnector(t, db, newConnector("ldap"))
@@ -152,7 +152,7 @@ func TestAssets(t *testing.T) {
 }
 
 func TestListAssets(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		aws := mustCreateConnector(t, db, newConnector("aws"))
 		ldap := mustCreateConnector(t, db, newConnector("ldap"))
@@ -266,7 +266,7 @@ func TestListAssets(t *testing.T) {
 }
 
 func TestFindings(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conn := mustCreateConnector(t, db, newConnector("aws"))
 		other := mustCreateConnector(t, db, newConnector("ldap"))
@@ -400,7 +400,7 @@ func TestFindings(t *testing.T) {
 }
 
 func TestDrift(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conn := mustCreateConnector(t, db, newConnector("aws"))
 		other := mustCreateConnector(t, db, newConnector("ldap"))
@@ -477,7 +477,7 @@ func TestDrift(t *testing.T) {
 }
 
 func TestSyncState(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		a := mustCreateConnector(t, db, newConnector("a"))
 		b := mustCreateConnector(t, db, newConnector("b"))
@@ -518,7 +518,7 @@ func TestSyncState(t *testing.T) {
 }
 
 func TestChangesTouchingSince(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conn := mustCreateConnector(t, db, newConnector("aws"))
 		other := mustCreateConnector(t, db, newConnector("ldap"))
@@ -585,7 +585,7 @@ func TestChangesTouchingSince(t *testing.T) {
 // TestConnectorDeleteCascades: a connector without change requests can be
 // deleted, and takes its inventory, findings, drift and sync state along.
 func TestConnectorDeleteCascades(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conn := mustCreateConnector(t, db, newConnector("aws"))
 		keepConn := mustCreateConnector(t, db, newConnector("keep"))
@@ -604,7 +604,7 @@ func TestConnectorDeleteCascades(t *testing.T) {
 			return tx.PutSyncState(ctx, &app.SyncState{ConnectorID: conn.ID, NextDue: t0})
 		})
 		// Drift outlives its asset.
-		if _, err := db.ExecRaw(ctx, "DELETE FROM assets WHERE id = ?", a.ID); err != nil {
+		if _, err := db.execRaw(ctx, "DELETE FROM assets WHERE id = ?", a.ID); err != nil {
 			t.Fatal(err)
 		}
 		if ds, err := db.ListDrift(ctx, app.DriftFilter{ConnectorID: conn.ID}); err != nil || len(ds) != 1 {
@@ -677,7 +677,7 @@ func TestMigrateFrom0002(t *testing.T) {
 // (except ListFindings' severity order over one asset's or connector's
 // findings, and text search, which filters the index walk).
 func TestInventoryQueriesUseIndexes(t *testing.T) {
-	db := MustOpenSQLite(t)
+	db := mustOpenSQLite(t)
 	ctx := t.Context()
 	// Enough rows, with statistics, that the planner prefers the indexes.
 	conns := []int64{mustCreateConnector(t, db, newConnector("a")).ID, mustCreateConnector(t, db, newConnector("b")).ID}

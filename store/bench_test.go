@@ -1,11 +1,9 @@
-package store
+package store_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,25 +12,29 @@ import (
 	"time"
 
 	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // benchFixtures holds the seeded stores of this process, one per driver.
 var benchFixtures struct {
 	sync.Mutex
-	dbs      map[string]*DB
-	cleanups []func()
+	dbs      map[string]*storetest.Bench
+	cleanups []func() error
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
 	for _, c := range slices.Backward(benchFixtures.cleanups) {
-		c()
+		if err := c(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench fixture cleanup:", err)
+		}
 	}
 	os.Exit(code)
 }
 
 func benchRows(b *testing.B) int {
-	n := BenchDefaultRows
+	n := storetest.BenchDefaultRows
 	if s := os.Getenv("NEXPLANE_BENCH_AUDIT_ROWS"); s != "" {
 		v, err := strconv.Atoi(s)
 		// A resource recurs every 4,000 records; its deep page, half way
@@ -47,37 +49,18 @@ func benchRows(b *testing.B) int {
 
 // openBenchStore opens an empty migrated store for driver that lives until
 // the benchmarks end (benchFixtures' lock held).
-func openBenchStore(b *testing.B, driver string) *DB {
-	ctx := context.Background()
-	var db *DB
-	switch driver {
-	case DriverSQLite:
-		dir, err := os.MkdirTemp("", "nexplane-bench-")
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchFixtures.cleanups = append(benchFixtures.cleanups, func() { os.RemoveAll(dir) })
-		if db, err = OpenSQLite(ctx, filepath.Join(dir, "bench.db"), nil); err == nil {
-			_, err = db.Migrate(ctx)
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-		benchFixtures.cleanups = append(benchFixtures.cleanups, func() { db.Close() })
-	case DriverPostgres:
-		var drop func() error
-		var err error
-		if db, drop, err = OpenPostgresTestSchema(ctx, os.Getenv(EnvTestPostgresURL)); err != nil {
-			b.Fatal(err)
-		}
-		benchFixtures.cleanups = append(benchFixtures.cleanups, func() { drop() })
+func openBenchStore(b *testing.B, driver string) *storetest.Bench {
+	db, closeFn, err := storetest.OpenBench(context.Background(), driver)
+	if err != nil {
+		b.Fatal(err)
 	}
+	benchFixtures.cleanups = append(benchFixtures.cleanups, closeFn)
 	return db
 }
 
 // seededStore returns the process's seeded store for driver, seeding it on
 // first use.
-func seededStore(b *testing.B, driver string, rows int) *DB {
+func seededStore(b *testing.B, driver string, rows int) *storetest.Bench {
 	benchFixtures.Lock()
 	defer benchFixtures.Unlock()
 	if db := benchFixtures.dbs[driver]; db != nil {
@@ -86,12 +69,12 @@ func seededStore(b *testing.B, driver string, rows int) *DB {
 	ctx := context.Background()
 	db := openBenchStore(b, driver)
 	start := time.Now()
-	if err := SeedAuditForBench(ctx, db, rows); err != nil {
+	if err := db.SeedAudit(ctx, rows); err != nil {
 		b.Fatal(err)
 	}
 	b.Logf("seeded %d audit records on %s in %v", rows, driver, time.Since(start).Round(time.Millisecond))
 	if benchFixtures.dbs == nil {
-		benchFixtures.dbs = map[string]*DB{}
+		benchFixtures.dbs = map[string]*storetest.Bench{}
 	}
 	benchFixtures.dbs[driver] = db
 	return db
@@ -99,12 +82,12 @@ func seededStore(b *testing.B, driver string, rows int) *DB {
 
 // benchDrivers runs fn per driver, PostgreSQL only when its URL is set.
 func benchDrivers(b *testing.B, fn func(b *testing.B, driver string)) {
-	b.Run(DriverSQLite, func(b *testing.B) { fn(b, DriverSQLite) })
-	if os.Getenv(EnvTestPostgresURL) == "" {
-		b.Logf("SKIP postgres: %s not set", EnvTestPostgresURL)
+	b.Run(store.DriverSQLite, func(b *testing.B) { fn(b, store.DriverSQLite) })
+	if os.Getenv(storetest.EnvTestPostgresURL) == "" {
+		b.Logf("SKIP postgres: %s not set", storetest.EnvTestPostgresURL)
 		return
 	}
-	b.Run(DriverPostgres, func(b *testing.B) { fn(b, DriverPostgres) })
+	b.Run(store.DriverPostgres, func(b *testing.B) { fn(b, store.DriverPostgres) })
 }
 
 // loopP50 runs op in b.Loop and reports the median latency beside ns/op.
@@ -123,12 +106,7 @@ func loopP50(b *testing.B, op func() error) {
 
 func BenchmarkAuditAppend(b *testing.B) {
 	benchDrivers(b, func(b *testing.B, driver string) {
-		var db *DB
-		if driver == DriverSQLite {
-			db = MustOpenSQLite(b)
-		} else {
-			db = MustOpenPostgres(b, os.Getenv(EnvTestPostgresURL))
-		}
+		db := storetest.MustOpenBench(b, driver)
 		ctx := b.Context()
 		actor := app.SystemActor("bench")
 		i := 0
@@ -152,7 +130,7 @@ func benchListCases(rows int) []struct {
 } {
 	mid := rows / 2
 	window := min(86_400, rows/4) // one day of records, one per second
-	at := func(i int) time.Time { return time.UnixMilli(benchBaseMS + int64(i)*1000).UTC() }
+	at := storetest.BenchAt
 	return []struct {
 		name   string
 		filter app.AuditFilter
@@ -198,55 +176,19 @@ func BenchmarkAuditListDeepPage(b *testing.B) { benchList(b, true) }
 // TestBenchQueryPlans guards the list benchmarks' premise on SQLite: each
 // filter is served by an index walk in id order, never a full sort.
 func TestBenchQueryPlans(t *testing.T) {
-	db := MustOpenSQLite(t)
-	if err := SeedAuditForBench(t.Context(), db, 8000); err != nil {
+	db := storetest.MustOpenBench(t, store.DriverSQLite)
+	if err := db.SeedAudit(t.Context(), 8000); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range benchListCases(8000) {
 		for _, before := range []int64{0, c.deep} {
 			f := c.filter
 			f.BeforeID = before
-			plan := sqlitePlan(t, db.reader, f)
+			plan := store.AuditListPlan(t, db.DB, f)
 			t.Logf("%s (before %d): %s", c.name, before, plan)
 			if strings.Contains(plan, "TEMP B-TREE") && c.name != "time_old" {
 				t.Errorf("%s (before %d): plan sorts: %s", c.name, before, plan)
 			}
 		}
 	}
-}
-
-// sqlitePlan returns EXPLAIN QUERY PLAN of the query ListAudit runs for f,
-// captured by running it against a recording of its SQL.
-func sqlitePlan(t *testing.T, r *sql.DB, f app.AuditFilter) string {
-	t.Helper()
-	rec := &recordingQuerier{querier: r}
-	if _, err := (queries{q: rec, dialect: sqliteDialect}).ListAudit(t.Context(), f); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+rec.query, rec.args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var lines []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, detail)
-	}
-	return strings.Join(lines, "; ")
-}
-
-type recordingQuerier struct {
-	querier
-	query string
-	args  []any
-}
-
-func (r *recordingQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	r.query, r.args = query, args
-	return r.querier.QueryContext(ctx, query, args...)
 }

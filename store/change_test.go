@@ -58,7 +58,7 @@ func ownFields(c app.ChangeRequest) app.ChangeRequest {
 }
 
 func TestConnectors(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		ldap := newConnector("corp-ldap")
 		ldap.SealedCredentials = []byte("\x00sealed\xffbytes")
@@ -161,7 +161,7 @@ func TestConnectors(t *testing.T) {
 }
 
 func TestChangeRequestCreateAndGet(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conn := mustCreateConnector(t, db, newConnector("ldap"))
 		u := mustCreateUser(t, db, newUser("op@example.com", app.RoleOperator))
@@ -247,7 +247,7 @@ func TestChangeRequestCreateAndGet(t *testing.T) {
 }
 
 func TestUpdateChangeRequest(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conn := mustCreateConnector(t, db, newConnector("ldap"))
 		conn2 := mustCreateConnector(t, db, newConnector("ldap2"))
@@ -289,7 +289,7 @@ func TestUpdateChangeRequest(t *testing.T) {
 }
 
 func TestListChangeRequests(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conns := []*app.Connector{mustCreateConnector(t, db, newConnector("a")), mustCreateConnector(t, db, newConnector("b"))}
 		users := []*app.User{mustCreateUser(t, db, newUser("u1@example.com", app.RoleOperator)),
@@ -408,7 +408,7 @@ func TestListChangeRequests(t *testing.T) {
 }
 
 func TestListChangeRequestsClampsLimit(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conn := mustCreateConnector(t, db, newConnector("ldap"))
 		u := mustCreateUser(t, db, newUser("op@example.com", app.RoleOperator))
@@ -434,7 +434,7 @@ func TestListChangeRequestsClampsLimit(t *testing.T) {
 }
 
 func TestOperations(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conn := mustCreateConnector(t, db, newConnector("ldap"))
 		u := mustCreateUser(t, db, newUser("op@example.com", app.RoleOperator))
@@ -498,7 +498,7 @@ func TestOperations(t *testing.T) {
 }
 
 func TestApprovals(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conn := mustCreateConnector(t, db, newConnector("ldap"))
 		u := mustCreateUser(t, db, newUser("op@example.com", app.RoleOperator))
@@ -558,7 +558,7 @@ func TestApprovals(t *testing.T) {
 }
 
 func TestClaimExecution(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conn := mustCreateConnector(t, db, newConnector("ldap"))
 		u := mustCreateUser(t, db, newUser("op@example.com", app.RoleOperator))
@@ -648,7 +648,7 @@ func TestClaimExecution(t *testing.T) {
 }
 
 func TestWorkerQueues(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conn := mustCreateConnector(t, db, newConnector("ldap"))
 		u := mustCreateUser(t, db, newUser("op@example.com", app.RoleOperator))
@@ -708,7 +708,7 @@ func TestWorkerQueues(t *testing.T) {
 }
 
 func TestReveals(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		conn := mustCreateConnector(t, db, newConnector("ldap"))
 		u := mustCreateUser(t, db, newUser("op@example.com", app.RoleOperator))
@@ -773,7 +773,7 @@ func TestReveals(t *testing.T) {
 }
 
 func TestChangeRollbackLeavesNothing(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		u := mustCreateUser(t, db, newUser("op@example.com", app.RoleOperator))
 		err := db.WithTx(ctx, func(tx app.Tx) error {
@@ -861,7 +861,7 @@ func TestMigrateFrom0001(t *testing.T) {
 // sweep, and the console counts changes awaiting review; none of them may
 // scan the whole table.
 func TestWorkerQueriesUseIndexes(t *testing.T) {
-	db := MustOpenSQLite(t)
+	db := mustOpenSQLite(t)
 	for _, q := range []struct {
 		query string
 		args  []any

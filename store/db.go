@@ -49,7 +49,7 @@ type DB struct {
 func (db *DB) Path() string { return db.path }
 
 // Open opens the database named by databaseURL: PostgreSQL for a
-// postgres:// or postgresql:// URL, SQLite in dataDir/nexplane.db when the URL
+// postgres:// or postgresql:// URL, SQLite in dataDir/SQLiteFile when the URL
 // is empty. It does not migrate; call Migrate.
 func Open(ctx context.Context, databaseURL, dataDir string, log *slog.Logger) (*DB, error) {
 	switch {
@@ -57,7 +57,7 @@ func Open(ctx context.Context, databaseURL, dataDir string, log *slog.Logger) (*
 		if dataDir == "" {
 			return nil, errors.New("open store: no DATABASE_URL and no data directory for SQLite")
 		}
-		return OpenSQLite(ctx, filepath.Join(dataDir, "nexplane.db"), log)
+		return OpenSQLite(ctx, filepath.Join(dataDir, SQLiteFile), log)
 	case strings.HasPrefix(databaseURL, "postgres://"), strings.HasPrefix(databaseURL, "postgresql://"):
 		return OpenPostgres(ctx, databaseURL, log)
 	default:
@@ -119,18 +119,6 @@ func (db *DB) WithTx(ctx context.Context, fn func(app.Tx) error) (err error) {
 	}
 	committed = true
 	return nil
-}
-
-// ExecRaw runs one statement on the write pool, outside any transaction,
-// with ? placeholders. It exists for tests and maintenance tools (for
-// example to prove that the database refuses to alter audit records); the
-// application never uses it.
-func (db *DB) ExecRaw(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	res, err := db.writer.ExecContext(ctx, db.dialect.rebind(query), args...)
-	if err != nil {
-		return nil, fmt.Errorf("exec raw: %w", err)
-	}
-	return res, nil
 }
 
 // tx is a transaction handed to WithTx's fn: the same reads as the DB, bound

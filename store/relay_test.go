@@ -9,7 +9,7 @@ import (
 )
 
 func TestRelayedWork(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		item := func(id, server string) *app.RelayedWork {
 			return &app.RelayedWork{WorkID: id, AgentID: "0123456789abcdef", Server: server,

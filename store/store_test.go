@@ -77,7 +77,7 @@ func TestOpenDefaultsToSQLiteInDataDir(t *testing.T) {
 }
 
 func TestSQLitePragmas(t *testing.T) {
-	db := MustOpenSQLite(t)
+	db := mustOpenSQLite(t)
 	ctx := t.Context()
 	for _, pool := range []struct {
 		name      string
@@ -126,7 +126,7 @@ func TestRebind(t *testing.T) {
 }
 
 func TestMigrations(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		applied, latest, err := db.SchemaVersion(ctx)
 		if err != nil || applied != latest || latest < 1 {
@@ -137,7 +137,7 @@ func TestMigrations(t *testing.T) {
 			t.Fatalf("second Migrate = %d, %v; want 0, nil", n, err)
 		}
 		// A newer binary has been here: this one must refuse to run.
-		if _, err := db.ExecRaw(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", latest+1, 0); err != nil {
+		if _, err := db.execRaw(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", latest+1, 0); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.Migrate(ctx); !errors.Is(err, ErrSchemaTooNew) || !strings.Contains(err.Error(), fmt.Sprintf("version %d", latest+1)) {
@@ -152,7 +152,7 @@ func TestMigrations(t *testing.T) {
 // A migration that fails half way leaves nothing of itself behind: the
 // schema, its version and the data are those from before it.
 func TestFailedMigrationLeavesTheOldSchema(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		alice := mustCreateUser(t, db, newUser("alice@example.com", app.RoleAdmin))
 		ms, err := db.dialect.migrations()
@@ -172,7 +172,7 @@ INSERT INTO no_such_table VALUES (1);
 			t.Errorf("SchemaVersion after the failure = %d, %d, %v; want %d", applied, latest, err, len(ms))
 		}
 		for _, q := range []string{"SELECT count(*) FROM half_done", "SELECT half FROM users"} {
-			if _, err := db.ExecRaw(ctx, q); err == nil {
+			if _, err := db.execRaw(ctx, q); err == nil {
 				t.Errorf("%s: the failed migration left this behind", q)
 			}
 		}
@@ -204,7 +204,7 @@ func TestSchemaVersionOfEmptyDatabase(t *testing.T) {
 }
 
 func TestUsers(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		alice := mustCreateUser(t, db, newUser("alice@example.com", app.RoleAdmin))
 		bob := mustCreateUser(t, db, newUser("bob@example.com", app.RoleViewer))
@@ -289,7 +289,7 @@ func TestUsers(t *testing.T) {
 }
 
 func TestCountActiveAdmins(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		for _, u := range []*app.User{
 			newUser("a1@example.com", app.RoleAdmin),
 			newUser("a2@example.com", app.RoleAdmin),
@@ -305,7 +305,7 @@ func TestCountActiveAdmins(t *testing.T) {
 }
 
 func TestSessions(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		u1 := mustCreateUser(t, db, newUser("s1@example.com", app.RoleViewer))
 		u2 := mustCreateUser(t, db, newUser("s2@example.com", app.RoleViewer))
@@ -386,7 +386,7 @@ func TestSessions(t *testing.T) {
 }
 
 func TestSettings(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		_, err := db.Setting(ctx, "jwt.key")
 		wantCode(t, err, app.ENOTFOUND)
@@ -447,7 +447,7 @@ func verifyChain(t *testing.T, db *DB) int {
 }
 
 func TestAuditAppendChain(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		appended := appendN(t, db, 10)
 		if n := verifyChain(t, db); n != 10 {
@@ -481,7 +481,7 @@ func TestAuditAppendChain(t *testing.T) {
 }
 
 func TestAuditIsAppendOnly(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		appendN(t, db, 3)
 		stmts := []string{
 			"UPDATE audit_log SET payload = '{}' WHERE id = 2",
@@ -493,7 +493,7 @@ func TestAuditIsAppendOnly(t *testing.T) {
 			stmts = append(stmts, "TRUNCATE audit_log")
 		}
 		for _, s := range stmts {
-			if _, err := db.ExecRaw(t.Context(), s); err == nil || !strings.Contains(err.Error(), "append-only") {
+			if _, err := db.execRaw(t.Context(), s); err == nil || !strings.Contains(err.Error(), "append-only") {
 				t.Errorf("%s: err = %v, want the append-only refusal", s, err)
 			}
 		}
@@ -504,7 +504,7 @@ func TestAuditIsAppendOnly(t *testing.T) {
 }
 
 func TestListAudit(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		all := appendN(t, db, 60)
 		match := func(f app.AuditFilter) []int64 {
@@ -588,7 +588,7 @@ func TestListAudit(t *testing.T) {
 }
 
 func TestListAuditClampsLimit(t *testing.T) {
-	db := MustOpenSQLite(t)
+	db := mustOpenSQLite(t)
 	// Bulk-insert past the maximum page through one transaction.
 	mustTx(t, db, func(tx app.Tx) error {
 		for i := range app.MaxAuditLimit + 5 {
@@ -606,7 +606,7 @@ func TestListAuditClampsLimit(t *testing.T) {
 }
 
 func TestWalkAudit(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		appendN(t, db, 20) // at = t0 + i minutes, ids i+1
 		cases := []struct {
@@ -647,7 +647,7 @@ func seq(from, to int64) []int64 {
 }
 
 func TestTxRollbackLeavesNothing(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		work := func(tx app.Tx) error {
 			u := newUser("ghost@example.com", app.RoleAdmin)
@@ -696,7 +696,7 @@ func TestTxRollbackLeavesNothing(t *testing.T) {
 }
 
 func TestConcurrentAppend(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		const workers, each = 8, 25
 		ctx := t.Context()
 		var wg sync.WaitGroup
@@ -737,7 +737,7 @@ func TestMapErrKeepsContext(t *testing.T) {
 // clock stepped back) takes the predecessor's time, so time windows map to
 // id ranges; windows in the middle of history select exactly their records.
 func TestAuditTimeNeverDecreases(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		appendN(t, db, 10) // t0, t0+1m, … t0+9m
 		late := &app.AuditEvent{At: t0.Add(-time.Hour), ActorType: app.ActorSystem, ActorID: "clock", Event: "x.stepped_back"}
@@ -790,7 +790,7 @@ func TestAuditTimeNeverDecreases(t *testing.T) {
 }
 
 func TestCreateSettingOnlyOnce(t *testing.T) {
-	MustOpenBoth(t, func(t *testing.T, db *DB) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		ctx := t.Context()
 		var first, second bool
 		mustTx(t, db, func(tx app.Tx) error {

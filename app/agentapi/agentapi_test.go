@@ -20,7 +20,7 @@ import (
 	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
-	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 func TestEnrollHeartbeatPollResultsRenew(t *testing.T) {
@@ -307,7 +307,7 @@ func TestMutualTLSRefusals(t *testing.T) {
 
 	// A certificate of another CA, even naming this agent, fails the handshake.
 	v, _ := vault.New([]byte("another-secret-0123456789abcdef0123456"), nil)
-	other, err := pki.LoadOrCreateCA(t.Context(), store.MustOpenSQLite(t), v, time.Now())
+	other, err := pki.LoadOrCreateCA(t.Context(), storetest.MustOpenSQLite(t), v, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,7 @@ import (
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // Settings of the benchmarks (environment).
@@ -797,7 +798,7 @@ func BenchmarkAgentsEnroll(b *testing.B) {
 	per := benchEnvInt(b, envBenchEnrolls, 400)
 	for _, conc := range []int{1, 8} {
 		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
-			db := store.MustOpenStore(b)
+			db := storetest.MustOpenStore(b)
 			v, err := vault.New([]byte(benchSecret), nil)
 			if err != nil {
 				b.Fatal(err)

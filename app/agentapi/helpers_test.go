@@ -30,6 +30,7 @@ import (
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // clock follows real time from its start and can be moved forward.
@@ -75,7 +76,7 @@ type envOpts struct {
 
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, db: store.MustOpenStore(t), clock: &clock{}}
+	e := &env{t: t, db: storetest.MustOpenStore(t), clock: &clock{}}
 	v, err := vault.New([]byte("agentapi-test-secret-0123456789abcdef"), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ import (
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
-	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 const testAgentURL = "https://agents.example.com:8444"
@@ -26,7 +26,7 @@ const testAgentURL = "https://agents.example.com:8444"
 // newAgentsEnv is newTestEnv with the agent CA configured.
 func newAgentsEnv(t *testing.T) (*testEnv, *pki.CA) {
 	t.Helper()
-	db := store.MustOpenStore(t)
+	db := storetest.MustOpenStore(t)
 	clk := newClock()
 	v, err := vault.New([]byte("api-agents-test-secret-0123456789abcdef"), nil)
 	if err != nil {

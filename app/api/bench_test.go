@@ -15,6 +15,7 @@ import (
 	"github.com/nexplane/nexplane/app/api"
 	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // BenchmarkAuthenticatedRequest measures the per-request cost of
@@ -60,7 +61,7 @@ func BenchmarkVerifyAndRoleCheck(b *testing.B) {
 // NEXPLANE_BENCH_AUDIT_ROWS records (default 1,000,000), on SQLite and, when
 // NEXPLANE_TEST_POSTGRES_URL is set, PostgreSQL. p50-µs is the median.
 func BenchmarkAuditAPI(b *testing.B) {
-	rows := store.BenchDefaultRows
+	rows := storetest.BenchDefaultRows
 	if s := os.Getenv("NEXPLANE_BENCH_AUDIT_ROWS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 8000 {
@@ -68,21 +69,17 @@ func BenchmarkAuditAPI(b *testing.B) {
 		}
 		rows = n
 	}
-	drivers := map[string]func(testing.TB) *store.DB{"sqlite": func(tb testing.TB) *store.DB { return store.MustOpenSQLite(tb) }}
-	if u := os.Getenv(store.EnvTestPostgresURL); u != "" {
-		drivers["postgres"] = func(tb testing.TB) *store.DB { return store.MustOpenPostgres(tb, u) }
+	drivers := []string{store.DriverSQLite}
+	if os.Getenv(storetest.EnvTestPostgresURL) != "" {
+		drivers = append(drivers, store.DriverPostgres)
 	}
-	for _, driver := range []string{"sqlite", "postgres"} {
-		open, ok := drivers[driver]
-		if !ok {
-			continue
-		}
+	for _, driver := range drivers {
 		b.Run(driver, func(b *testing.B) {
-			db := open(b)
-			if err := store.SeedAuditForBench(b.Context(), db, rows); err != nil {
+			db := storetest.MustOpenBench(b, driver)
+			if err := db.SeedAudit(b.Context(), rows); err != nil {
 				b.Fatal(err)
 			}
-			svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2)})
+			svc := app.NewService(app.Config{Store: db.DB, Hasher: auth.NewHasher(4, 2)})
 			u, err := svc.CreateUser(b.Context(), app.SystemActor("bench"), app.NewUser{Email: "admin@example.com", Password: testPassword, Role: "admin"})
 			if err != nil {
 				b.Fatal(err)
@@ -98,7 +95,7 @@ func BenchmarkAuditAPI(b *testing.B) {
 			h := api.New(api.Config{Service: svc, Tokens: tokens})
 			mid := rows / 2
 			day := 86400 // seeded records are one second apart
-			at := func(i int) string { return store.BenchBase.Add(time.Duration(i) * time.Second).Format(time.RFC3339) }
+			at := func(i int) string { return storetest.BenchAt(i).Format(time.RFC3339) }
 			cases := []struct{ name, query string }{
 				{"filtered_first", "resource_type=change_request&resource_id=17"},
 				{"filtered_deep", "resource_type=change_request&resource_id=17&cursor=" + app.EncodeAuditCursor(int64(mid))},

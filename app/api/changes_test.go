@@ -24,7 +24,7 @@ import (
 	"github.com/nexplane/nexplane/app/engine"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/vault"
-	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // changeEnv is the API with the LDAP connector, the vault and a running
@@ -63,7 +63,7 @@ func newChangeEnvTB(t testing.TB) *changeEnv { return newChangeEnvOpts(t, 0) }
 func newChangeEnvOpts(t testing.TB, opTimeout time.Duration) *changeEnv {
 	t.Helper()
 	dir := ldaptest.Start(t)
-	db := store.MustOpenStore(t)
+	db := storetest.MustOpenStore(t)
 	v, err := vault.New([]byte("a test secret key that is long enough!"), nil)
 	if err != nil {
 		t.Fatal(err)

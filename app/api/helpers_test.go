@@ -19,6 +19,7 @@ import (
 	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // testPassword satisfies the password policy; each test user gets it.
@@ -78,7 +79,7 @@ func sharedKey(tb testing.TB) *rsa.PrivateKey {
 
 func newTestEnv(tb testing.TB) *testEnv {
 	tb.Helper()
-	db := store.MustOpenStore(tb)
+	db := storetest.MustOpenStore(tb)
 	clk := newClock()
 	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Clock: clk.Now})
 	key := sharedKey(tb)

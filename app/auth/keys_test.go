@@ -10,7 +10,7 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/vault"
-	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 var (
@@ -29,7 +29,7 @@ func mustVault(t *testing.T, cur, prev []byte) *vault.Vault {
 
 func TestLoadOrCreateSigningKey(t *testing.T) {
 	ctx := t.Context()
-	st := store.MustOpenStore(t)
+	st := storetest.MustOpenStore(t)
 	v := mustVault(t, secretA, nil)
 
 	k1, err := auth.LoadOrCreateSigningKey(ctx, st, v)
@@ -89,7 +89,7 @@ func TestLoadOrCreateSigningKey(t *testing.T) {
 
 func TestLoadOrCreateSigningKeyConcurrentStarters(t *testing.T) {
 	ctx := t.Context()
-	st := store.MustOpenStore(t)
+	st := storetest.MustOpenStore(t)
 	v := mustVault(t, secretA, nil)
 	const n = 6
 	keys := make([]any, n)
@@ -120,7 +120,7 @@ func TestLoadOrCreateSigningKeyConcurrentStarters(t *testing.T) {
 
 func TestLoadOrCreateSigningKeyRejectsGarbage(t *testing.T) {
 	ctx := t.Context()
-	st := store.MustOpenStore(t)
+	st := storetest.MustOpenStore(t)
 	v := mustVault(t, secretA, nil)
 	sealed, _ := v.Seal([]byte("not a key"), "setting:"+auth.SigningKeySetting)
 	if err := st.WithTx(ctx, func(tx app.Tx) error { return tx.PutSetting(ctx, auth.SigningKeySetting, sealed) }); err != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
 	"github.com/nexplane/nexplane/app/engine"
-	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // TestTwoEnginesNeverRunTheSameRequest runs two engines (as two servers
@@ -19,7 +19,7 @@ import (
 // PostgreSQL (NEXPLANE_TEST_POSTGRES_URL) this is the multi-server case.
 func TestTwoEnginesNeverRunTheSameRequest(t *testing.T) {
 	dir := ldaptest.Start(t)
-	db := store.MustOpenStore(t)
+	db := storetest.MustOpenStore(t)
 	v := testVault(t)
 	reg := app.NewRegistry()
 	ldap.Register(reg)

@@ -10,7 +10,7 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/engine"
-	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // keyDriver is a connector type for this test only: its one operation
@@ -58,7 +58,7 @@ func (o *keyOp) Execute(ctx context.Context, _ app.Conn) (*app.OpResult, error) 
 // target that remembers keys (the agent) recognises it; every other
 // operation has its own key.
 func TestResumedOperationKeepsItsKey(t *testing.T) {
-	db := store.MustOpenStore(t)
+	db := storetest.MustOpenStore(t)
 	v := testVault(t)
 	d := &keyDriver{keys: make(chan string, 10)}
 	reg := app.NewRegistry()

@@ -18,7 +18,7 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
-	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 const secretA = "pki-test-secret-A-0123456789abcdef0123"
@@ -62,7 +62,7 @@ func csrFor(t *testing.T, key crypto.Signer, tmpl *x509.CertificateRequest) []by
 }
 
 func TestLoadOrCreateCAIsStableAndSealed(t *testing.T) {
-	db := store.MustOpenStore(t)
+	db := storetest.MustOpenStore(t)
 	ctx := t.Context()
 	v := mustVault(t, secretA)
 	now := time.Now()
@@ -111,7 +111,7 @@ func TestLoadOrCreateCAIsStableAndSealed(t *testing.T) {
 		t.Fatal("CA loaded under the wrong SECRET_KEY")
 	}
 	// A certificate swapped in the database is refused.
-	other, err := pki.LoadOrCreateCA(ctx, store.MustOpenStore(t), v, now)
+	other, err := pki.LoadOrCreateCA(ctx, storetest.MustOpenStore(t), v, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestLoadOrCreateCAIsStableAndSealed(t *testing.T) {
 
 func newCA(t *testing.T) *pki.CA {
 	t.Helper()
-	ca, err := pki.LoadOrCreateCA(t.Context(), store.MustOpenSQLite(t), mustVault(t, secretA), time.Now())
+	ca, err := pki.LoadOrCreateCA(t.Context(), storetest.MustOpenSQLite(t), mustVault(t, secretA), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

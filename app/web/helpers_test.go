@@ -24,7 +24,7 @@ import (
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/app/web"
-	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // testPassword passes app's password rules.
@@ -82,7 +82,7 @@ type envOpts struct {
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	db := store.MustOpenStore(t)
+	db := storetest.MustOpenStore(t)
 	clock := &testClock{now: time.Now().UTC()}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The real registry (LDAP), a real vault and a real engine running in

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // TestAgentAcrossServers runs two server processes on one PostgreSQL
@@ -13,12 +14,12 @@ import (
 // change requests go through A's API, and host operations reach the agent
 // wherever the request executes (A relays to B, B delivers itself).
 func TestAgentAcrossServers(t *testing.T) {
-	pg := os.Getenv(store.EnvTestPostgresURL)
+	pg := os.Getenv(storetest.EnvTestPostgresURL)
 	if pg == "" {
-		requireIntegration(t, store.EnvTestPostgresURL+" is not set (two servers need a shared PostgreSQL)")
+		requireIntegration(t, storetest.EnvTestPostgresURL+" is not set (two servers need a shared PostgreSQL)")
 	}
 	s := &agentStack{root: hostRoot(t), agentBin: buildAgent(t), state: t.TempDir()}
-	dbURL := store.MustPostgresURL(t, pg)
+	dbURL := storetest.MustPostgresURL(t, pg)
 	cA, cB := newCLI(t), newCLI(t) // same SECRET_KEY, own data dirs
 	cA.env["DATABASE_URL"], cB.env["DATABASE_URL"] = dbURL, dbURL
 	s.srv = startServerProc(t, cA) // migrates; B then finds the schema, CA and signing key in place

@@ -9,9 +9,7 @@ package main
 // middle of a restore.
 
 import (
-	"bytes"
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -25,15 +23,8 @@ import (
 	"github.com/nexplane/nexplane/store"
 )
 
-const (
-	// dbFileName is the SQLite file store.Open uses inside the data dir.
-	dbFileName = "nexplane.db"
-	// lockFileName is the data dir's lock; see lockDataDir.
-	lockFileName = "nexplane.lock"
-)
-
-// sqliteMagic starts every SQLite 3 database file.
-var sqliteMagic = []byte("SQLite format 3\x00")
+// lockFileName is the data dir's lock; see lockDataDir.
+const lockFileName = "nexplane.lock"
 
 // errServerRunning is restore's answer when a server holds the data dir.
 var errServerRunning = errors.New("the server is running; stop it first")
@@ -124,7 +115,7 @@ func cmdBackup(ctx context.Context, e *env, args []string) error {
 	if *to == "" {
 		return usageErr("backup: --to FILE is required")
 	}
-	src := filepath.Join(cfg.DataDir, dbFileName)
+	src := filepath.Join(cfg.DataDir, store.SQLiteFile)
 	if _, err := os.Stat(src); err != nil {
 		return fmt.Errorf("backup: no database at %s: %v", src, errors.Unwrap(err))
 	}
@@ -132,50 +123,16 @@ func cmdBackup(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	// Creating the file first refuses an existing target atomically and
-	// gives the copy mode 0600: it holds password hashes and sealed secrets.
-	// VACUUM INTO accepts an empty file.
-	f, err := os.OpenFile(target, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("backup: %s already exists; choose a new file name", target)
-	}
-	if err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	f.Close()
-	done := false
-	defer func() {
-		if !done {
-			os.Remove(target)
-		}
-	}()
-
 	db, err := store.OpenSQLite(ctx, src, e.log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	// A database newer than this binary can still be copied; restore is
-	// where the version matters.
-	applied, _, err := db.SchemaVersion(ctx)
-	if err != nil && !errors.Is(err, store.ErrSchemaTooNew) {
-		return fmt.Errorf("backup: %w", err)
-	}
-	// VACUUM INTO reads the database in one read transaction: the copy is
-	// the state of one instant, while the server keeps writing beside it
-	// (WAL). It runs on the store's writer connection.
-	if _, err := db.ExecRaw(ctx, "VACUUM INTO ?", target); err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	if err := syncFile(target); err != nil {
-		return fmt.Errorf("backup: %w", err)
-	}
-	st, err := os.Stat(target)
+	info, err := db.BackupTo(ctx, target)
 	if err != nil {
-		return fmt.Errorf("backup: %w", err)
+		return err
 	}
-	done = true
-	fmt.Fprintf(e.stdout, "backup of %s (schema version %d, %d bytes) written to %s\n", src, applied, st.Size(), target)
+	fmt.Fprintf(e.stdout, "backup of %s (schema version %d, %d bytes) written to %s\n", src, info.Applied, info.Size, target)
 	return nil
 }
 
@@ -195,12 +152,35 @@ func cmdRestore(ctx context.Context, e *env, args []string) error {
 	if *from == "" {
 		return usageErr("restore: --from FILE is required")
 	}
-	if err := checkSQLiteHeader(*from); err != nil {
-		return err
-	}
 	if err := ensureDataDir(cfg.DataDir); err != nil {
 		return err
 	}
+
+	// Copy the backup next to the database first, so the final step is one
+	// rename within a directory, and check the copy: checking opens the file
+	// read-write, and the user's backup stays untouched. A file that is no
+	// backup is refused before the lock is looked at.
+	tmp, err := os.CreateTemp(cfg.DataDir, store.SQLiteFile+".restore-*")
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	tmpPath := tmp.Name()
+	tmp.Close()
+	keepTmp := false
+	defer func() {
+		if !keepTmp {
+			removeSQLite(tmpPath)
+		}
+	}()
+	if err := copyFile(*from, tmpPath); err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	info, err := store.CheckBackup(ctx, tmpPath)
+	if err != nil {
+		return fmt.Errorf("restore of %s refused: %w", *from, err)
+	}
+	chownLikeDir(cfg.DataDir, tmpPath)
+
 	release, err := lockDataDirExclusive(cfg.DataDir)
 	if err != nil {
 		return err
@@ -216,32 +196,9 @@ func cmdRestore(ctx context.Context, e *env, args []string) error {
 		}
 	}
 
-	// Copy the backup next to the database first, so the final step is one
-	// rename within a directory, and check the copy, not the original.
-	tmp, err := os.CreateTemp(cfg.DataDir, dbFileName+".restore-*")
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	tmpPath := tmp.Name()
-	tmp.Close()
-	keepTmp := false
-	defer func() {
-		if !keepTmp {
-			removeSQLite(tmpPath)
-		}
-	}()
-	if err := copyFile(*from, tmpPath); err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	applied, latest, err := checkBackup(ctx, e, tmpPath)
-	if err != nil {
-		return err
-	}
-	chownLikeDir(cfg.DataDir, tmpPath)
-
 	// Keep the current database (with its WAL, which may hold committed
 	// transactions) under a name that says when and why it was set aside.
-	dbPath := filepath.Join(cfg.DataDir, dbFileName)
+	dbPath := filepath.Join(cfg.DataDir, store.SQLiteFile)
 	kept := ""
 	if _, err := os.Stat(dbPath); err == nil {
 		kept = dbPath + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
@@ -265,78 +222,14 @@ func cmdRestore(ctx context.Context, e *env, args []string) error {
 	if err := syncDir(cfg.DataDir); err != nil {
 		return fmt.Errorf("restore: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "restored %s (schema version %d) to %s\n", *from, applied, dbPath)
+	fmt.Fprintf(e.stdout, "restored %s (schema version %d) to %s\n", *from, info.Applied, dbPath)
 	if kept != "" {
 		fmt.Fprintf(e.stdout, "the previous database is kept as %s\n", kept)
 	}
-	if applied < latest {
-		fmt.Fprintf(e.stdout, "the server migrates it from version %d to %d when it starts\n", applied, latest)
+	if info.Applied < info.Latest {
+		fmt.Fprintf(e.stdout, "the server migrates it from version %d to %d when it starts\n", info.Applied, info.Latest)
 	}
 	return nil
-}
-
-// checkSQLiteHeader refuses anything that is not an SQLite 3 file before
-// any work is done.
-func checkSQLiteHeader(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("restore: %w", err)
-	}
-	defer f.Close()
-	head := make([]byte, len(sqliteMagic))
-	if _, err := io.ReadFull(f, head); err != nil || !bytes.Equal(head, sqliteMagic) {
-		return fmt.Errorf("restore: %s is not an SQLite database", path)
-	}
-	return nil
-}
-
-// checkBackup proves that path is an intact nexplane database of a schema
-// version this binary knows, and leaves it as a single file (no WAL).
-func checkBackup(ctx context.Context, e *env, path string) (applied, latest int, err error) {
-	// integrity_check is not part of the store's API; the driver is the
-	// one the store registers.
-	raw, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		return 0, 0, fmt.Errorf("restore: %w", err)
-	}
-	var verdict string
-	err = raw.QueryRowContext(ctx, "PRAGMA integrity_check(1)").Scan(&verdict)
-	raw.Close()
-	if err != nil {
-		return 0, 0, fmt.Errorf("restore: the backup cannot be read: %w", err)
-	}
-	if verdict != "ok" {
-		return 0, 0, fmt.Errorf("restore: the backup is damaged: %s", verdict)
-	}
-	db, err := store.OpenSQLite(ctx, path, e.log)
-	if err != nil {
-		return 0, 0, fmt.Errorf("restore: %w", err)
-	}
-	applied, latest, err = db.SchemaVersion(ctx)
-	if err == nil {
-		// Fold any WAL back into the file before it is renamed.
-		_, err = db.ExecRaw(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
-	}
-	if cerr := db.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	switch {
-	case errors.Is(err, store.ErrSchemaTooNew):
-		return 0, 0, fmt.Errorf("restore refused: the backup's schema (version %d) is newer than this binary knows (%d); restore it with the nexplane version that made it", applied, latest)
-	case err != nil:
-		return 0, 0, fmt.Errorf("restore: %w", err)
-	case applied == 0:
-		return 0, 0, errors.New("restore refused: the file is an SQLite database but not a nexplane one (no schema_migrations)")
-	}
-	for _, suffix := range []string{"-wal", "-shm"} {
-		if err := os.Remove(path + suffix); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return 0, 0, fmt.Errorf("restore: %w", err)
-		}
-	}
-	if err := syncFile(path); err != nil {
-		return 0, 0, fmt.Errorf("restore: %w", err)
-	}
-	return applied, latest, nil
 }
 
 func copyFile(src, dst string) error {
@@ -360,21 +253,6 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
-func syncFile(path string) error {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
@@ -384,6 +262,8 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
+// removeSQLite removes a database file and the journal files SQLite may
+// have left beside it.
 func removeSQLite(path string) {
 	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 		os.Remove(path + suffix)

@@ -23,6 +23,7 @@ import (
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // clock starts at a fixed instant and moves only when told.
@@ -59,7 +60,7 @@ var (
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, db: store.MustOpenStore(t), clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	e := &env{t: t, db: storetest.MustOpenStore(t), clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
 	v, err := vault.New([]byte("agents-connector-test-secret-0123456789"), nil)
 	if err != nil {
 		t.Fatal(err)

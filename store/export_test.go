@@ -1,0 +1,17 @@
+package store
+
+import (
+	"testing"
+
+	"github.com/nexplane/nexplane/app"
+)
+
+// Internals the external tests and benchmarks (package store_test) need.
+
+// DefaultAssetLimit is the page size of ListAssets.
+const DefaultAssetLimit = defaultAssetLimit
+
+// AuditListPlan is SQLite's plan for the query ListAudit runs for f on db.
+func AuditListPlan(t *testing.T, db *DB, f app.AuditFilter) string {
+	return sqlitePlan(t, db.reader, f)
+}
