@@ -14,14 +14,14 @@ import (
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/vault"
-	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // newConnectorEnv serves the API with every connector type registered and
 // a real vault; no target is ever reached.
 func newConnectorEnv(t *testing.T) (*testEnv, string) {
 	t.Helper()
-	db := store.MustOpenStore(t)
+	db := storetest.MustOpenStore(t)
 	v, err := vault.New([]byte("a test secret key that is long enough!"), nil)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/store"
+	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // twoServers is two server processes (server-a, server-b) with their own
@@ -32,7 +33,7 @@ type twoServers struct {
 }
 
 func newTwoServers(tb testing.TB, every time.Duration) *twoServers {
-	ts := &twoServers{t: tb, db: store.MustOpenStore(tb), hubA: dispatch.NewHub(dispatch.HubConfig{}),
+	ts := &twoServers{t: tb, db: storetest.MustOpenStore(tb), hubA: dispatch.NewHub(dispatch.HubConfig{}),
 		hubB: dispatch.NewHub(dispatch.HubConfig{})}
 	tb.Cleanup(ts.hubA.Close)
 	tb.Cleanup(ts.hubB.Close)
