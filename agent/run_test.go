@@ -195,7 +195,7 @@ func pollAsAgent(t *testing.T, dir string) []ops.Work {
 	c := newClient(st.id.Server, mtlsConfig(st.ca, serverName(st.id.Server), holder))
 	defer c.closeIdle()
 	var resp ops.PollResponse
-	if _, err := c.do(context.Background(), http.MethodGet, ops.PathWork+"?wait=0", nil, &resp); err != nil {
+	if err := c.do(context.Background(), http.MethodGet, ops.PathWork+"?wait=0", nil, &resp); err != nil {
 		t.Fatal(err)
 	}
 	return resp.Work
