@@ -76,17 +76,28 @@ func (b *ChainBreak) Error() string {
 // VerifyAudit walks the whole chain from the first record and returns the
 // number of records checked, or a *ChainBreak naming the first bad record.
 func (s *Service) VerifyAudit(ctx context.Context) (int64, error) {
-	var n int64
-	prevID, prevHash := int64(0), GenesisHash
-	err := s.store.WalkAudit(ctx, time.Time{}, time.Time{}, func(e *AuditEvent) error {
-		if err := verifyLink(e, prevID, prevHash); err != nil {
-			return err
-		}
-		prevID, prevHash = e.ID, e.Hash
-		n++
-		return nil
-	})
-	return n, err
+	v := newChainVerifier()
+	err := s.store.WalkAudit(ctx, time.Time{}, time.Time{}, v.next)
+	return v.n, err
+}
+
+// chainVerifier checks records handed to it in ascending id order, from the
+// first, against the chain so far.
+type chainVerifier struct {
+	prevID   int64
+	prevHash string
+	n        int64 // records that held
+}
+
+func newChainVerifier() *chainVerifier { return &chainVerifier{prevHash: GenesisHash} }
+
+func (v *chainVerifier) next(e *AuditEvent) error {
+	if err := verifyLink(e, v.prevID, v.prevHash); err != nil {
+		return err
+	}
+	v.prevID, v.prevHash = e.ID, e.Hash
+	v.n++
+	return nil
 }
 
 func verifyLink(e *AuditEvent, prevID int64, prevHash string) error {
