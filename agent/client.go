@@ -121,19 +121,19 @@ func (e *StatusError) Error() string {
 }
 
 // do sends in as JSON (when not nil) and decodes a 2xx body into out (when
-// not nil). It reports whether the server sent a body.
-func (c *client) do(ctx context.Context, method, path string, in, out any) (bool, error) {
+// not nil).
+func (c *client) do(ctx context.Context, method, path string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return false, fmt.Errorf("encode %s: %w", path, err)
+			return fmt.Errorf("encode %s: %w", path, err)
 		}
 		body = bytes.NewReader(b)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
-		return false, err
+		return err
 	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -142,26 +142,26 @@ func (c *client) do(ctx context.Context, method, path string, in, out any) (bool
 	// No client-wide timeout: long polls set their own per request.
 	resp, err := (&http.Client{Transport: c.transport.Load()}).Do(req)
 	if err != nil {
-		return false, fmt.Errorf("%s %s: %w", method, path, err)
+		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return false, fmt.Errorf("%s %s: read: %w", method, path, err)
+		return fmt.Errorf("%s %s: read: %w", method, path, err)
 	}
 	if len(b) > maxResponseBytes {
-		return false, fmt.Errorf("%s %s: response larger than %d bytes", method, path, maxResponseBytes)
+		return fmt.Errorf("%s %s: response larger than %d bytes", method, path, maxResponseBytes)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return false, fmt.Errorf("%s %s: %w", method, path, &StatusError{Code: resp.StatusCode, Message: errorMessage(b)})
+		return fmt.Errorf("%s %s: %w", method, path, &StatusError{Code: resp.StatusCode, Message: errorMessage(b)})
 	}
 	if out == nil || len(bytes.TrimSpace(b)) == 0 {
-		return false, nil
+		return nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return true, fmt.Errorf("%s %s: decode: %w", method, path, err)
+		return fmt.Errorf("%s %s: decode: %w", method, path, err)
 	}
-	return true, nil
+	return nil
 }
 
 // errorMessage pulls {"error":{"message"}} out of an error body, or a

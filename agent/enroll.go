@@ -80,7 +80,7 @@ func Enroll(ctx context.Context, o EnrollOptions) (Identity, error) {
 	defer c.closeIdle()
 	log.Info("enrolling", "server", server)
 	var resp ops.EnrollResponse
-	if _, err := c.do(ctx, "POST", ops.PathEnroll, ops.EnrollRequest{Token: o.Token, CSR: string(csr), Hostname: host}, &resp); err != nil {
+	if err := c.do(ctx, "POST", ops.PathEnroll, ops.EnrollRequest{Token: o.Token, CSR: string(csr), Hostname: host}, &resp); err != nil {
 		return Identity{}, fmt.Errorf("enroll: %w", err)
 	}
 	// The CA in the answer must be the pinned one: a server must not swap

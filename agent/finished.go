@@ -117,10 +117,3 @@ func (f *finishedStore) put(e finishedEntry) error {
 	}
 	return nil
 }
-
-// Len is the number of remembered ids.
-func (f *finishedStore) Len() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.entries)
-}

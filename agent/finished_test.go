@@ -38,8 +38,8 @@ func TestFinishedStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Len() != 3 {
-		t.Errorf("kept %d, limit 3", g.Len())
+	if len(g.entries) != 3 {
+		t.Errorf("kept %d, limit 3", len(g.entries))
 	}
 	if _, ok := g.Lookup("a"); ok {
 		t.Error("oldest id not dropped")

@@ -55,7 +55,7 @@ func (r *runner) renew(ctx context.Context) error {
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var resp ops.RenewResponse
-	if _, err := r.c.do(rctx, http.MethodPost, ops.PathRenew, ops.RenewRequest{CSR: string(csr)}, &resp); err != nil {
+	if err := r.c.do(rctx, http.MethodPost, ops.PathRenew, ops.RenewRequest{CSR: string(csr)}, &resp); err != nil {
 		return err
 	}
 	leaf, err := checkIssued(resp.Certificate, r.st.ca, &key.PublicKey)

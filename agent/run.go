@@ -185,7 +185,7 @@ func (r *runner) pollOnce(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, r.o.PollWait+15*time.Second)
 	defer cancel()
 	var resp ops.PollResponse
-	if _, err := r.c.do(pctx, http.MethodGet, ops.PathWork+"?wait="+strconv.Itoa(wait), nil, &resp); err != nil {
+	if err := r.c.do(pctx, http.MethodGet, ops.PathWork+"?wait="+strconv.Itoa(wait), nil, &resp); err != nil {
 		return err
 	}
 	for _, w := range resp.Work {
@@ -240,7 +240,7 @@ func (r *runner) flushResults(ctx context.Context) error {
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := r.c.do(pctx, http.MethodPost, ops.PathResults, batch, nil); err != nil {
+	if err := r.c.do(pctx, http.MethodPost, ops.PathResults, batch, nil); err != nil {
 		return fmt.Errorf("post results: %w", err)
 	}
 	r.mu.Lock()
@@ -274,7 +274,7 @@ func (r *runner) heartbeat(ctx context.Context) error {
 	}
 	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err = r.c.do(hctx, http.MethodPost, ops.PathHeartbeat, hb, nil)
+	err = r.c.do(hctx, http.MethodPost, ops.PathHeartbeat, hb, nil)
 	return err
 }
 

@@ -72,7 +72,7 @@ func Status(ctx context.Context, o StatusOptions) (StatusReport, error) {
 	}
 	cctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	if _, err := c.do(cctx, http.MethodPost, ops.PathHeartbeat, hb, nil); err != nil {
+	if err := c.do(cctx, http.MethodPost, ops.PathHeartbeat, hb, nil); err != nil {
 		rep.Connectivity = fmt.Errorf("heartbeat: %w", err)
 	}
 	return rep, nil

@@ -142,16 +142,16 @@ func TestVerifyLink(t *testing.T) {
 	}
 }
 
-func TestAuditCursorRoundTrip(t *testing.T) {
+func TestCursorRoundTrip(t *testing.T) {
 	for _, id := range []int64{1, 42, 1 << 40} {
-		got, err := DecodeAuditCursor(EncodeAuditCursor(id))
+		got, err := DecodeCursor(EncodeCursor(id))
 		if err != nil || got != id {
 			t.Errorf("round trip %d: %d %v", id, got, err)
 		}
 	}
 	for _, bad := range []string{"", "!!", "YTo=", "YTow", "YjoxMA", "YTotMQ"} {
-		if _, err := DecodeAuditCursor(bad); ErrCode(err) != EINVALID {
-			t.Errorf("DecodeAuditCursor(%q) = %v, want invalid", bad, err)
+		if _, err := DecodeCursor(bad); ErrCode(err) != EINVALID {
+			t.Errorf("DecodeCursor(%q) = %v, want invalid", bad, err)
 		}
 	}
 }

@@ -2,11 +2,9 @@ package app
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 )
 
@@ -96,21 +94,3 @@ const (
 	DefaultAuditLimit = 50
 	MaxAuditLimit     = 500
 )
-
-// EncodeAuditCursor makes an opaque cursor for the page after the record id.
-func EncodeAuditCursor(id int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("a:" + strconv.FormatInt(id, 10)))
-}
-
-// DecodeAuditCursor reverses EncodeAuditCursor; anything else is invalid.
-func DecodeAuditCursor(s string) (int64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 3 || string(b[:2]) != "a:" {
-		return 0, Errorf(EINVALID, "cursor is not valid")
-	}
-	id, err := strconv.ParseInt(string(b[2:]), 10, 64)
-	if err != nil || id <= 0 {
-		return 0, Errorf(EINVALID, "cursor is not valid")
-	}
-	return id, nil
-}

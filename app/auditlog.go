@@ -29,29 +29,16 @@ func (s *Service) ListAudit(ctx context.Context, actor Actor, q AuditQuery) (*Au
 	if err := actor.require(ActReadAudit); err != nil {
 		return nil, err
 	}
-	f := AuditFilter{From: q.From, To: q.To, ResourceType: q.ResourceType, ResourceID: q.ResourceID,
-		Actor: q.Actor, Event: q.Event, Limit: q.Limit}
-	switch {
-	case f.Limit == 0:
-		f.Limit = DefaultAuditLimit
-	case f.Limit < 0 || f.Limit > MaxAuditLimit:
-		return nil, Errorf(EINVALID, "limit must be between 1 and %d", MaxAuditLimit)
+	want, beforeID, err := pageRequest(q.Limit, DefaultAuditLimit, MaxAuditLimit, q.Cursor)
+	if err != nil {
+		return nil, err
 	}
-	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
 		return nil, Errorf(EINVALID, "from must be before to")
 	}
-	if q.Cursor != "" {
-		id, err := DecodeAuditCursor(q.Cursor)
-		if err != nil {
-			return nil, err
-		}
-		f.BeforeID = id
-	}
-	want := f.Limit
-	f.Limit = want + 1 // one extra tells whether another page exists
-	if f.Limit > MaxAuditLimit {
-		f.Limit = MaxAuditLimit
-	}
+	// One extra row tells whether another page exists.
+	f := AuditFilter{From: q.From, To: q.To, ResourceType: q.ResourceType, ResourceID: q.ResourceID,
+		Actor: q.Actor, Event: q.Event, BeforeID: beforeID, Limit: min(want+1, MaxAuditLimit)}
 	evs, err := s.store.ListAudit(ctx, f)
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
@@ -59,11 +46,11 @@ func (s *Service) ListAudit(ctx context.Context, actor Actor, q AuditQuery) (*Au
 	page := &AuditPage{Events: evs}
 	if len(evs) > want {
 		page.Events = evs[:want]
-		page.NextCursor = EncodeAuditCursor(evs[want-1].ID)
+		page.NextCursor = EncodeCursor(evs[want-1].ID)
 	} else if len(evs) == want && want == MaxAuditLimit {
 		// At the cap we could not fetch the extra row; offer a cursor and
 		// let the next page come back empty if this was the end.
-		page.NextCursor = EncodeAuditCursor(evs[want-1].ID)
+		page.NextCursor = EncodeCursor(evs[want-1].ID)
 	}
 	return page, nil
 }
@@ -89,17 +76,28 @@ func (b *ChainBreak) Error() string {
 // VerifyAudit walks the whole chain from the first record and returns the
 // number of records checked, or a *ChainBreak naming the first bad record.
 func (s *Service) VerifyAudit(ctx context.Context) (int64, error) {
-	var n int64
-	prevID, prevHash := int64(0), GenesisHash
-	err := s.store.WalkAudit(ctx, time.Time{}, time.Time{}, func(e *AuditEvent) error {
-		if err := verifyLink(e, prevID, prevHash); err != nil {
-			return err
-		}
-		prevID, prevHash = e.ID, e.Hash
-		n++
-		return nil
-	})
-	return n, err
+	v := newChainVerifier()
+	err := s.store.WalkAudit(ctx, time.Time{}, time.Time{}, v.next)
+	return v.n, err
+}
+
+// chainVerifier checks records handed to it in ascending id order, from the
+// first, against the chain so far.
+type chainVerifier struct {
+	prevID   int64
+	prevHash string
+	n        int64 // records that held
+}
+
+func newChainVerifier() *chainVerifier { return &chainVerifier{prevHash: GenesisHash} }
+
+func (v *chainVerifier) next(e *AuditEvent) error {
+	if err := verifyLink(e, v.prevID, v.prevHash); err != nil {
+		return err
+	}
+	v.prevID, v.prevHash = e.ID, e.Hash
+	v.n++
+	return nil
 }
 
 func verifyLink(e *AuditEvent, prevID int64, prevHash string) error {

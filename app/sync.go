@@ -162,14 +162,7 @@ func (s *Service) SyncConnector(ctx context.Context, actor Actor, id int64) (*Sy
 	firstSync := prev == nil || prev.LastFinished.IsZero()
 	obs, invErr := s.inventory(ctx, c)
 	if invErr != nil {
-		st := &SyncState{ConnectorID: id, LastStarted: started, LastError: ErrMessage(invErr),
-			NextDue: started.Add(syncInterval(c.Config))}
-		if prev != nil {
-			st.LastFinished, st.Assets = prev.LastFinished, prev.Assets
-		}
-		if err := s.store.WithTx(ctx, func(tx Tx) error { return tx.PutSyncState(ctx, st) }); err != nil {
-			s.log.WarnContext(ctx, "record failed sync", "connector_id", id, "err", err)
-		}
+		s.recordFailedSync(ctx, c, prev, started, invErr)
 		return nil, invErr
 	}
 	since := time.Time{}
@@ -180,124 +173,199 @@ func (s *Service) SyncConnector(ctx context.Context, actor Actor, id int64) (*Sy
 	if err != nil {
 		return nil, err
 	}
+	volatile := func(string) []string { return nil }
+	if d, err := s.registry.Driver(c.Type); err == nil {
+		if v, ok := d.(VolatileAttributes); ok {
+			volatile = v.Volatile
+		}
+	}
 
-	res := &SyncResult{Seen: len(obs)}
+	var res *SyncResult
 	err = s.store.WithTx(ctx, func(tx Tx) error {
 		existing, err := tx.ConnectorAssets(ctx, id)
 		if err != nil {
 			return err
 		}
-		byKey := make(map[string]*Asset, len(existing))
-		for i := range existing {
-			byKey[assetKey(existing[i].Kind, existing[i].ExternalID)] = &existing[i]
-		}
 		now := s.now().UTC()
-		seen := make(map[string]bool, len(obs))
-		var touch []int64
-		var present []Asset
-		drift := func(a *Asset, change DriftChange, before, after json.RawMessage) error {
-			if firstSync || x.explains(a) {
-				return nil
-			}
-			res.Drift++
-			d := &Drift{ConnectorID: id, AssetID: a.ID, Kind: a.Kind, ExternalID: a.ExternalID, Name: a.Name,
-				Change: change, Before: before, After: after, DetectedAt: now}
-			if err := tx.CreateDrift(ctx, d); err != nil {
-				return err
-			}
-			return s.appendAudit(ctx, tx, SystemActor("sync"), "asset.drift_detected", "asset", strconv.FormatInt(a.ID, 10),
-				map[string]any{"connector_id": id, "drift_id": d.ID, "kind": a.Kind, "external_id": a.ExternalID,
-					"name": a.Name, "change": change, "before": before, "after": after})
-		}
-		volatile := func(string) []string { return nil }
-		if d, err := s.registry.Driver(c.Type); err == nil {
-			if v, ok := d.(VolatileAttributes); ok {
-				volatile = v.Volatile
-			}
-		}
-		for _, o := range obs {
-			k := assetKey(o.Kind, o.ExternalID)
-			if seen[k] {
-				continue // a target listing one thing twice
-			}
-			seen[k] = true
-			attrs, err := json.Marshal(o.Attributes)
-			if err != nil {
-				return fmt.Errorf("encode attributes of %s %s: %w", o.Kind, o.ExternalID, err)
-			}
-			a := byKey[k]
-			switch {
-			case a == nil:
-				a = &Asset{ConnectorID: id, Kind: o.Kind, ExternalID: o.ExternalID, Name: o.Name,
-					Attributes: attrs, FirstSeen: now, LastSeen: now}
-				if err := tx.CreateAsset(ctx, a); err != nil {
-					return err
-				}
-				res.Appeared++
-				if err := drift(a, DriftAppeared, json.RawMessage("null"), attrs); err != nil {
-					return err
-				}
-			case !a.GoneAt.IsZero(): // back after it was gone
-				a.Name, a.Attributes, a.LastSeen, a.GoneAt = o.Name, attrs, now, time.Time{}
-				if err := tx.UpdateAsset(ctx, a); err != nil {
-					return err
-				}
-				res.Appeared++
-				if err := drift(a, DriftAppeared, json.RawMessage("null"), attrs); err != nil {
-					return err
-				}
-			case a.Name == o.Name && !bytes.Equal(a.Attributes, attrs) && sameExcept(a.Attributes, attrs, volatile(o.Kind)):
-				a.Attributes, a.LastSeen = attrs, now // only usage moved: not a change
-				if err := tx.UpdateAsset(ctx, a); err != nil {
-					return err
-				}
-			case !bytes.Equal(a.Attributes, attrs) || a.Name != o.Name:
-				before := a.Attributes
-				a.Name, a.Attributes, a.LastSeen = o.Name, attrs, now
-				if err := tx.UpdateAsset(ctx, a); err != nil {
-					return err
-				}
-				res.Changed++
-				if err := drift(a, DriftChanged, before, attrs); err != nil {
-					return err
-				}
-			default:
-				a.LastSeen = now
-				touch = append(touch, a.ID)
-			}
-			present = append(present, *a)
-		}
-		if err := tx.TouchAssets(ctx, touch, now); err != nil {
+		plan, err := planReconcile(reconcileInput{ConnectorID: id, Existing: existing, Observed: obs,
+			Baseline: firstSync, Explains: x.explains, Volatile: volatile, Now: now})
+		if err != nil {
 			return err
 		}
-		for _, a := range existing {
-			if a.GoneAt.IsZero() && !seen[assetKey(a.Kind, a.ExternalID)] {
-				a.GoneAt = now
-				if err := tx.UpdateAsset(ctx, &a); err != nil {
-					return err
-				}
-				res.Disappeared++
-				if err := drift(&a, DriftDisappeared, a.Attributes, json.RawMessage("null")); err != nil {
-					return err
-				}
-			}
-		}
-		if err := s.evaluateFindings(ctx, tx, c, present, now, res); err != nil {
-			return err
-		}
-		st := &SyncState{ConnectorID: id, LastStarted: started, LastFinished: now, Assets: len(present),
-			NextDue: now.Add(syncInterval(c.Config))}
-		if err := tx.PutSyncState(ctx, st); err != nil {
-			return err
-		}
-		return s.appendAudit(ctx, tx, actor, "connector.synced", "connector", strconv.FormatInt(id, 10),
-			map[string]any{"seen": res.Seen, "appeared": res.Appeared, "changed": res.Changed, "disappeared": res.Disappeared,
-				"drift": res.Drift, "findings_open": res.FindingsOpen, "findings_resolved": res.FindingsResolved, "baseline": firstSync})
+		res = &plan.Result
+		return s.applyReconcile(ctx, tx, actor, c, plan, started, now, firstSync)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("sync connector %d: %w", id, err)
 	}
 	return res, nil
+}
+
+// recordFailedSync keeps the last good sync's numbers and notes the error,
+// so the console shows why the inventory is stale; failing to record it
+// must not hide the sync's own error.
+func (s *Service) recordFailedSync(ctx context.Context, c *Connector, prev *SyncState, started time.Time, syncErr error) {
+	st := &SyncState{ConnectorID: c.ID, LastStarted: started, LastError: ErrMessage(syncErr),
+		NextDue: started.Add(syncInterval(c.Config))}
+	if prev != nil {
+		st.LastFinished, st.Assets = prev.LastFinished, prev.Assets
+	}
+	if err := s.store.WithTx(ctx, func(tx Tx) error { return tx.PutSyncState(ctx, st) }); err != nil {
+		s.log.WarnContext(ctx, "record failed sync", "connector_id", c.ID, "err", err)
+	}
+}
+
+// reconcileInput is everything planReconcile decides from.
+type reconcileInput struct {
+	ConnectorID int64
+	Existing    []Asset       // the connector's stored assets, gone ones included
+	Observed    []Observation // what the target holds now
+	// Baseline is the first sync: everything it finds is the starting
+	// point, not drift.
+	Baseline bool
+	// Explains reports whether an executed change request touched a.
+	Explains func(a *Asset) bool
+	// Volatile lists the attributes of a kind that move on their own
+	// (usage counters); a change only there is not a change.
+	Volatile func(kind string) []string
+	Now      time.Time
+}
+
+// assetWrite is one asset to insert or update, with the drift it records.
+type assetWrite struct {
+	Asset  *Asset
+	Create bool
+	Drift  *Drift // nil when the change is explained or the sync is a baseline; AssetID is set when applied
+}
+
+// reconcilePlan is what a sync writes. It is computed from the stored assets
+// and the observations alone, so the rules of what counts as a change are
+// testable without a store.
+type reconcilePlan struct {
+	Writes  []assetWrite // observed assets first, in observation order, then those gone
+	Touch   []int64      // unchanged assets: only last_seen moves
+	Present []*Asset     // every observed asset, in observation order; new ones get their id when written
+	Result  SyncResult   // every count but the findings'
+}
+
+// planReconcile matches observations to stored assets by kind and external
+// id: new and returning assets appeared, a different name or attributes
+// (beyond volatile ones) changed, and stored assets not observed are gone.
+func planReconcile(in reconcileInput) (*reconcilePlan, error) {
+	byKey := make(map[string]*Asset, len(in.Existing))
+	for i := range in.Existing {
+		byKey[assetKey(in.Existing[i].Kind, in.Existing[i].ExternalID)] = &in.Existing[i]
+	}
+	p := &reconcilePlan{Result: SyncResult{Seen: len(in.Observed)}}
+	write := func(a *Asset, create bool, change DriftChange, before, after json.RawMessage) {
+		w := assetWrite{Asset: a, Create: create}
+		if change != "" && !in.Baseline && !in.Explains(a) {
+			p.Result.Drift++
+			w.Drift = &Drift{ConnectorID: in.ConnectorID, Kind: a.Kind, ExternalID: a.ExternalID, Name: a.Name,
+				Change: change, Before: before, After: after, DetectedAt: in.Now}
+		}
+		p.Writes = append(p.Writes, w)
+	}
+	seen := make(map[string]bool, len(in.Observed))
+	for _, o := range in.Observed {
+		k := assetKey(o.Kind, o.ExternalID)
+		if seen[k] {
+			continue // a target listing one thing twice
+		}
+		seen[k] = true
+		attrs, err := json.Marshal(o.Attributes)
+		if err != nil {
+			return nil, fmt.Errorf("encode attributes of %s %s: %w", o.Kind, o.ExternalID, err)
+		}
+		var a *Asset
+		if stored := byKey[k]; stored != nil {
+			cp := *stored
+			a = &cp
+		}
+		switch {
+		case a == nil:
+			a = &Asset{ConnectorID: in.ConnectorID, Kind: o.Kind, ExternalID: o.ExternalID, Name: o.Name,
+				Attributes: attrs, FirstSeen: in.Now, LastSeen: in.Now}
+			p.Result.Appeared++
+			write(a, true, DriftAppeared, json.RawMessage("null"), attrs)
+		case !a.GoneAt.IsZero(): // back after it was gone
+			a.Name, a.Attributes, a.LastSeen, a.GoneAt = o.Name, attrs, in.Now, time.Time{}
+			p.Result.Appeared++
+			write(a, false, DriftAppeared, json.RawMessage("null"), attrs)
+		case a.Name == o.Name && !bytes.Equal(a.Attributes, attrs) && sameExcept(a.Attributes, attrs, in.Volatile(o.Kind)):
+			a.Attributes, a.LastSeen = attrs, in.Now // only usage moved: not a change
+			write(a, false, "", nil, nil)
+		case !bytes.Equal(a.Attributes, attrs) || a.Name != o.Name:
+			before := a.Attributes
+			a.Name, a.Attributes, a.LastSeen = o.Name, attrs, in.Now
+			p.Result.Changed++
+			write(a, false, DriftChanged, before, attrs)
+		default:
+			a.LastSeen = in.Now
+			p.Touch = append(p.Touch, a.ID)
+		}
+		p.Present = append(p.Present, a)
+	}
+	for _, stored := range in.Existing {
+		if stored.GoneAt.IsZero() && !seen[assetKey(stored.Kind, stored.ExternalID)] {
+			a := stored
+			a.GoneAt = in.Now
+			p.Result.Disappeared++
+			write(&a, false, DriftDisappeared, a.Attributes, json.RawMessage("null"))
+		}
+	}
+	return p, nil
+}
+
+// applyReconcile writes a plan with its drift and audit records, re-runs
+// the hygiene rules over the present assets and records the sync.
+func (s *Service) applyReconcile(ctx context.Context, tx Tx, actor Actor, c *Connector, p *reconcilePlan, started, now time.Time, baseline bool) error {
+	for _, w := range p.Writes {
+		var err error
+		if w.Create {
+			err = tx.CreateAsset(ctx, w.Asset)
+		} else {
+			err = tx.UpdateAsset(ctx, w.Asset)
+		}
+		if err != nil {
+			return err
+		}
+		if w.Drift != nil {
+			if err := s.recordDrift(ctx, tx, w.Asset, w.Drift); err != nil {
+				return err
+			}
+		}
+	}
+	if err := tx.TouchAssets(ctx, p.Touch, now); err != nil {
+		return err
+	}
+	present := make([]Asset, len(p.Present))
+	for i, a := range p.Present {
+		present[i] = *a
+	}
+	res := &p.Result
+	if err := s.evaluateFindings(ctx, tx, c, present, now, res); err != nil {
+		return err
+	}
+	st := &SyncState{ConnectorID: c.ID, LastStarted: started, LastFinished: now, Assets: len(present),
+		NextDue: now.Add(syncInterval(c.Config))}
+	if err := tx.PutSyncState(ctx, st); err != nil {
+		return err
+	}
+	return s.appendAudit(ctx, tx, actor, "connector.synced", "connector", strconv.FormatInt(c.ID, 10),
+		map[string]any{"seen": res.Seen, "appeared": res.Appeared, "changed": res.Changed, "disappeared": res.Disappeared,
+			"drift": res.Drift, "findings_open": res.FindingsOpen, "findings_resolved": res.FindingsResolved, "baseline": baseline})
+}
+
+// recordDrift stores d for the written asset a, with its audit record.
+func (s *Service) recordDrift(ctx context.Context, tx Tx, a *Asset, d *Drift) error {
+	d.AssetID = a.ID
+	if err := tx.CreateDrift(ctx, d); err != nil {
+		return err
+	}
+	return s.appendAudit(ctx, tx, SystemActor("sync"), "asset.drift_detected", "asset", strconv.FormatInt(a.ID, 10),
+		map[string]any{"connector_id": d.ConnectorID, "drift_id": d.ID, "kind": a.Kind, "external_id": a.ExternalID,
+			"name": a.Name, "change": d.Change, "before": d.Before, "after": d.After})
 }
 
 func (s *Service) inventory(ctx context.Context, c *Connector) ([]Observation, error) {

@@ -98,8 +98,8 @@ func BenchmarkAuditAPI(b *testing.B) {
 			at := func(i int) string { return storetest.BenchAt(i).Format(time.RFC3339) }
 			cases := []struct{ name, query string }{
 				{"filtered_first", "resource_type=change_request&resource_id=17"},
-				{"filtered_deep", "resource_type=change_request&resource_id=17&cursor=" + app.EncodeAuditCursor(int64(mid))},
-				{"unfiltered_deep", "cursor=" + app.EncodeAuditCursor(int64(mid))},
+				{"filtered_deep", "resource_type=change_request&resource_id=17&cursor=" + app.EncodeCursor(int64(mid))},
+				{"unfiltered_deep", "cursor=" + app.EncodeCursor(int64(mid))},
 				{"time_window_mid", "from=" + at(mid-day/2) + "&to=" + at(mid+day/2)},
 			}
 			for _, c := range cases {

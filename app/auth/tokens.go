@@ -124,9 +124,6 @@ func KeyID(pub *rsa.PublicKey) (string, error) {
 	return base64.RawURLEncoding.EncodeToString(sum[:16]), nil
 }
 
-// KeyID is the kid of the signing key.
-func (t *Tokens) KeyID() string { return t.kid }
-
 // Issue signs a token for u, valid from now for exactly TokenLifetime.
 func (t *Tokens) Issue(u *app.User) (token string, expiresAt time.Time, err error) {
 	if u == nil || u.ID <= 0 {

@@ -94,7 +94,7 @@ func craft(header, claims any, method jwt.SigningMethod, key any) string {
 
 type m = map[string]any
 
-func goodHeader(tk *Tokens) m { return m{"alg": "RS256", "typ": "JWT", "kid": tk.KeyID()} }
+func goodHeader(tk *Tokens) m { return m{"alg": "RS256", "typ": "JWT", "kid": tk.kid} }
 
 func goodClaims() m {
 	iat := testNow.Add(-time.Minute).Unix()
@@ -191,7 +191,7 @@ func TestVerifyRejects(t *testing.T) {
 	otherAudience, _ := NewTokens(k.rsa, testIssuer, "other-api", func() time.Time { return testNow })
 	otherAudienceToken, _, _ := otherAudience.Issue(&app.User{ID: 42, Role: app.RoleAdmin, SessionVersion: 1})
 
-	noneHdr := func(alg string) m { return m{"alg": alg, "typ": "JWT", "kid": tk.KeyID()} }
+	noneHdr := func(alg string) m { return m{"alg": alg, "typ": "JWT", "kid": tk.kid} }
 	withAlg := func(alg string) string { // our RS256 signature under another alg label
 		h := seg(with(goodHeader(tk), m{"alg": alg})) + "." + parts[1]
 		sig, _ := jwt.SigningMethodRS256.Sign(h, k.rsa)
@@ -221,8 +221,8 @@ func TestVerifyRejects(t *testing.T) {
 		{"alg nOnE, with signature", craft(noneHdr("nOnE"), goodClaims(), nil, nil) + parts[2]},
 		{"alg none via library, no kid", craft(m{"alg": "none", "typ": "JWT"}, goodClaims(), jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType)},
 		{"alg empty string", craft(noneHdr(""), goodClaims(), nil, nil) + parts[2]},
-		{"alg missing", craft(m{"typ": "JWT", "kid": tk.KeyID()}, goodClaims(), nil, nil) + parts[2]},
-		{"alg null", craft(m{"alg": nil, "typ": "JWT", "kid": tk.KeyID()}, goodClaims(), nil, nil) + parts[2]},
+		{"alg missing", craft(m{"typ": "JWT", "kid": tk.kid}, goodClaims(), nil, nil) + parts[2]},
+		{"alg null", craft(m{"alg": nil, "typ": "JWT", "kid": tk.kid}, goodClaims(), nil, nil) + parts[2]},
 		{"alg lower-case rs256", withAlg("rs256")},
 		{"alg RS256 with trailing space", withAlg("RS256 ")},
 		{"alg as array", withAlg("[\"RS256\"]")},
@@ -234,7 +234,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"HS384 keyed with public key DER", craft(noneHdr("HS384"), goodClaims(), jwt.SigningMethodHS384, pubDER)},
 		{"HS512 keyed with public key PEM", craft(noneHdr("HS512"), goodClaims(), jwt.SigningMethodHS512, pubPEM)},
 		{"HS512 keyed with public key DER", craft(noneHdr("HS512"), goodClaims(), jwt.SigningMethodHS512, pubDER)},
-		{"HS256 keyed with kid", craft(noneHdr("HS256"), goodClaims(), jwt.SigningMethodHS256, []byte(tk.KeyID()))},
+		{"HS256 keyed with kid", craft(noneHdr("HS256"), goodClaims(), jwt.SigningMethodHS256, []byte(tk.kid))},
 		// Other real algorithms, even with our own key.
 		{"RS384 with our key", craft(noneHdr("RS384"), goodClaims(), jwt.SigningMethodRS384, k.rsa)},
 		{"RS512 with our key", craft(noneHdr("RS512"), goodClaims(), jwt.SigningMethodRS512, k.rsa)},
@@ -296,20 +296,20 @@ func TestVerifyRejects(t *testing.T) {
 		{"path-like kid ../../etc/passwd", oursHeader(tk, m{"kid": "../../etc/passwd"})},
 		{"path-like kid /dev/null", oursHeader(tk, m{"kid": "/dev/null"})},
 		{"kid file URL", oursHeader(tk, m{"kid": "file:///x"})},
-		{"kid with NUL", oursHeader(tk, m{"kid": tk.KeyID() + "\x00"})},
+		{"kid with NUL", oursHeader(tk, m{"kid": tk.kid + "\x00"})},
 		{"kid SQL injection", oursHeader(tk, m{"kid": "' OR '1'='1"})},
-		{"kid with trailing space", oursHeader(tk, m{"kid": tk.KeyID() + " "})},
+		{"kid with trailing space", oursHeader(tk, m{"kid": tk.kid + " "})},
 		// Keys named by the token itself.
 		{"embedded jwk with attacker key, signed by it", craft(
 			m{"alg": "RS256", "typ": "JWT", "kid": kidOf(&k.otherRSA.PublicKey), "jwk": publicJWK(&k.otherRSA.PublicKey, kidOf(&k.otherRSA.PublicKey))},
 			goodClaims(), jwt.SigningMethodRS256, k.otherRSA)},
 		{"embedded jwk with attacker key under our kid", craft(
-			m{"alg": "RS256", "typ": "JWT", "kid": tk.KeyID(), "jwk": publicJWK(&k.otherRSA.PublicKey, tk.KeyID())},
+			m{"alg": "RS256", "typ": "JWT", "kid": tk.kid, "jwk": publicJWK(&k.otherRSA.PublicKey, tk.kid)},
 			goodClaims(), jwt.SigningMethodRS256, k.otherRSA)},
 		{"embedded EC jwk, ES256 signed", craft(
-			m{"alg": "ES256", "typ": "JWT", "kid": tk.KeyID(), "jwk": publicJWK(&k.ec.PublicKey, tk.KeyID())},
+			m{"alg": "ES256", "typ": "JWT", "kid": tk.kid, "jwk": publicJWK(&k.ec.PublicKey, tk.kid)},
 			goodClaims(), jwt.SigningMethodES256, k.ec)},
-		{"jwk header present even with our key and signature", oursHeader(tk, m{"jwk": publicJWK(&k.rsa.PublicKey, tk.KeyID())})},
+		{"jwk header present even with our key and signature", oursHeader(tk, m{"jwk": publicJWK(&k.rsa.PublicKey, tk.kid)})},
 		{"jku header", oursHeader(tk, m{"jku": "https://evil.example/jwks.json"})},
 		{"x5u header", oursHeader(tk, m{"x5u": "https://evil.example/cert.pem"})},
 		{"x5c header", oursHeader(tk, m{"x5c": []string{base64.StdEncoding.EncodeToString(pubDER)}})},
@@ -327,7 +327,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"modified payload, original signature", parts[0] + "." + seg(with(goodClaims(), m{"role": "admin"})) + "." + parts[2]},
 		{"payload of another token, original signature", parts[0] + "." + otherParts[1] + "." + parts[2]},
 		{"modified header, original signature", seg(with(goodHeader(tk), m{"typ": "jwt"})) + "." + parts[1] + "." + parts[2]},
-		{"header re-encoded with spaces, original signature", seg(`{"alg": "RS256", "kid": "`+tk.KeyID()+`", "typ": "JWT"}`) + "." + parts[1] + "." + parts[2]},
+		{"header re-encoded with spaces, original signature", seg(`{"alg": "RS256", "kid": "`+tk.kid+`", "typ": "JWT"}`) + "." + parts[1] + "." + parts[2]},
 		{"non-canonical base64 in signature", flipLastSigChar(good)},
 		{"padded signature", good + "=="},
 		{"standard base64 alphabet", strings.NewReplacer("-", "+", "_", "/").Replace(good) + "+/"},
@@ -424,7 +424,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 	var hdr, claims map[string]any
 	_ = json.Unmarshal(mustDecode(t, parts[0]), &hdr)
 	_ = json.Unmarshal(mustDecode(t, parts[1]), &claims)
-	if hdr["alg"] != "RS256" || hdr["typ"] != "JWT" || hdr["kid"] != tk.KeyID() || len(hdr) != 3 {
+	if hdr["alg"] != "RS256" || hdr["typ"] != "JWT" || hdr["kid"] != tk.kid || len(hdr) != 3 {
 		t.Errorf("header %v", hdr)
 	}
 	want := map[string]any{"iss": testIssuer, "aud": testAudience, "sub": "1234", "role": "approver", "sv": 7.0,
@@ -491,11 +491,11 @@ func TestNewTokensValidates(t *testing.T) {
 
 func TestKeyIDAndJWKS(t *testing.T) {
 	tk := newTestTokens(t, nil)
-	if len(tk.KeyID()) != 22 {
-		t.Errorf("kid %q: want 22 base64url chars (16 bytes)", tk.KeyID())
+	if len(tk.kid) != 22 {
+		t.Errorf("kid %q: want 22 base64url chars (16 bytes)", tk.kid)
 	}
 	other, _ := NewTokens(testKeys().otherRSA, testIssuer, testAudience, nil)
-	if other.KeyID() == tk.KeyID() {
+	if other.kid == tk.kid {
 		t.Error("two keys share a kid")
 	}
 	raw, err := tk.JWKS()
@@ -512,7 +512,7 @@ func TestKeyIDAndJWKS(t *testing.T) {
 		t.Fatalf("%d keys", len(set.Keys))
 	}
 	j := set.Keys[0]
-	if j["kty"] != "RSA" || j["use"] != "sig" || j["alg"] != "RS256" || j["kid"] != tk.KeyID() || j["e"] != "AQAB" {
+	if j["kty"] != "RSA" || j["use"] != "sig" || j["alg"] != "RS256" || j["kid"] != tk.kid || j["e"] != "AQAB" {
 		t.Errorf("jwk %v", j)
 	}
 	if _, has := j["d"]; has || strings.Contains(string(raw), `"p"`) {

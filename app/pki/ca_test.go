@@ -1,6 +1,7 @@
 package pki_test
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -231,4 +232,56 @@ func TestServerCertVerifiesUnderCA(t *testing.T) {
 	if n := strings.Count(strings.Join(cert.Leaf.DNSNames, ","), "localhost"); n != 1 {
 		t.Errorf("localhost listed %d times: %v", n, cert.Leaf.DNSNames)
 	}
+}
+
+// FuzzCheckAgentCSR feeds the agent CSR check arbitrary bytes: a valid
+// request must pass, anything else must be refused as invalid, and nothing
+// may panic. What passes is a self-signed RSA-2048 request with e=65537.
+// Fuzzing here is slow (a few inputs a second): this test binary links the
+// SQLite driver for the CA tests, and -fuzz instruments all of it.
+func FuzzCheckAgentCSR(f *testing.F) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		f.Fatal(err)
+	}
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	csr := func(k crypto.Signer) []byte {
+		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "fuzz"}}, k)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return der
+	}
+	valid := csr(key)
+	if _, err := pki.CheckAgentCSR(valid); err != nil {
+		f.Fatalf("valid CSR refused: %v", err)
+	}
+	tampered := bytes.Clone(valid)
+	tampered[len(tampered)-1] ^= 0x01
+	pemOfValid := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: valid})
+	for _, seed := range [][]byte{valid, tampered, csr(ec), valid[:len(valid)/2], pemOfValid, []byte("not a csr"), {0x30, 0x82, 0xff, 0xff}, nil} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, der []byte) {
+		pub, err := pki.CheckAgentCSR(der)
+		if err != nil {
+			if pub != nil || app.ErrCode(err) != app.EINVALID {
+				t.Fatalf("refusal = %v, %v; want nil and an invalid-input error", pub, err)
+			}
+			if bytes.Equal(der, valid) {
+				t.Fatalf("valid CSR refused: %v", err)
+			}
+			return
+		}
+		if pub.N.BitLen() != pki.AgentKeyBits || pub.E != 65537 {
+			t.Fatalf("accepted RSA-%d with e=%d", pub.N.BitLen(), pub.E)
+		}
+		parsed, err := x509.ParseCertificateRequest(der)
+		if err != nil || parsed.CheckSignature() != nil || !pub.Equal(parsed.PublicKey) {
+			t.Fatalf("accepted a request that does not parse, verify or carry the returned key: %v", err)
+		}
+	})
 }

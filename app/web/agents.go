@@ -22,7 +22,7 @@ const agentURLPlaceholder = "https://<agent-listener-host>:8444"
 
 // enrollmentTTLs are the token lifetimes the form offers; nothing else is
 // accepted from it.
-var enrollmentTTLs = []labelled{
+var enrollmentTTLs = []choice{
 	{Value: "15m", Label: "15 minutes"},
 	{Value: "1h", Label: "1 hour"},
 	{Value: "4h", Label: "4 hours"},
@@ -175,7 +175,7 @@ func (h *handler) createEnrollmentToken(w http.ResponseWriter, r *http.Request, 
 			return
 		}
 		selected := rawTTL
-		if !slices.ContainsFunc(enrollmentTTLs, func(t labelled) bool { return t.Value == rawTTL }) {
+		if !slices.ContainsFunc(enrollmentTTLs, func(t choice) bool { return t.Value == rawTTL }) {
 			selected = defaultEnrollmentTTL
 		}
 		h.renderAgents(w, r, a, http.StatusBadRequest,

@@ -21,14 +21,14 @@ const assetsPerPage = 50
 // assetFilterParams are the query parameters the next-page link carries on.
 var assetFilterParams = []string{"q", "connector", "kind", "finding", "include_gone", "limit"}
 
-// labelled is a value with a human label for a select, and the connector
-// type that reports it.
-type labelled struct{ Type, Value, Label string }
+// choice is one value a select offers with its human label, and the
+// connector type that reports it (empty when any server has it).
+type choice struct{ Type, Value, Label string }
 
 // assetKinds are the asset kinds the console knows how to name. Only the
 // kinds of this server's registered connector types are offered; a kind
 // not in the table still works when typed into the URL.
-var assetKinds = []labelled{
+var assetKinds = []choice{
 	{"aws", "aws.iam.user", "AWS IAM user"},
 	{"aws", "aws.iam.access_key", "AWS IAM access key"},
 	{"aws", "aws.iam.group", "AWS IAM group"},
@@ -41,7 +41,7 @@ var assetKinds = []labelled{
 
 // findingRules are the hygiene rules the console knows how to name, like
 // assetKinds.
-var findingRules = []labelled{
+var findingRules = []choice{
 	{"aws", "aws.access_key.too_old", "AWS key older than the rotation policy"},
 	{"aws", "aws.access_key.unused", "AWS key unused or never used"},
 	{"aws", "aws.access_key.inactive_not_deleted", "AWS key inactive but not deleted"},
@@ -55,7 +55,7 @@ var findingRules = []labelled{
 
 // registeredOptions keeps the entries whose connector type this server
 // has, marks selected and adds selected when the table lacks it.
-func registeredOptions(table []labelled, types []string, selected string) []views.Option {
+func registeredOptions(table []choice, types []string, selected string) []views.Option {
 	var out []views.Option
 	found := false
 	for _, e := range table {

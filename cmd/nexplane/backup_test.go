@@ -93,8 +93,10 @@ func TestBackupWhileWritingIsConsistentAndRestorable(t *testing.T) {
 	backups := t.TempDir()
 	var files []string
 	for i := 0; i < 5; i++ {
-		for written.Load() < int64(3*(i+1)) {
-			time.Sleep(5 * time.Millisecond)
+		for deadline := time.Now().Add(30 * time.Second); written.Load() < int64(3*(i+1)); time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the writer stalled after %d users", written.Load())
+			}
 		}
 		f := filepath.Join(backups, fmt.Sprintf("b%d.db", i))
 		code, out, stderr := c.runCmd(cmdBackup, "--to", f)

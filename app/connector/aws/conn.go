@@ -109,7 +109,7 @@ func (c countingClient) Do(r *http.Request) (*http.Response, error) {
 
 // connect builds the clients. It makes no call: Test does, and operations
 // report their own failures with context.
-func (d Driver) connect(_ context.Context, cfg *Config, creds *Credentials) (*conn, error) {
+func (d Driver) connect(cfg *Config, creds *Credentials) *conn {
 	backoff := d.maxBackoff
 	if backoff <= 0 {
 		backoff = defaultMaxBackoff
@@ -169,7 +169,7 @@ func (d Driver) connect(_ context.Context, cfg *Config, creds *Credentials) (*co
 	if c.verifyTimeout <= 0 {
 		c.verifyTimeout = defaultVerifyTimeout
 	}
-	return c, nil
+	return c
 }
 
 // call runs one SDK call (with its retries) under requestTimeout and maps

@@ -204,5 +204,5 @@ func (d Driver) Connect(ctx context.Context, config json.RawMessage, credentials
 	if err != nil {
 		return nil, err
 	}
-	return d.connect(ctx, cfg, creds)
+	return d.connect(cfg, creds), nil
 }

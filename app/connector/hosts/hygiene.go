@@ -73,50 +73,17 @@ func mutable(user string, uid int) bool {
 // the same order.
 func (Driver) Findings(config json.RawMessage, assets []app.Asset, now time.Time) []app.FindingDraft {
 	maxDays := maxAgeDaysOf(config)
-	maxAge := time.Duration(maxDays) * 24 * time.Hour
-
-	hosts := map[string]hostAttrs{} // by agent id
-	byName := map[string]int{}      // live hosts per lower-case hostname
-	users := map[string]userAttrs{} // by external id
-	for i := range assets {
-		a := &assets[i]
-		switch a.Kind {
-		case KindHost:
-			var h hostAttrs
-			if json.Unmarshal(a.Attributes, &h) == nil {
-				hosts[a.ExternalID] = h
-				if h.Status != app.AgentRevoked {
-					byName[strings.ToLower(h.Hostname)]++
-				}
-			}
-		case KindUser:
-			var u userAttrs
-			if json.Unmarshal(a.Attributes, &u) == nil {
-				users[a.ExternalID] = u
-			}
-		}
-	}
-	// hostParam names a host in a remedy: its hostname when that is
-	// unambiguous and usable as a parameter, else its agent id.
-	hostParam := func(agentID string) string {
-		h := hosts[agentID]
-		if byName[strings.ToLower(h.Hostname)] == 1 && hostRE.MatchString(h.Hostname) {
-			return h.Hostname
-		}
-		return agentID
-	}
-	hostName := func(agentID string) string {
-		if h := hosts[agentID]; h.Hostname != "" {
-			return h.Hostname
-		}
-		return "agent " + agentID
-	}
-
+	x := indexHosts(assets)
 	var out []app.FindingDraft
+	add := func(f app.FindingDraft, fired bool) {
+		if fired {
+			out = append(out, f)
+		}
+	}
 	for i := range assets {
 		a := &assets[i]
 		agentID := agentOf(a.ExternalID)
-		h, known := hosts[agentID]
+		h, known := x.hosts[agentID]
 		if a.Kind == KindHost || !known || h.Status == app.AgentRevoked {
 			continue
 		}
@@ -126,47 +93,129 @@ func (Driver) Findings(config json.RawMessage, assets []app.Asset, now time.Time
 			if json.Unmarshal(a.Attributes, &u) != nil {
 				continue
 			}
-			if u.UID == 0 && u.User != "root" {
-				out = append(out, app.FindingDraft{
-					AssetID: a.ID, Rule: RuleUID0NotRoot, Severity: app.SeverityHigh,
-					Message: fmt.Sprintf("%s on %s has uid 0: it is root under another name. Nexplane does not change system accounts; remove it or give it its own uid on the host.",
-						u.User, hostName(agentID)),
-				})
-			}
+			add(ruleUID0NotRoot(a, u, x.hostName(agentID)))
 		case KindSSHKey:
-			var k keyAttrs
-			if json.Unmarshal(a.Attributes, &k) != nil {
+			k := sshKey{asset: a, agentID: agentID}
+			if json.Unmarshal(a.Attributes, &k.attrs) != nil {
 				continue
 			}
-			u, hasUser := users[agentID+"/"+k.User]
-			remedy := func(f *app.FindingDraft) {
-				if hasUser && mutable(k.User, u.UID) && ops.ValidateFingerprint(k.Fingerprint) == nil {
-					f.RemedyType = ops.TypeSSHKeyRemove
-					f.RemedyParams = mustParams(map[string]string{"host": hostParam(agentID), "user": k.User, "fingerprint": k.Fingerprint})
-				}
-			}
-			desc := keyDesc(k.Fingerprint, k.Type, k.Comment)
-			if hasUser && u.Locked && !u.NoPassword {
-				f := app.FindingDraft{
-					AssetID: a.ID, Rule: RuleKeyOnLockedUser, Severity: app.SeverityHigh,
-					Message: fmt.Sprintf("SSH key %s still opens a login to %s on %s, whose password is locked: a password lock does not stop key logins.",
-						desc, k.User, hostName(agentID)),
-				}
-				remedy(&f)
-				out = append(out, f)
-			}
-			if !a.FirstSeen.IsZero() && now.Sub(a.FirstSeen) > maxAge {
-				f := app.FindingDraft{
-					AssetID: a.ID, Rule: RuleKeyTooOld, Severity: app.SeverityMedium,
-					Message: fmt.Sprintf("SSH key %s of %s on %s was first seen on %s, %d days ago; the policy is at most %d days. Replace it with a new key, then remove this one.",
-						desc, k.User, hostName(agentID), a.FirstSeen.UTC().Format("2006-01-02"), int(now.Sub(a.FirstSeen)/(24*time.Hour)), maxDays),
-				}
-				remedy(&f)
-				out = append(out, f)
-			}
+			k.user, k.hasUser = x.users[agentID+"/"+k.attrs.User]
+			add(ruleKeyOnLockedUser(x, k))
+			add(ruleKeyTooOld(x, k, now, maxDays))
 		}
 	}
 	return out
+}
+
+// hostIndex is what the rules need to know of a connector's hosts and users
+// while judging one asset.
+type hostIndex struct {
+	hosts  map[string]hostAttrs // by agent id
+	byName map[string]int       // live hosts per lower-case hostname
+	users  map[string]userAttrs // by external id
+}
+
+func indexHosts(assets []app.Asset) hostIndex {
+	x := hostIndex{hosts: map[string]hostAttrs{}, byName: map[string]int{}, users: map[string]userAttrs{}}
+	for i := range assets {
+		a := &assets[i]
+		switch a.Kind {
+		case KindHost:
+			var h hostAttrs
+			if json.Unmarshal(a.Attributes, &h) == nil {
+				x.hosts[a.ExternalID] = h
+				if h.Status != app.AgentRevoked {
+					x.byName[strings.ToLower(h.Hostname)]++
+				}
+			}
+		case KindUser:
+			var u userAttrs
+			if json.Unmarshal(a.Attributes, &u) == nil {
+				x.users[a.ExternalID] = u
+			}
+		}
+	}
+	return x
+}
+
+// hostParam names a host in a remedy: its hostname when that is
+// unambiguous and usable as a parameter, else its agent id.
+func (x hostIndex) hostParam(agentID string) string {
+	h := x.hosts[agentID]
+	if x.byName[strings.ToLower(h.Hostname)] == 1 && hostRE.MatchString(h.Hostname) {
+		return h.Hostname
+	}
+	return agentID
+}
+
+// hostName names a host in a message.
+func (x hostIndex) hostName(agentID string) string {
+	if h := x.hosts[agentID]; h.Hostname != "" {
+		return h.Hostname
+	}
+	return "agent " + agentID
+}
+
+// sshKey is a host.ssh_key asset with its user, as the key rules read it.
+type sshKey struct {
+	asset   *app.Asset
+	agentID string
+	attrs   keyAttrs
+	user    userAttrs
+	hasUser bool // the user is in the inventory
+}
+
+// removeRemedy offers host.ssh_key.remove where the agent would do it.
+func (x hostIndex) removeRemedy(f *app.FindingDraft, k sshKey) {
+	if k.hasUser && mutable(k.attrs.User, k.user.UID) && ops.ValidateFingerprint(k.attrs.Fingerprint) == nil {
+		f.RemedyType = ops.TypeSSHKeyRemove
+		f.RemedyParams = mustParams(map[string]string{"host": x.hostParam(k.agentID), "user": k.attrs.User, "fingerprint": k.attrs.Fingerprint})
+	}
+}
+
+// ruleUID0NotRoot fires for a user other than root with uid 0. It has no
+// remedy: the agent never changes system accounts.
+func ruleUID0NotRoot(a *app.Asset, u userAttrs, hostName string) (app.FindingDraft, bool) {
+	if u.UID != 0 || u.User == "root" {
+		return app.FindingDraft{}, false
+	}
+	return app.FindingDraft{
+		AssetID: a.ID, Rule: RuleUID0NotRoot, Severity: app.SeverityHigh,
+		Message: fmt.Sprintf("%s on %s has uid 0: it is root under another name. Nexplane does not change system accounts; remove it or give it its own uid on the host.",
+			u.User, hostName),
+	}, true
+}
+
+// ruleKeyOnLockedUser fires for a key of a user whose password is locked.
+// A user never given a password logs in by key by design, so it does not
+// count as locked.
+func ruleKeyOnLockedUser(x hostIndex, k sshKey) (app.FindingDraft, bool) {
+	if !k.hasUser || !k.user.Locked || k.user.NoPassword {
+		return app.FindingDraft{}, false
+	}
+	f := app.FindingDraft{
+		AssetID: k.asset.ID, Rule: RuleKeyOnLockedUser, Severity: app.SeverityHigh,
+		Message: fmt.Sprintf("SSH key %s still opens a login to %s on %s, whose password is locked: a password lock does not stop key logins.",
+			keyDesc(k.attrs.Fingerprint, k.attrs.Type, k.attrs.Comment), k.attrs.User, x.hostName(k.agentID)),
+	}
+	x.removeRemedy(&f, k)
+	return f, true
+}
+
+// ruleKeyTooOld fires for a key first seen more than maxDays ago.
+func ruleKeyTooOld(x hostIndex, k sshKey, now time.Time, maxDays int) (app.FindingDraft, bool) {
+	first := k.asset.FirstSeen
+	if first.IsZero() || now.Sub(first) <= time.Duration(maxDays)*24*time.Hour {
+		return app.FindingDraft{}, false
+	}
+	f := app.FindingDraft{
+		AssetID: k.asset.ID, Rule: RuleKeyTooOld, Severity: app.SeverityMedium,
+		Message: fmt.Sprintf("SSH key %s of %s on %s was first seen on %s, %d days ago; the policy is at most %d days. Replace it with a new key, then remove this one.",
+			keyDesc(k.attrs.Fingerprint, k.attrs.Type, k.attrs.Comment), k.attrs.User, x.hostName(k.agentID),
+			first.UTC().Format("2006-01-02"), int(now.Sub(first)/(24*time.Hour)), maxDays),
+	}
+	x.removeRemedy(&f, k)
+	return f, true
 }
 
 // RevokeOperation revokes an SSH key by removing it and a local user by
