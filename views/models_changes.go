@@ -89,12 +89,13 @@ type ApprovalView struct {
 	At       string
 }
 
-// ChangeActions says which buttons the current user gets; the server checks
-// every action again.
+// ChangeActions says which buttons the current user gets, as app decided
+// (app.ChangeActions); the server checks every action again.
 type ChangeActions struct {
 	Edit      bool
 	Submit    bool
-	Approve   bool // also Reject
+	Approve   bool
+	Reject    bool
 	Cancel    bool
 	Execute   bool
 	Emergency bool
@@ -104,7 +105,7 @@ type ChangeActions struct {
 
 // Any reports whether any action is offered.
 func (a ChangeActions) Any() bool {
-	return a.Edit || a.Submit || a.Approve || a.Cancel || a.Execute || a.Emergency || a.Resume || a.Review
+	return a.Edit || a.Submit || a.Approve || a.Reject || a.Cancel || a.Execute || a.Emergency || a.Resume || a.Review
 }
 
 // ChangeDetailView is one change request.

@@ -88,7 +88,7 @@ func (h *handler) renderAgents(w http.ResponseWriter, r *http.Request, a *authed
 		return
 	}
 	now := h.svc.Now()
-	v := views.AgentsView{CanManage: app.Can(a.actor.Role, app.ActManageAgents),
+	v := views.AgentsView{CanManage: h.svc.ListActions(a.actor).Allowed(app.ActionCreateEnrollmentToken),
 		EnrollmentOff: h.svc.AgentCAFingerprint() == "", Token: form}
 	for i := range ags {
 		ag := &ags[i]
@@ -151,8 +151,8 @@ func parseTTL(s string) (time.Duration, error) {
 // it, this once: no redirect, no flash, nothing in the session, so no
 // later page can show it again.
 func (h *handler) createEnrollmentToken(w http.ResponseWriter, r *http.Request, a *authed) {
-	if !app.Can(a.actor.Role, app.ActManageAgents) {
-		h.renderError(w, r, a, app.Errorf(app.EFORBIDDEN, "your role may not do this (%s)", app.ActManageAgents))
+	if err := h.svc.ListActions(a.actor).Err(app.ActionCreateEnrollmentToken); err != nil {
+		h.renderError(w, r, a, err)
 		return
 	}
 	if !h.parseForm(w, r, a) {
@@ -221,7 +221,7 @@ func (h *handler) agentDetailView(a *authed, ag *app.Agent) views.AgentDetailVie
 		Enrolled: formatTime(ag.EnrolledAt), Version: ag.Version, Labels: sortedLabels(ag.Labels),
 		CertSerial: ag.CertSerial, CertExpiry: formatTime(ag.CertNotAfter),
 		AssetsURL: "/assets?q=" + url.QueryEscape(ag.Hostname),
-		CanRevoke: app.Can(a.actor.Role, app.ActManageAgents) && !ag.Revoked}
+		CanRevoke: h.svc.AgentActions(a.actor, ag).Allowed(app.ActionRevoke)}
 	if !ag.LastSeen.IsZero() {
 		v.LastSeen = formatTime(ag.LastSeen)
 		v.UsersAsOf = v.LastSeen
@@ -257,21 +257,11 @@ func (h *handler) agentDetailView(a *authed, ag *app.Agent) views.AgentDetailVie
 	return v
 }
 
-// requireAgentAdmin refuses non-admins before the confirmation page; app
-// refuses them again on the revoke itself.
-func (h *handler) requireAgentAdmin(w http.ResponseWriter, r *http.Request, a *authed) bool {
-	if app.Can(a.actor.Role, app.ActManageAgents) {
-		return true
-	}
-	h.renderError(w, r, a, app.Errorf(app.EFORBIDDEN, "your role may not do this (%s)", app.ActManageAgents))
-	return false
-}
-
 // confirmRevokeAgent is the confirmation step of a revoke: a page with the
 // form that really revokes, so no click revokes without JavaScript.
 func (h *handler) confirmRevokeAgent(w http.ResponseWriter, r *http.Request, a *authed) {
 	id, ok := h.agentID(w, r, a)
-	if !ok || !h.requireAgentAdmin(w, r, a) {
+	if !ok {
 		return
 	}
 	ag, err := h.svc.GetAgent(r.Context(), a.actor, id)
@@ -279,7 +269,11 @@ func (h *handler) confirmRevokeAgent(w http.ResponseWriter, r *http.Request, a *
 		h.renderError(w, r, a, err)
 		return
 	}
-	if ag.Revoked {
+	if err := h.svc.AgentActions(a.actor, ag).Err(app.ActionRevoke); err != nil {
+		if app.ErrCode(err) != app.ECONFLICT { // not allowed at all
+			h.renderError(w, r, a, err)
+			return
+		}
 		h.addFlash(w, r, a, fmt.Sprintf("Agent %s is already revoked.", ag.Hostname))
 		redirect(w, r, agentURL(id))
 		return
@@ -292,7 +286,7 @@ func (h *handler) confirmRevokeAgent(w http.ResponseWriter, r *http.Request, a *
 // it sends the browser to the confirmation step.
 func (h *handler) revokeAgent(w http.ResponseWriter, r *http.Request, a *authed) {
 	id, ok := h.agentID(w, r, a)
-	if !ok || !h.requireAgentAdmin(w, r, a) || !h.parseForm(w, r, a) {
+	if !ok || !h.parseForm(w, r, a) {
 		return
 	}
 	if r.PostForm.Get("confirm") != deleteConfirmed {

@@ -261,11 +261,11 @@ func typeOptions(types []connType, selected string) []views.Option {
 // requireConnectorAdmin refuses non-admins before any form is shown; app
 // refuses them again on every use case.
 func (h *handler) requireConnectorAdmin(w http.ResponseWriter, r *http.Request, a *authed) bool {
-	if app.Can(a.actor.Role, app.ActManageConnector) {
-		return true
+	if err := h.svc.ListActions(a.actor).Err(app.ActionManageConnectors); err != nil {
+		h.renderError(w, r, a, err)
+		return false
 	}
-	h.renderError(w, r, a, app.Errorf(app.EFORBIDDEN, "your role may not do this (%s)", app.ActManageConnector))
-	return false
+	return true
 }
 
 // listConnectors shows the connector table.
@@ -324,16 +324,6 @@ func parseApprovals(s string) (*int, error) {
 	return &n, nil
 }
 
-// parseForm reads a small form body; false means a 400 was sent.
-func (h *handler) parseForm(w http.ResponseWriter, r *http.Request, a *authed) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		h.renderStatus(w, r, a, http.StatusBadRequest, "Bad request", "The form could not be read.")
-		return false
-	}
-	return true
-}
-
 // createConnector adds a connector. A refused input shows the form again
 // with the message and the config entered, never the credentials.
 func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *authed) {
@@ -373,16 +363,6 @@ func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *aut
 	redirect(w, r, "/connectors/"+strconv.FormatInt(c.ID, 10))
 }
 
-// connectorID reads the {id} path value; false means a 404 was sent.
-func (h *handler) connectorID(w http.ResponseWriter, r *http.Request, a *authed) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such connector.")
-		return 0, false
-	}
-	return id, true
-}
-
 // connectorDetailView builds the detail page of c. form, when non-nil,
 // replaces the edit form (to show an error with what was entered).
 func (h *handler) connectorDetailView(ctx context.Context, a *authed, c *app.Connector, form *views.ConnectorForm) views.ConnectorDetailView {
@@ -412,7 +392,7 @@ func (h *handler) connectorDetailView(ctx context.Context, a *authed, c *app.Con
 
 // connectorDetail shows one connector with its edit form.
 func (h *handler) connectorDetail(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.connectorID(w, r, a)
+	id, ok := h.pathID(w, r, a, "connector")
 	if !ok {
 		return
 	}
@@ -428,7 +408,7 @@ func (h *handler) connectorDetail(w http.ResponseWriter, r *http.Request, a *aut
 // updateConnector saves the edit form. Empty secret fields keep the stored
 // credentials.
 func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.connectorID(w, r, a)
+	id, ok := h.pathID(w, r, a, "connector")
 	if !ok || !h.parseForm(w, r, a) {
 		return
 	}
@@ -477,7 +457,7 @@ func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *aut
 // without JavaScript the detail page shows it. A failed test is still a
 // 200: the test ran, its box says how it went.
 func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.connectorID(w, r, a)
+	id, ok := h.pathID(w, r, a, "connector")
 	if !ok {
 		return
 	}
@@ -496,20 +476,26 @@ func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *authe
 		h.render(w, r, http.StatusOK, views.ConnectorTestBox(res), views.ConnectorTestFragment)
 		return
 	}
+	h.renderConnectorPage(w, r, a, id, func(v *views.ConnectorDetailView) { v.Test = res })
+}
+
+// renderConnectorPage shows a connector's page with the outcome of an
+// action on it, which set fills in (the no-JavaScript path of test and sync).
+func (h *handler) renderConnectorPage(w http.ResponseWriter, r *http.Request, a *authed, id int64, set func(v *views.ConnectorDetailView)) {
 	c, err := h.svc.GetConnector(r.Context(), a.actor, id)
 	if err != nil {
 		h.renderError(w, r, a, err)
 		return
 	}
 	v := h.connectorDetailView(r.Context(), a, c, nil)
-	v.Test = res
+	set(&v)
 	h.render(w, r, http.StatusOK, views.ConnectorDetailPage(h.page(a, "Connector "+c.Name, views.NavConnectors, ""), v))
 }
 
 // confirmDeleteConnector is the confirmation step of a delete: a page with
 // the form that really deletes, so no click deletes without JavaScript.
 func (h *handler) confirmDeleteConnector(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.connectorID(w, r, a)
+	id, ok := h.pathID(w, r, a, "connector")
 	if !ok {
 		return
 	}
@@ -529,7 +515,7 @@ const deleteConfirmed = "yes"
 // field it sends the browser to the confirmation step. One still in use is
 // a readable 409 on its page.
 func (h *handler) deleteConnector(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.connectorID(w, r, a)
+	id, ok := h.pathID(w, r, a, "connector")
 	if !ok || !h.requireConnectorAdmin(w, r, a) || !h.parseForm(w, r, a) {
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/a-h/templ"
+
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/views"
@@ -104,4 +106,24 @@ func itoaCeil(secs float64) string {
 		n++
 	}
 	return strconv.Itoa(n)
+}
+
+// renderRefused shows a refused action (bad input, wrong state, not
+// allowed, target unavailable) on the page of the resource it was tried
+// on, with the reason and the matching status. Any other error, or a page
+// that cannot be rebuilt, gets the error page.
+func (h *handler) renderRefused(w http.ResponseWriter, r *http.Request, a *authed, err error, page func(reason string) (templ.Component, error)) {
+	code := app.ErrCode(err)
+	switch code {
+	case app.EINVALID, app.ECONFLICT, app.EFORBIDDEN, app.EUNAVAILABLE:
+	default:
+		h.renderError(w, r, a, err)
+		return
+	}
+	c, perr := page(app.ErrMessage(err))
+	if perr != nil {
+		h.renderError(w, r, a, err)
+		return
+	}
+	h.render(w, r, httpx.Status(code), c)
 }

@@ -318,12 +318,13 @@ func (h *handler) popFlash(w http.ResponseWriter, r *http.Request, a *authed) st
 func (h *handler) page(a *authed, title, nav, flash string) views.Page {
 	p := views.Page{Title: title, Nav: nav, Flash: flash}
 	if a != nil {
+		acts := h.svc.ListActions(a.actor)
 		p.User = &views.CurrentUser{
 			Email:   a.actor.Email,
 			Role:    string(a.actor.Role),
-			IsAdmin: app.Can(a.actor.Role, app.ActManageUsers),
+			IsAdmin: acts.Allowed(app.ActionManageUsers),
 
-			CanManageConnectors: app.Can(a.actor.Role, app.ActManageConnector),
+			CanManageConnectors: acts.Allowed(app.ActionManageConnectors),
 		}
 	}
 	return p
