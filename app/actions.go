@@ -1,6 +1,10 @@
 package app
 
-import "slices"
+import (
+	"context"
+	"fmt"
+	"slices"
+)
 
 // Action names say what a user may do to one resource now. They are stable:
 // the API lists the allowed ones as allowed_actions and the console draws a
@@ -34,6 +38,7 @@ const (
 	// List pages: what the actor may create or manage at all.
 	ActionCreateChangeRequest   = "create_change_request"
 	ActionCreateEnrollmentToken = "create_enrollment_token"
+	ActionManageAgents          = "manage_agents"
 	ActionManageConnectors      = "manage_connectors"
 	ActionManageUsers           = "manage_users"
 )
@@ -88,10 +93,6 @@ func (a Actions) Reason(name string) string {
 func (a Actions) Names() []string {
 	return append([]string{}, a.allowed...)
 }
-
-// Require refuses, with the error the use cases return, an actor whose role
-// may not do act. Adapters use it to refuse before reading a request body.
-func Require(actor Actor, act Action) error { return actor.require(act) }
 
 // ---- Change requests ----
 
@@ -286,14 +287,40 @@ func (s *Service) ListActions(actor Actor) Actions {
 	need := map[string]Action{
 		ActionCreateChangeRequest:   ActWriteChanges,
 		ActionCreateEnrollmentToken: ActManageAgents,
+		ActionManageAgents:          ActManageAgents,
 		ActionManageConnectors:      ActManageConnector,
 		ActionManageUsers:           ActManageUsers,
 	}
-	return decideActions([]string{ActionCreateChangeRequest, ActionCreateEnrollmentToken, ActionManageConnectors,
+	return decideActions([]string{ActionCreateChangeRequest, ActionCreateEnrollmentToken, ActionManageAgents, ActionManageConnectors,
 		ActionManageUsers, ActionAcknowledge}, func(n string) error {
 		if n == ActionAcknowledge {
 			return checkAcknowledge(actor, nil) // any open record
 		}
 		return actor.require(need[n])
 	})
+}
+
+// AssetsActions is AssetActions for each of a page of assets (whose
+// findings do not matter to it), reading each connector once.
+func (s *Service) AssetsActions(ctx context.Context, actor Actor, as []Asset) ([]Actions, error) {
+	conns := map[int64]*Connector{}
+	out := make([]Actions, 0, len(as))
+	for i := range as {
+		a := &as[i]
+		c, ok := conns[a.ConnectorID]
+		if !ok {
+			var err error
+			if c, err = s.store.ConnectorByID(ctx, a.ConnectorID); err != nil && ErrCode(err) != ENOTFOUND {
+				return nil, fmt.Errorf("actions of asset %d: %w", a.ID, err)
+			}
+			conns[a.ConnectorID] = c
+		}
+		d := &AssetDetail{Asset: a, notRevocable: Errorf(ENOTFOUND, "the connector of %s no longer exists", a.Name)}
+		if c != nil {
+			_, _, _, d.notRevocable = s.revokeOperationOn(c, a)
+		}
+		d.Revocable = d.notRevocable == nil
+		out = append(out, s.AssetActions(actor, d))
+	}
+	return out, nil
 }

@@ -69,12 +69,17 @@ func (s *Service) GetAsset(ctx context.Context, actor Actor, id int64) (*AssetDe
 // revokeOperation is the operation that revokes a credential asset on its
 // connector; an error says why the asset cannot be revoked.
 func (s *Service) revokeOperation(ctx context.Context, a *Asset) (*Connector, string, json.RawMessage, error) {
-	if !a.GoneAt.IsZero() {
-		return nil, "", nil, Errorf(ECONFLICT, "%s is gone from the target; nothing to revoke", a.Name)
-	}
 	c, err := s.store.ConnectorByID(ctx, a.ConnectorID)
 	if err != nil {
 		return nil, "", nil, err
+	}
+	return s.revokeOperationOn(c, a)
+}
+
+// revokeOperationOn is revokeOperation with the asset's connector read.
+func (s *Service) revokeOperationOn(c *Connector, a *Asset) (*Connector, string, json.RawMessage, error) {
+	if !a.GoneAt.IsZero() {
+		return nil, "", nil, Errorf(ECONFLICT, "%s is gone from the target; nothing to revoke", a.Name)
 	}
 	drv, err := s.registry.Driver(c.Type)
 	if err != nil {
