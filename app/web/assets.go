@@ -79,7 +79,7 @@ func driftURL(id int64) string { return "/drift/" + strconv.FormatInt(id, 10) }
 
 // assetList shows one page of the inventory. An htmx request gets only
 // the results fragment; a bad filter is a readable 400 either way.
-func (h *handler) assetList(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) assetList(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	w.Header().Add("Vary", "HX-Request")
 	ctx := r.Context()
 	q := r.URL.Query()
@@ -141,7 +141,7 @@ func (h *handler) assetList(w http.ResponseWriter, r *http.Request, a *authed) {
 
 // assetRows builds the table rows with each asset's open findings (one
 // small indexed query per row of a bounded page).
-func (h *handler) assetRows(ctx context.Context, a *authed, as []app.Asset, sums map[int64]app.ConnectorSummary) []views.AssetRow {
+func (h *handler) assetRows(ctx context.Context, a *sessionUser, as []app.Asset, sums map[int64]app.ConnectorSummary) []views.AssetRow {
 	rows := make([]views.AssetRow, 0, len(as))
 	for _, x := range as {
 		row := views.AssetRow{ID: strconv.FormatInt(x.ID, 10), Name: x.Name, Kind: x.Kind,
@@ -160,7 +160,7 @@ func (h *handler) assetRows(ctx context.Context, a *authed, as []app.Asset, sums
 }
 
 // assetDetail shows one asset.
-func (h *handler) assetDetail(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) assetDetail(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "asset")
 	if !ok {
 		return
@@ -174,7 +174,7 @@ func (h *handler) assetDetail(w http.ResponseWriter, r *http.Request, a *authed)
 	h.render(w, r, http.StatusOK, views.AssetDetailPage(h.page(a, d.Asset.Name, views.NavAssets, h.popFlash(w, r, a)), v))
 }
 
-func (h *handler) assetDetailView(ctx context.Context, a *authed, d *app.AssetDetail) views.AssetDetailView {
+func (h *handler) assetDetailView(ctx context.Context, a *sessionUser, d *app.AssetDetail) views.AssetDetailView {
 	x := d.Asset
 	sums := h.connectorSummaries(ctx, a)
 	v := views.AssetDetailView{ID: strconv.FormatInt(x.ID, 10), URL: assetURL(x.ID), Name: x.Name, Kind: x.Kind,
@@ -314,7 +314,7 @@ func attrValue(raw json.RawMessage) (string, bool) {
 
 // revokeAsset is "revoke now": app creates the change request; an admin's
 // runs at once as an emergency change, an operator's is submitted.
-func (h *handler) revokeAsset(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) revokeAsset(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "asset")
 	if !ok || !h.parseForm(w, r, a) {
 		return
@@ -333,7 +333,7 @@ func (h *handler) revokeAsset(w http.ResponseWriter, r *http.Request, a *authed)
 }
 
 // renderAssetError shows a refused action on the asset's page.
-func (h *handler) renderAssetError(w http.ResponseWriter, r *http.Request, a *authed, id int64, err error) {
+func (h *handler) renderAssetError(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, err error) {
 	h.renderRefused(w, r, a, err, func(reason string) (templ.Component, error) {
 		d, err := h.svc.GetAsset(r.Context(), a.actor, id)
 		if err != nil {
@@ -363,7 +363,7 @@ func driftRows(ds []app.Drift, sums map[int64]app.ConnectorSummary) []views.Drif
 }
 
 // driftDetail shows one drift record.
-func (h *handler) driftDetail(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) driftDetail(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "out-of-band change")
 	if !ok {
 		return
@@ -377,7 +377,7 @@ func (h *handler) driftDetail(w http.ResponseWriter, r *http.Request, a *authed)
 		h.popFlash(w, r, a)), h.driftDetailView(r.Context(), a, d)))
 }
 
-func (h *handler) driftDetailView(ctx context.Context, a *authed, d *app.Drift) views.DriftDetailView {
+func (h *handler) driftDetailView(ctx context.Context, a *sessionUser, d *app.Drift) views.DriftDetailView {
 	sums := h.connectorSummaries(ctx, a)
 	v := views.DriftDetailView{ID: strconv.FormatInt(d.ID, 10), URL: driftURL(d.ID), AssetName: d.Name, Kind: d.Kind,
 		ExternalID: d.ExternalID, Connector: connectorLabel(sums, d.ConnectorID), Change: string(d.Change),
@@ -395,7 +395,7 @@ func (h *handler) driftDetailView(ctx context.Context, a *authed, d *app.Drift) 
 
 // acknowledger names who acknowledged a drift record, from the audit log
 // (which every role may read); a user id when the record is not found.
-func (h *handler) acknowledger(ctx context.Context, a *authed, d *app.Drift) string {
+func (h *handler) acknowledger(ctx context.Context, a *sessionUser, d *app.Drift) string {
 	fallback := "user " + strconv.FormatInt(d.AcknowledgedBy, 10)
 	page, err := h.svc.ListAudit(ctx, a.actor, app.AuditQuery{Event: "asset.drift_acknowledged", ResourceType: "asset",
 		ResourceID: strconv.FormatInt(d.AssetID, 10), Limit: 100})
@@ -450,7 +450,7 @@ func diffRows(before, after json.RawMessage) []views.DriftAttrRow {
 
 // acknowledgeDrift closes a drift record; from the dashboard it goes back
 // there, otherwise to the record's page.
-func (h *handler) acknowledgeDrift(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) acknowledgeDrift(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "out-of-band change")
 	if !ok || !h.parseForm(w, r, a) {
 		return
@@ -484,7 +484,7 @@ func (h *handler) acknowledgeDrift(w http.ResponseWriter, r *http.Request, a *au
 // ---- Connector sync ----
 
 // syncBox reads a connector's sync state for its page.
-func (h *handler) syncBox(ctx context.Context, a *authed, id int64) views.ConnectorSyncView {
+func (h *handler) syncBox(ctx context.Context, a *sessionUser, id int64) views.ConnectorSyncView {
 	b := views.ConnectorSyncView{ConnectorID: strconv.FormatInt(id, 10)}
 	st, err := h.svc.SyncState(ctx, a.actor, id)
 	if err != nil {
@@ -502,7 +502,7 @@ func (h *handler) syncBox(ctx context.Context, a *authed, id int64) views.Connec
 // syncConnector runs a sync now (admins). htmx gets the sync box only;
 // without JavaScript the detail page shows it. A failed sync is still a
 // 200: it ran, its box says how it went.
-func (h *handler) syncConnector(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) syncConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "connector")
 	if !ok || !h.requireConnectorAdmin(w, r, a) {
 		return

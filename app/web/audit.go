@@ -70,7 +70,7 @@ func parseAuditQuery(q url.Values) (app.AuditQuery, error) {
 
 // auditList shows one page of the audit log. An htmx request gets only the
 // results fragment; a bad filter is a readable 400 either way.
-func (h *handler) auditList(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) auditList(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	w.Header().Add("Vary", "HX-Request")
 	q := r.URL.Query()
 	v := views.AuditView{Filter: views.AuditFilterForm{
@@ -128,7 +128,7 @@ func actorLabel(e app.AuditEvent) string {
 }
 
 // auditDetail shows every field of one record; unknown ids are 404.
-func (h *handler) auditDetail(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) auditDetail(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "audit record")
 	if !ok {
 		return

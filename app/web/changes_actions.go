@@ -19,7 +19,7 @@ type changeActionFunc func(ctx context.Context, actor app.Actor, id int64, form 
 // page; a refused action (illegal transition, self-approval, bad input)
 // shows the detail page with the reason and the matching status.
 func (h *handler) changeAction(done string, fn changeActionFunc) authedHandler {
-	return func(w http.ResponseWriter, r *http.Request, a *authed) {
+	return func(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 		id, ok := h.pathID(w, r, a, "change request")
 		if !ok || !h.parseForm(w, r, a) {
 			return
@@ -34,7 +34,7 @@ func (h *handler) changeAction(done string, fn changeActionFunc) authedHandler {
 }
 
 // renderChangeError shows a refused action on the request's page.
-func (h *handler) renderChangeError(w http.ResponseWriter, r *http.Request, a *authed, id int64, err error) {
+func (h *handler) renderChangeError(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, err error) {
 	h.renderRefused(w, r, a, err, func(reason string) (templ.Component, error) {
 		c, err := h.svc.GetChange(r.Context(), a.actor, id)
 		if err != nil {

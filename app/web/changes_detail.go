@@ -12,7 +12,7 @@ import (
 )
 
 // changeDetailView builds the detail page for the current user.
-func (h *handler) changeDetailView(ctx context.Context, a *authed, c *app.ChangeRequest) views.ChangeDetailView {
+func (h *handler) changeDetailView(ctx context.Context, a *sessionUser, c *app.ChangeRequest) views.ChangeDetailView {
 	sums := h.connectorSummaries(ctx, a)
 	v := views.ChangeDetailView{ID: strconv.FormatInt(c.ID, 10), URL: changeURL(c.ID), Title: c.Title,
 		Description: c.Description, State: string(c.State), Connector: connectorLabel(sums, c.ConnectorID),
@@ -78,7 +78,7 @@ func (h *handler) changeDetailView(ctx context.Context, a *authed, c *app.Change
 }
 
 // changeDetail shows one change request.
-func (h *handler) changeDetail(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) changeDetail(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	c, v, ok := h.loadChange(w, r, a)
 	if !ok {
 		return
@@ -89,7 +89,7 @@ func (h *handler) changeDetail(w http.ResponseWriter, r *http.Request, a *authed
 // changeLive is the polled status and operations block. When the request
 // has stopped executing, htmx is told to reload the page so the actions
 // and approvals match the new state too.
-func (h *handler) changeLive(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) changeLive(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	c, v, ok := h.loadChange(w, r, a)
 	if !ok {
 		return
@@ -106,7 +106,7 @@ func (h *handler) changeLive(w http.ResponseWriter, r *http.Request, a *authed) 
 
 // loadChange reads the change request the path names and builds its view;
 // false means an error page was sent.
-func (h *handler) loadChange(w http.ResponseWriter, r *http.Request, a *authed) (*app.ChangeRequest, views.ChangeDetailView, bool) {
+func (h *handler) loadChange(w http.ResponseWriter, r *http.Request, a *sessionUser) (*app.ChangeRequest, views.ChangeDetailView, bool) {
 	id, ok := h.pathID(w, r, a, "change request")
 	if !ok {
 		return nil, views.ChangeDetailView{}, false
@@ -121,7 +121,7 @@ func (h *handler) loadChange(w http.ResponseWriter, r *http.Request, a *authed) 
 
 // revealSecret shows an operation's one-time secret right in the response
 // (never in a flash, which the session row would store) and app erases it.
-func (h *handler) revealSecret(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) revealSecret(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "change request")
 	if !ok {
 		return

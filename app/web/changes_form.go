@@ -211,7 +211,7 @@ func changeFormView(ch *app.ConnectorChoice, rows []opRowInput) views.ChangeForm
 
 // newChangeForm is step one (choose a connector) or, with ?connector=, the
 // form itself.
-func (h *handler) newChangeForm(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) newChangeForm(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	choices, err := h.svc.ConnectorChoices(r.Context(), a.actor)
 	if err != nil {
 		h.renderError(w, r, a, err)
@@ -256,7 +256,7 @@ func prefilledRows(q url.Values) int {
 
 // opRowFragment answers the type select's htmx request with the row for
 // the chosen type.
-func (h *handler) opRowFragment(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) opRowFragment(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	choices, err := h.svc.ConnectorChoices(r.Context(), a.actor)
 	if err != nil {
 		h.renderError(w, r, a, err)
@@ -285,7 +285,7 @@ func formRowCount(form url.Values) int {
 
 // createChange writes a draft; "refresh" only redraws the form with the
 // chosen types' parameters (the no-JavaScript path).
-func (h *handler) createChange(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) createChange(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	if !h.parseForm(w, r, a) {
 		return
 	}
@@ -330,7 +330,7 @@ func (h *handler) createChange(w http.ResponseWriter, r *http.Request, a *authed
 }
 
 // editChangeForm shows the form filled with the request as it is.
-func (h *handler) editChangeForm(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) editChangeForm(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "change request")
 	if !ok {
 		return
@@ -349,7 +349,7 @@ func (h *handler) editChangeForm(w http.ResponseWriter, r *http.Request, a *auth
 
 // changeAndChoice loads a request and its connector's choice (which also
 // proves the actor may write change requests).
-func (h *handler) changeAndChoice(ctx context.Context, a *authed, id int64) (*app.ChangeRequest, *app.ConnectorChoice, error) {
+func (h *handler) changeAndChoice(ctx context.Context, a *sessionUser, id int64) (*app.ChangeRequest, *app.ConnectorChoice, error) {
 	choices, err := h.svc.ConnectorChoices(ctx, a.actor)
 	if err != nil {
 		return nil, nil, err
@@ -367,7 +367,7 @@ func (h *handler) changeAndChoice(ctx context.Context, a *authed, id int64) (*ap
 
 // editChange saves the edit form; app sends a submitted or approved
 // request back to draft and voids its approvals.
-func (h *handler) editChange(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) editChange(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "change request")
 	if !ok || !h.parseForm(w, r, a) {
 		return

@@ -20,7 +20,7 @@ func changeURL(id int64) string { return "/changes/" + strconv.FormatInt(id, 10)
 
 // connectorSummaries maps connector ids to what every reader of change
 // requests may know of them: name, type and approval policy.
-func (h *handler) connectorSummaries(ctx context.Context, a *authed) map[int64]app.ConnectorSummary {
+func (h *handler) connectorSummaries(ctx context.Context, a *sessionUser) map[int64]app.ConnectorSummary {
 	sums, err := h.svc.ConnectorSummaries(ctx, a.actor)
 	if err != nil {
 		h.log.WarnContext(ctx, "list connector summaries", "err", err)
@@ -63,7 +63,7 @@ func changeRows(cs []app.ChangeRequest, sums map[int64]app.ConnectorSummary) []v
 }
 
 // listChanges shows one page of change requests, newest first.
-func (h *handler) listChanges(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) listChanges(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	q := r.URL.Query()
 	v := views.ChangesView{Status: q.Get("status"), Connector: q.Get("connector"),
 		CanCreate: h.svc.ListActions(a.actor).Allowed(app.ActionCreateChangeRequest)}

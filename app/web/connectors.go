@@ -260,7 +260,7 @@ func typeOptions(types []connType, selected string) []views.Option {
 
 // requireConnectorAdmin refuses non-admins before any form is shown; app
 // refuses them again on every use case.
-func (h *handler) requireConnectorAdmin(w http.ResponseWriter, r *http.Request, a *authed) bool {
+func (h *handler) requireConnectorAdmin(w http.ResponseWriter, r *http.Request, a *sessionUser) bool {
 	if err := h.svc.ListActions(a.actor).Err(app.ActionManageConnectors); err != nil {
 		h.renderError(w, r, a, err)
 		return false
@@ -269,7 +269,7 @@ func (h *handler) requireConnectorAdmin(w http.ResponseWriter, r *http.Request, 
 }
 
 // listConnectors shows the connector table.
-func (h *handler) listConnectors(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) listConnectors(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	cs, err := h.svc.ListConnectors(r.Context(), a.actor)
 	if err != nil {
 		h.renderError(w, r, a, err)
@@ -289,7 +289,7 @@ func (h *handler) listConnectors(w http.ResponseWriter, r *http.Request, a *auth
 }
 
 // newConnectorForm is the create form for ?type= (default: the first type).
-func (h *handler) newConnectorForm(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) newConnectorForm(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	if !h.requireConnectorAdmin(w, r, a) {
 		return
 	}
@@ -301,7 +301,7 @@ func (h *handler) newConnectorForm(w http.ResponseWriter, r *http.Request, a *au
 	h.renderNewConnector(w, r, a, http.StatusOK, types, typ, "", "1", nil, "")
 }
 
-func (h *handler) renderNewConnector(w http.ResponseWriter, r *http.Request, a *authed, status int, types []connType, typ, name, approvals string, values map[string]any, msg string) {
+func (h *handler) renderNewConnector(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, types []connType, typ, name, approvals string, values map[string]any, msg string) {
 	t := typeForm(typ)
 	f := views.ConnectorForm{Action: "/connectors", Name: name, Type: typ, Types: typeOptions(types, typ),
 		Fields: formFieldsFor(t, values), Secrets: secretFields(t), RequiredApprovals: approvals, Error: msg}
@@ -326,7 +326,7 @@ func parseApprovals(s string) (*int, error) {
 
 // createConnector adds a connector. A refused input shows the form again
 // with the message and the config entered, never the credentials.
-func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	if !h.parseForm(w, r, a) {
 		return
 	}
@@ -365,7 +365,7 @@ func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *aut
 
 // connectorDetailView builds the detail page of c. form, when non-nil,
 // replaces the edit form (to show an error with what was entered).
-func (h *handler) connectorDetailView(ctx context.Context, a *authed, c *app.Connector, form *views.ConnectorForm) views.ConnectorDetailView {
+func (h *handler) connectorDetailView(ctx context.Context, a *sessionUser, c *app.Connector, form *views.ConnectorForm) views.ConnectorDetailView {
 	id := strconv.FormatInt(c.ID, 10)
 	v := views.ConnectorDetailView{ID: id, Name: c.Name, Type: c.Type, RequiredApprovals: strconv.Itoa(c.RequiredApprovals),
 		CredentialsSet: c.SealedCredentials != nil, Created: formatTime(c.CreatedAt), Updated: formatTime(c.UpdatedAt),
@@ -391,7 +391,7 @@ func (h *handler) connectorDetailView(ctx context.Context, a *authed, c *app.Con
 }
 
 // connectorDetail shows one connector with its edit form.
-func (h *handler) connectorDetail(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) connectorDetail(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "connector")
 	if !ok {
 		return
@@ -407,7 +407,7 @@ func (h *handler) connectorDetail(w http.ResponseWriter, r *http.Request, a *aut
 
 // updateConnector saves the edit form. Empty secret fields keep the stored
 // credentials.
-func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "connector")
 	if !ok || !h.parseForm(w, r, a) {
 		return
@@ -456,7 +456,7 @@ func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *aut
 // testConnector runs the connection test. htmx gets the result box only;
 // without JavaScript the detail page shows it. A failed test is still a
 // 200: the test ran, its box says how it went.
-func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "connector")
 	if !ok {
 		return
@@ -481,7 +481,7 @@ func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *authe
 
 // renderConnectorPage shows a connector's page with the outcome of an
 // action on it, which set fills in (the no-JavaScript path of test and sync).
-func (h *handler) renderConnectorPage(w http.ResponseWriter, r *http.Request, a *authed, id int64, set func(v *views.ConnectorDetailView)) {
+func (h *handler) renderConnectorPage(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, set func(v *views.ConnectorDetailView)) {
 	c, err := h.svc.GetConnector(r.Context(), a.actor, id)
 	if err != nil {
 		h.renderError(w, r, a, err)
@@ -494,7 +494,7 @@ func (h *handler) renderConnectorPage(w http.ResponseWriter, r *http.Request, a 
 
 // confirmDeleteConnector is the confirmation step of a delete: a page with
 // the form that really deletes, so no click deletes without JavaScript.
-func (h *handler) confirmDeleteConnector(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) confirmDeleteConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "connector")
 	if !ok {
 		return
@@ -514,7 +514,7 @@ const deleteConfirmed = "yes"
 // deleteConnector removes a connector once confirmed; without the confirm
 // field it sends the browser to the confirmation step. One still in use is
 // a readable 409 on its page.
-func (h *handler) deleteConnector(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) deleteConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "connector")
 	if !ok || !h.requireConnectorAdmin(w, r, a) || !h.parseForm(w, r, a) {
 		return

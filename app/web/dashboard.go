@@ -11,7 +11,7 @@ import (
 // dashboard is the landing page: what waits for the user's approval, what
 // ran recently, which emergency changes still need their review, and the
 // state of the inventory. app reads it; this only maps it to the view.
-func (h *handler) dashboard(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) dashboard(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	ctx := r.Context()
 	d, err := h.svc.Dashboard(ctx, a.actor)
 	if err != nil {

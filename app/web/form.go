@@ -6,7 +6,7 @@ import (
 )
 
 // parseForm reads a small form body; false means a 400 was sent.
-func (h *handler) parseForm(w http.ResponseWriter, r *http.Request, a *authed) bool {
+func (h *handler) parseForm(w http.ResponseWriter, r *http.Request, a *sessionUser) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		h.renderStatus(w, r, a, http.StatusBadRequest, "Bad request", "The form could not be read.")
@@ -17,7 +17,7 @@ func (h *handler) parseForm(w http.ResponseWriter, r *http.Request, a *authed) b
 
 // pathID reads the numeric {id} path value; false means a 404 saying there
 // is no such what was sent.
-func (h *handler) pathID(w http.ResponseWriter, r *http.Request, a *authed, what string) (int64, bool) {
+func (h *handler) pathID(w http.ResponseWriter, r *http.Request, a *sessionUser, what string) (int64, bool) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such "+what+".")
