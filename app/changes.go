@@ -310,7 +310,7 @@ func (s *Service) UpdateChange(ctx context.Context, actor Actor, id int64, p Cha
 			c.Operations = newOps
 			payload["operations"] = opsAudit(newOps)
 		}
-		if c.State != StateDraft {
+		if c.EditVoidsApprovals() {
 			if err := tx.VoidApprovals(ctx, c.ID); err != nil {
 				return "", nil, err
 			}

@@ -750,7 +750,7 @@ func changeForm(f ChangeForm) templ.Component {
 		}
 		ctx = templ.InitializeContext(ctx)
 		ctx = templ.ClearChildren(ctx)
-		if f.ID != "" && f.State != "draft" {
+		if f.VoidsApprovals {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 74, "<div class=\"notice\" data-testid=\"change-edit-warning\">This change request is ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

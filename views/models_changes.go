@@ -46,14 +46,16 @@ type OpRowForm struct {
 // ChangeForm creates or edits a change request.
 type ChangeForm struct {
 	// ID is empty when creating.
-	ID            string
-	Action        string
-	State         string // current state when editing
-	Title         string
-	Description   string
-	ConnectorID   string
-	ConnectorName string
-	ConnectorType string
+	ID     string
+	Action string
+	State  string // current state when editing
+	// VoidsApprovals warns that saving sends the request back to draft.
+	VoidsApprovals bool
+	Title          string
+	Description    string
+	ConnectorID    string
+	ConnectorName  string
+	ConnectorType  string
 	// Choices are the connectors to pick from (step one of creation).
 	Choices []Option
 	OpTypes []OpTypeHelp

@@ -343,6 +343,7 @@ func (h *handler) editChangeForm(w http.ResponseWriter, r *http.Request, a *sess
 	rows := rowsFromOps(c.Operations)
 	f := changeFormView(ch, padRows(rows, max(opRows, len(rows)+1)))
 	f.ID, f.Action, f.State = strconv.FormatInt(c.ID, 10), changeURL(c.ID)+"/edit", string(c.State)
+	f.VoidsApprovals = c.EditVoidsApprovals()
 	f.Title, f.Description = c.Title, c.Description
 	h.render(w, r, http.StatusOK, views.ChangeFormPage(h.page(a, "Edit change request", views.NavChanges, ""), f))
 }
@@ -382,6 +383,7 @@ func (h *handler) editChange(w http.ResponseWriter, r *http.Request, a *sessionU
 	show := func(status int, msg string) {
 		f := changeFormView(ch, rows)
 		f.ID, f.Action, f.State = strconv.FormatInt(c.ID, 10), changeURL(c.ID)+"/edit", string(c.State)
+		f.VoidsApprovals = c.EditVoidsApprovals()
 		f.Title, f.Description, f.Error = form.Get("title"), form.Get("description"), msg
 		h.render(w, r, status, views.ChangeFormPage(h.page(a, "Edit change request", views.NavChanges, ""), f))
 	}
