@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -40,8 +41,10 @@ func (s *Service) ListAssets(ctx context.Context, actor Actor, f AssetFilter, cu
 type AssetDetail struct {
 	Asset    *Asset
 	Findings []Finding // open first
-	// Revocable says whether "revoke now" applies to this asset.
-	Revocable bool
+	// Revocable says whether "revoke now" applies to this asset;
+	// notRevocable says why not.
+	Revocable    bool
+	notRevocable error
 }
 
 // GetAsset returns one asset with its findings.
@@ -58,14 +61,39 @@ func (s *Service) GetAsset(ctx context.Context, actor Actor, id int64) (*AssetDe
 		return nil, err
 	}
 	d := &AssetDetail{Asset: a, Findings: fs}
-	if c, err := s.store.ConnectorByID(ctx, a.ConnectorID); err == nil && a.GoneAt.IsZero() {
-		if drv, err := s.registry.Driver(c.Type); err == nil {
-			if r, ok := drv.(Revoker); ok {
-				_, _, d.Revocable = r.RevokeOperation(a)
-			}
-		}
-	}
+	_, _, _, d.notRevocable = s.revokeOperation(ctx, a)
+	d.Revocable = d.notRevocable == nil
 	return d, nil
+}
+
+// revokeOperation is the operation that revokes a credential asset on its
+// connector; an error says why the asset cannot be revoked.
+func (s *Service) revokeOperation(ctx context.Context, a *Asset) (*Connector, string, json.RawMessage, error) {
+	c, err := s.store.ConnectorByID(ctx, a.ConnectorID)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return s.revokeOperationOn(c, a)
+}
+
+// revokeOperationOn is revokeOperation with the asset's connector read.
+func (s *Service) revokeOperationOn(c *Connector, a *Asset) (*Connector, string, json.RawMessage, error) {
+	if !a.GoneAt.IsZero() {
+		return nil, "", nil, Errorf(ECONFLICT, "%s is gone from the target; nothing to revoke", a.Name)
+	}
+	drv, err := s.registry.Driver(c.Type)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	r, ok := drv.(Revoker)
+	if !ok {
+		return nil, "", nil, Errorf(EINVALID, "%s assets cannot be revoked", c.Type)
+	}
+	opType, params, ok := r.RevokeOperation(a)
+	if !ok {
+		return nil, "", nil, Errorf(EINVALID, "%s is not a credential that can be revoked", a.Name)
+	}
+	return c, opType, params, nil
 }
 
 // ListFindings returns findings (every role may read them).
@@ -101,7 +129,7 @@ func (s *Service) GetDrift(ctx context.Context, actor Actor, id int64) (*Drift, 
 
 // AcknowledgeDrift closes a drift record with a note of who looked.
 func (s *Service) AcknowledgeDrift(ctx context.Context, actor Actor, id int64, comment string) (*Drift, error) {
-	if err := actor.require(ActAcknowledgeDrift); err != nil {
+	if err := checkAcknowledge(actor, nil); err != nil { // the store refuses an acknowledged record atomically
 		return nil, err
 	}
 	if err := validateText("comment", comment, 0, maxCommentLen); err != nil {
@@ -141,24 +169,9 @@ func (s *Service) RevokeAsset(ctx context.Context, actor Actor, assetID int64, r
 	if err != nil {
 		return nil, err
 	}
-	if !a.GoneAt.IsZero() {
-		return nil, Errorf(ECONFLICT, "%s is gone from the target; nothing to revoke", a.Name)
-	}
-	c, err := s.store.ConnectorByID(ctx, a.ConnectorID)
+	c, opType, params, err := s.revokeOperation(ctx, a)
 	if err != nil {
 		return nil, err
-	}
-	drv, err := s.registry.Driver(c.Type)
-	if err != nil {
-		return nil, err
-	}
-	r, ok := drv.(Revoker)
-	if !ok {
-		return nil, Errorf(EINVALID, "%s assets cannot be revoked", c.Type)
-	}
-	opType, params, ok := r.RevokeOperation(a)
-	if !ok {
-		return nil, Errorf(EINVALID, "%s is not a credential that can be revoked", a.Name)
 	}
 	reason = strings.TrimSpace(reason)
 	if reason == "" {
@@ -173,7 +186,7 @@ func (s *Service) RevokeAsset(ctx context.Context, actor Actor, assetID int64, r
 	if cr, err = s.SubmitChange(ctx, actor, cr.ID); err != nil {
 		return nil, err
 	}
-	if !actor.can(ActEmergencyChange) {
+	if !revokesNow(actor) {
 		return cr, nil // waits for one approval
 	}
 	return s.ExecuteChange(ctx, actor, cr.ID, ExecuteInput{Emergency: true,

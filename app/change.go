@@ -154,6 +154,10 @@ func (c *ChangeRequest) ValidApprovals() int {
 	return len(seen)
 }
 
+// EditVoidsApprovals reports whether editing the request sends it back to
+// draft and voids its approvals.
+func (c *ChangeRequest) EditVoidsApprovals() bool { return c.State != StateDraft }
+
 // NeedsReview reports an emergency change still waiting for its
 // retrospective review.
 func (c *ChangeRequest) NeedsReview() bool { return c.Emergency && c.ReviewedBy == 0 }

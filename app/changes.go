@@ -40,7 +40,8 @@ type ChangePatch struct {
 	Operations  []OpInput // nil = unchanged
 }
 
-func cid(id int64) string { return strconv.FormatInt(id, 10) }
+// idString is an id as audit events name their subject.
+func idString(id int64) string { return strconv.FormatInt(id, 10) }
 
 func validateText(field, v string, min, max int) error {
 	n := utf8.RuneCountInString(strings.TrimSpace(v))
@@ -56,7 +57,8 @@ func validateText(field, v string, min, max int) error {
 	return nil
 }
 
-func illegal(c *ChangeRequest, action string) error {
+// errIllegalTransition refuses an action the request's state does not allow.
+func errIllegalTransition(c *ChangeRequest, action string) error {
 	return Errorf(ECONFLICT, "cannot %s change request %d: it is %s", action, c.ID, c.State)
 }
 
@@ -175,7 +177,7 @@ func (s *Service) CreateChange(ctx context.Context, actor Actor, in ChangeInput)
 		if err := tx.CreateChangeRequest(ctx, c); err != nil {
 			return err
 		}
-		return s.appendAudit(ctx, tx, actor, "change.created", "change_request", cid(c.ID),
+		return s.appendAudit(ctx, tx, actor, "change.created", "change_request", idString(c.ID),
 			map[string]any{"title": c.Title, "connector_id": c.ConnectorID, "connector": conn.Name, "operations": opsAudit(ops)})
 	})
 	if err != nil {
@@ -243,7 +245,7 @@ func (s *Service) transition(ctx context.Context, actor Actor, id int64, fn func
 		}
 		payload["from"], payload["to"] = from, c.State
 		out = c
-		return s.appendAudit(ctx, tx, actor, event, "change_request", cid(c.ID), payload)
+		return s.appendAudit(ctx, tx, actor, event, "change_request", idString(c.ID), payload)
 	})
 	if err != nil {
 		return nil, err
@@ -254,7 +256,7 @@ func (s *Service) transition(ctx context.Context, actor Actor, id int64, fn func
 // UpdateChange edits a draft, or a submitted or approved request, which goes
 // back to draft with its approvals voided.
 func (s *Service) UpdateChange(ctx context.Context, actor Actor, id int64, p ChangePatch) (*ChangeRequest, error) {
-	if err := actor.require(ActWriteChanges); err != nil {
+	if err := permitChange(actor, ActionEdit); err != nil {
 		return nil, err
 	}
 	if p.Title == nil && p.Description == nil && p.Operations == nil {
@@ -289,8 +291,8 @@ func (s *Service) UpdateChange(ctx context.Context, actor Actor, id int64, p Cha
 		}
 	}
 	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
-		if c.State != StateDraft && !CanTransition(c.State, StateDraft) {
-			return "", nil, illegal(c, "edit")
+		if err := checkChange(actor, c, ActionEdit); err != nil {
+			return "", nil, err
 		}
 		payload := map[string]any{}
 		if p.Title != nil {
@@ -308,7 +310,7 @@ func (s *Service) UpdateChange(ctx context.Context, actor Actor, id int64, p Cha
 			c.Operations = newOps
 			payload["operations"] = opsAudit(newOps)
 		}
-		if c.State != StateDraft {
+		if c.EditVoidsApprovals() {
 			if err := tx.VoidApprovals(ctx, c.ID); err != nil {
 				return "", nil, err
 			}
@@ -330,15 +332,15 @@ func (s *Service) UpdateChange(ctx context.Context, actor Actor, id int64, p Cha
 // SubmitChange sends a draft for approval, planning it against the target
 // first so reviewers see what will happen.
 func (s *Service) SubmitChange(ctx context.Context, actor Actor, id int64) (*ChangeRequest, error) {
-	if err := actor.require(ActWriteChanges); err != nil {
+	if err := permitChange(actor, ActionSubmit); err != nil {
 		return nil, err
 	}
 	cur, err := s.store.ChangeRequestByID(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	if cur.State != StateDraft {
-		return nil, illegal(cur, "submit")
+	if err := checkChange(actor, cur, ActionSubmit); err != nil {
+		return nil, err
 	}
 	conn, err := s.store.ConnectorByID(ctx, cur.ConnectorID)
 	if err != nil {
@@ -353,8 +355,11 @@ func (s *Service) SubmitChange(ctx context.Context, actor Actor, id int64) (*Cha
 		return nil, err
 	}
 	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
-		if c.State != StateDraft || c.Revision != cur.Revision {
-			return "", nil, illegal(c, "submit")
+		if err := checkChange(actor, c, ActionSubmit); err != nil {
+			return "", nil, err
+		}
+		if c.Revision != cur.Revision { // edited while it was being planned
+			return "", nil, errIllegalTransition(c, "submit")
 		}
 		for i := range ops {
 			if err := tx.UpdateOperation(ctx, &ops[i]); err != nil {
@@ -396,7 +401,11 @@ func (s *Service) RejectChange(ctx context.Context, actor Actor, id int64, comme
 }
 
 func (s *Service) decide(ctx context.Context, actor Actor, id int64, d Decision, comment string) (*ChangeRequest, error) {
-	if err := actor.require(ActApproveChanges); err != nil {
+	action := ActionApprove
+	if d == DecisionReject {
+		action = ActionReject
+	}
+	if err := permitChange(actor, action); err != nil {
 		return nil, err
 	}
 	if err := validateText("comment", comment, 0, maxCommentLen); err != nil {
@@ -404,16 +413,8 @@ func (s *Service) decide(ctx context.Context, actor Actor, id int64, d Decision,
 	}
 	uid := userID(actor)
 	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
-		if c.State != StateSubmitted {
-			return "", nil, illegal(c, string(d))
-		}
-		if c.CreatedBy == uid {
-			return "", nil, Errorf(EFORBIDDEN, "you cannot %s your own change request", d)
-		}
-		for _, a := range c.Approvals {
-			if a.UserID == uid && !a.Void && a.Revision == c.Revision && a.Decision == DecisionApprove {
-				return "", nil, Errorf(ECONFLICT, "you already approved change request %d", c.ID)
-			}
+		if err := checkChange(actor, c, action); err != nil {
+			return "", nil, err
 		}
 		conn, err := tx.ConnectorByID(ctx, c.ConnectorID)
 		if err != nil {
@@ -444,12 +445,12 @@ func (s *Service) decide(ctx context.Context, actor Actor, id int64, d Decision,
 
 // CancelChange withdraws a draft or submitted request.
 func (s *Service) CancelChange(ctx context.Context, actor Actor, id int64) (*ChangeRequest, error) {
-	if err := actor.require(ActWriteChanges); err != nil {
+	if err := permitChange(actor, ActionCancel); err != nil {
 		return nil, err
 	}
 	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
-		if !CanTransition(c.State, StateCancelled) {
-			return "", nil, illegal(c, "cancel")
+		if err := checkChange(actor, c, ActionCancel); err != nil {
+			return "", nil, err
 		}
 		c.State = StateCancelled
 		c.FinishedAt = s.now().UTC()
@@ -461,8 +462,8 @@ func (s *Service) CancelChange(ctx context.Context, actor Actor, id int64) (*Cha
 	return c, nil
 }
 
-// ExecuteInput asks for execution; Emergency lets an Admin run a submitted,
-// not yet approved request with a justification.
+// ExecuteInput asks for execution; Emergency lets an Admin run a submitted
+// or approved request at once, with a justification.
 type ExecuteInput struct {
 	Emergency     bool
 	Justification string
@@ -470,25 +471,26 @@ type ExecuteInput struct {
 
 // ExecuteChange queues an approved request for the engine and returns at once.
 func (s *Service) ExecuteChange(ctx context.Context, actor Actor, id int64, in ExecuteInput) (*ChangeRequest, error) {
-	if err := actor.require(ActExecuteChanges); err != nil {
+	action := ActionExecute
+	if in.Emergency {
+		action = ActionEmergencyExecute
+	}
+	if err := permitChange(actor, action); err != nil {
 		return nil, err
 	}
 	if in.Emergency {
-		if err := actor.require(ActEmergencyChange); err != nil {
-			return nil, Errorf(EFORBIDDEN, "only an admin may execute an emergency change")
-		}
 		if err := validateText("justification", in.Justification, minJustification, maxCommentLen); err != nil {
 			return nil, Errorf(EINVALID, "an emergency change needs a justification of at least %d characters", minJustification)
 		}
 	}
 	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
-		switch {
-		case in.Emergency && (c.State == StateSubmitted || c.State == StateApproved):
+		if err := checkChange(actor, c, action); err != nil {
+			return "", nil, err
+		}
+		if in.Emergency {
 			c.Emergency = true
 			c.EmergencyJustification = in.Justification
 			c.EmergencyBy = userID(actor)
-		case in.Emergency || c.State != StateApproved:
-			return "", nil, illegal(c, "execute")
 		}
 		c.State = StateExecuting
 		c.LeaseOwner, c.LeaseExpiresAt = "", time.Time{}
@@ -507,12 +509,12 @@ func (s *Service) ExecuteChange(ctx context.Context, actor Actor, id int64, in E
 
 // ResumeChange continues an interrupted request with its unfinished operations.
 func (s *Service) ResumeChange(ctx context.Context, actor Actor, id int64) (*ChangeRequest, error) {
-	if err := actor.require(ActExecuteChanges); err != nil {
+	if err := permitChange(actor, ActionResume); err != nil {
 		return nil, err
 	}
 	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
-		if c.State != StateInterrupted {
-			return "", nil, illegal(c, "resume")
+		if err := checkChange(actor, c, ActionResume); err != nil {
+			return "", nil, err
 		}
 		var remaining int
 		for _, o := range c.Operations {
@@ -534,7 +536,7 @@ func (s *Service) ResumeChange(ctx context.Context, actor Actor, id int64) (*Cha
 // ReviewEmergency records the retrospective review of an emergency change by
 // an approver other than the admin who ran it.
 func (s *Service) ReviewEmergency(ctx context.Context, actor Actor, id int64, comment string) (*ChangeRequest, error) {
-	if err := actor.require(ActApproveChanges); err != nil {
+	if err := permitChange(actor, ActionReview); err != nil {
 		return nil, err
 	}
 	if err := validateText("comment", comment, 1, maxCommentLen); err != nil {
@@ -542,11 +544,8 @@ func (s *Service) ReviewEmergency(ctx context.Context, actor Actor, id int64, co
 	}
 	uid := userID(actor)
 	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
-		if !c.NeedsReview() {
-			return "", nil, Errorf(ECONFLICT, "change request %d has no emergency review pending", c.ID)
-		}
-		if c.EmergencyBy == uid {
-			return "", nil, Errorf(EFORBIDDEN, "the admin who ran an emergency change cannot review it")
+		if err := checkChange(actor, c, ActionReview); err != nil {
+			return "", nil, err
 		}
 		now := s.now().UTC()
 		a := Approval{ChangeRequestID: c.ID, UserID: uid, UserEmail: actor.Email, Decision: DecisionReview,
@@ -591,7 +590,7 @@ func (s *Service) RevealSecret(ctx context.Context, actor Actor, changeID, opera
 		if err := tx.DeleteReveal(ctx, r.ID); err != nil {
 			return err
 		}
-		return s.appendAudit(ctx, tx, actor, "change.secret_revealed", "change_request", cid(changeID),
+		return s.appendAudit(ctx, tx, actor, "change.secret_revealed", "change_request", idString(changeID),
 			map[string]any{"operation_id": operationID})
 	})
 	if err != nil {

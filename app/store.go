@@ -76,6 +76,11 @@ type Queries interface {
 	ListFindings(ctx context.Context, f FindingFilter) ([]Finding, error)
 	// ListDrift returns matching drift records, newest first.
 	ListDrift(ctx context.Context, f DriftFilter) ([]Drift, error)
+	// CountOpenFindings counts the open findings by severity.
+	CountOpenFindings(ctx context.Context) (map[Severity]int, error)
+	// MostSevereOpenFindings returns up to limit open findings, most severe
+	// first, then newest, each with its asset's name.
+	MostSevereOpenFindings(ctx context.Context, limit int) ([]AssetFinding, error)
 	DriftByID(ctx context.Context, id int64) (*Drift, error)
 	// SyncStateOf returns a connector's sync bookkeeping (ENOTFOUND before
 	// its first sync).
@@ -94,6 +99,9 @@ type Queries interface {
 	// ListAgents returns every agent by hostname, then id, without the
 	// (large) users inventory.
 	ListAgents(ctx context.Context) ([]Agent, error)
+	// CountAgentsByStatus counts the agents by Agent.Status; those heard
+	// from at or after onlineSince are online.
+	CountAgentsByStatus(ctx context.Context, onlineSince time.Time) (map[string]int, error)
 	// AgentRevocationsSince lists agents revoked at or after since, oldest
 	// revocation first.
 	AgentRevocationsSince(ctx context.Context, since time.Time) ([]AgentRevocation, error)

@@ -46,14 +46,16 @@ type OpRowForm struct {
 // ChangeForm creates or edits a change request.
 type ChangeForm struct {
 	// ID is empty when creating.
-	ID            string
-	Action        string
-	State         string // current state when editing
-	Title         string
-	Description   string
-	ConnectorID   string
-	ConnectorName string
-	ConnectorType string
+	ID     string
+	Action string
+	State  string // current state when editing
+	// VoidsApprovals warns that saving sends the request back to draft.
+	VoidsApprovals bool
+	Title          string
+	Description    string
+	ConnectorID    string
+	ConnectorName  string
+	ConnectorType  string
 	// Choices are the connectors to pick from (step one of creation).
 	Choices []Option
 	OpTypes []OpTypeHelp
@@ -89,12 +91,13 @@ type ApprovalView struct {
 	At       string
 }
 
-// ChangeActions says which buttons the current user gets; the server checks
-// every action again.
+// ChangeActions says which buttons the current user gets, as app decided
+// (app.ChangeActions); the server checks every action again.
 type ChangeActions struct {
 	Edit      bool
 	Submit    bool
-	Approve   bool // also Reject
+	Approve   bool
+	Reject    bool
 	Cancel    bool
 	Execute   bool
 	Emergency bool
@@ -104,7 +107,7 @@ type ChangeActions struct {
 
 // Any reports whether any action is offered.
 func (a ChangeActions) Any() bool {
-	return a.Edit || a.Submit || a.Approve || a.Cancel || a.Execute || a.Emergency || a.Resume || a.Review
+	return a.Edit || a.Submit || a.Approve || a.Reject || a.Cancel || a.Execute || a.Emergency || a.Resume || a.Review
 }
 
 // ChangeDetailView is one change request.

@@ -26,13 +26,15 @@ type agentJSON struct {
 	RevokedAt     *string           `json:"revoked_at"`
 	Facts         json.RawMessage   `json:"facts"`
 	Users         json.RawMessage   `json:"users,omitempty"`
+	// AllowedActions are what the caller may do to it now (app.AgentActions).
+	AllowedActions []string `json:"allowed_actions"`
 }
 
-func toAgentJSON(ag *app.Agent, now time.Time, withUsers bool) agentJSON {
+func toAgentJSON(ag *app.Agent, acts app.Actions, now time.Time, withUsers bool) agentJSON {
 	out := agentJSON{ID: ag.ID, Hostname: ag.Hostname, Labels: ag.Labels, Status: ag.Status(now),
 		LastSeen: optTime(ag.LastSeen), Version: ag.Version, CertSerial: ag.CertSerial,
 		CertExpiresAt: rfc3339(ag.CertNotAfter), EnrolledAt: rfc3339(ag.EnrolledAt), Revoked: ag.Revoked,
-		RevokedAt: optTime(ag.RevokedAt), Facts: ag.Facts}
+		RevokedAt: optTime(ag.RevokedAt), Facts: ag.Facts, AllowedActions: acts.Names()}
 	if out.Labels == nil {
 		out.Labels = map[string]string{}
 	}
@@ -57,8 +59,8 @@ type enrollmentTokenRequest struct {
 // the exact command to run on the host.
 func (a *api) createEnrollmentToken(w http.ResponseWriter, r *http.Request) {
 	act := actorFrom(r.Context())
-	if !app.Can(act.Role, app.ActManageAgents) {
-		a.fail(w, r, app.Errorf(app.EFORBIDDEN, "your role may not manage agents"))
+	if err := a.svc.ListActions(act).Err(app.ActionCreateEnrollmentToken); err != nil {
+		a.fail(w, r, err) // before reading the body
 		return
 	}
 	var req enrollmentTokenRequest
@@ -100,7 +102,8 @@ func (a *api) enrollCommand(token string) string {
 }
 
 func (a *api) listAgents(w http.ResponseWriter, r *http.Request) {
-	ags, err := a.svc.ListAgents(r.Context(), actorFrom(r.Context()))
+	act := actorFrom(r.Context())
+	ags, err := a.svc.ListAgents(r.Context(), act)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -108,26 +111,27 @@ func (a *api) listAgents(w http.ResponseWriter, r *http.Request) {
 	now := a.svc.Now()
 	out := make([]agentJSON, 0, len(ags))
 	for i := range ags {
-		out = append(out, toAgentJSON(&ags[i], now, false))
+		out = append(out, toAgentJSON(&ags[i], a.svc.AgentActions(act, &ags[i]), now, false))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"agents": out})
 }
 
 func (a *api) getAgent(w http.ResponseWriter, r *http.Request) {
-	ag, err := a.svc.GetAgent(r.Context(), actorFrom(r.Context()), r.PathValue("id"))
+	act := actorFrom(r.Context())
+	ag, err := a.svc.GetAgent(r.Context(), act, r.PathValue("id"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, toAgentJSON(ag, a.svc.Now(), true))
+	httpx.WriteJSON(w, http.StatusOK, toAgentJSON(ag, a.svc.AgentActions(act, ag), a.svc.Now(), true))
 }
 
 // revokeAgent is the lock: 200 with the agent, revoked. Repeating it is
 // harmless.
 func (a *api) revokeAgent(w http.ResponseWriter, r *http.Request) {
 	act := actorFrom(r.Context())
-	if !app.Can(act.Role, app.ActManageAgents) {
-		a.fail(w, r, app.Errorf(app.EFORBIDDEN, "your role may not manage agents"))
+	if err := a.svc.ListActions(act).Err(app.ActionManageAgents); err != nil {
+		a.fail(w, r, err) // before reading the body or the agent
 		return
 	}
 	if err := decodeOptional(w, r, &struct{}{}); err != nil {
@@ -144,5 +148,5 @@ func (a *api) revokeAgent(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, toAgentJSON(ag, a.svc.Now(), false))
+	httpx.WriteJSON(w, http.StatusOK, toAgentJSON(ag, a.svc.AgentActions(act, ag), a.svc.Now(), false))
 }

@@ -19,11 +19,14 @@ type assetJSON struct {
 	FirstSeen   string          `json:"first_seen"`
 	LastSeen    string          `json:"last_seen"`
 	GoneAt      *string         `json:"gone_at"`
+	// AllowedActions are what the caller may do to it now (app.AssetActions).
+	AllowedActions []string `json:"allowed_actions"`
 }
 
-func toAssetJSON(a *app.Asset) assetJSON {
+func toAssetJSON(a *app.Asset, acts app.Actions) assetJSON {
 	return assetJSON{ID: a.ID, ConnectorID: a.ConnectorID, Kind: a.Kind, ExternalID: a.ExternalID, Name: a.Name,
-		Attributes: a.Attributes, FirstSeen: rfc3339(a.FirstSeen), LastSeen: rfc3339(a.LastSeen), GoneAt: optTime(a.GoneAt)}
+		Attributes: a.Attributes, FirstSeen: rfc3339(a.FirstSeen), LastSeen: rfc3339(a.LastSeen), GoneAt: optTime(a.GoneAt),
+		AllowedActions: acts.Names()}
 }
 
 type findingJSON struct {
@@ -130,9 +133,14 @@ func (a *api) listAssets(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	acts, err := a.svc.AssetsActions(r.Context(), actorFrom(r.Context()), page.Assets)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	out := make([]assetJSON, 0, len(page.Assets))
 	for i := range page.Assets {
-		out = append(out, toAssetJSON(&page.Assets[i]))
+		out = append(out, toAssetJSON(&page.Assets[i], acts[i]))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"assets": out, "next_cursor": page.NextCursor})
 }
@@ -143,7 +151,8 @@ func (a *api) getAsset(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	d, err := a.svc.GetAsset(r.Context(), actorFrom(r.Context()), id)
+	act := actorFrom(r.Context())
+	d, err := a.svc.GetAsset(r.Context(), act, id)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -152,7 +161,7 @@ func (a *api) getAsset(w http.ResponseWriter, r *http.Request) {
 	for i := range d.Findings {
 		fs = append(fs, toFindingJSON(&d.Findings[i]))
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"asset": toAssetJSON(d.Asset), "findings": fs, "revocable": d.Revocable})
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"asset": toAssetJSON(d.Asset, a.svc.AssetActions(act, d)), "findings": fs, "revocable": d.Revocable})
 }
 
 type revokeRequest struct {
@@ -171,12 +180,13 @@ func (a *api) revokeAsset(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	c, err := a.svc.RevokeAsset(r.Context(), actorFrom(r.Context()), id, req.Reason)
+	act := actorFrom(r.Context())
+	c, err := a.svc.RevokeAsset(r.Context(), act, id, req.Reason)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusCreated, toChangeJSON(c))
+	httpx.WriteJSON(w, http.StatusCreated, toChangeJSON(c, a.svc.ChangeActions(act, c)))
 }
 
 func (a *api) listFindings(w http.ResponseWriter, r *http.Request) {

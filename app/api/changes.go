@@ -60,6 +60,8 @@ type changeJSON struct {
 	SubmittedAt   *string         `json:"submitted_at"`
 	StartedAt     *string         `json:"started_at"`
 	FinishedAt    *string         `json:"finished_at"`
+	// AllowedActions are what the caller may do to it now (app.ChangeActions).
+	AllowedActions []string `json:"allowed_actions"`
 }
 
 func optTime(t time.Time) *string {
@@ -70,13 +72,14 @@ func optTime(t time.Time) *string {
 	return &s
 }
 
-func toChangeJSON(c *app.ChangeRequest) changeJSON {
+func toChangeJSON(c *app.ChangeRequest, acts app.Actions) changeJSON {
 	out := changeJSON{ID: c.ID, Title: c.Title, Description: c.Description, ConnectorID: c.ConnectorID,
 		Status: c.State, Revision: c.Revision,
 		CreatedBy:     actorJSON{Type: app.ActorUser, ID: strconv.FormatInt(c.CreatedBy, 10), Email: c.CreatedByEmail},
 		ApprovalCount: c.ValidApprovals(), Approvals: []approvalJSON{}, Operations: []operationJSON{},
 		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt),
-		SubmittedAt: optTime(c.SubmittedAt), StartedAt: optTime(c.StartedAt), FinishedAt: optTime(c.FinishedAt)}
+		SubmittedAt: optTime(c.SubmittedAt), StartedAt: optTime(c.StartedAt), FinishedAt: optTime(c.FinishedAt),
+		AllowedActions: acts.Names()}
 	for _, a := range c.Approvals {
 		out.Approvals = append(out.Approvals, approvalJSON{UserID: a.UserID, Email: a.UserEmail, Decision: a.Decision,
 			Comment: a.Comment, Revision: a.Revision, Void: a.Void, At: rfc3339(a.At)})
@@ -130,8 +133,8 @@ func deref[T any](p *T) T {
 
 func (a *api) createChange(w http.ResponseWriter, r *http.Request) {
 	act := actorFrom(r.Context())
-	if !app.Can(act.Role, app.ActWriteChanges) {
-		a.fail(w, r, app.Errorf(app.EFORBIDDEN, "your role may not create change requests"))
+	if err := a.svc.ListActions(act).Err(app.ActionCreateChangeRequest); err != nil {
+		a.fail(w, r, err) // before reading the body
 		return
 	}
 	var req changeRequest
@@ -145,7 +148,7 @@ func (a *api) createChange(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusCreated, toChangeJSON(c))
+	httpx.WriteJSON(w, http.StatusCreated, toChangeJSON(c, a.svc.ChangeActions(act, c)))
 }
 
 func (a *api) listChanges(w http.ResponseWriter, r *http.Request) {
@@ -170,14 +173,15 @@ func (a *api) listChanges(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.NeedsReview = q.Get("needs_review") == "true"
-	page, err := a.svc.ListChanges(r.Context(), actorFrom(r.Context()), f, q.Get("cursor"))
+	act := actorFrom(r.Context())
+	page, err := a.svc.ListChanges(r.Context(), act, f, q.Get("cursor"))
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	out := make([]changeJSON, 0, len(page.Changes))
 	for i := range page.Changes {
-		out = append(out, toChangeJSON(&page.Changes[i]))
+		out = append(out, toChangeJSON(&page.Changes[i], a.svc.ChangeActions(act, &page.Changes[i])))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"change_requests": out, "next_cursor": page.NextCursor})
 }
@@ -281,12 +285,13 @@ func (a *api) changeAction(w http.ResponseWriter, r *http.Request, fn func(app.A
 		a.fail(w, r, err)
 		return
 	}
-	c, err := fn(actorFrom(r.Context()), id)
+	act := actorFrom(r.Context())
+	c, err := fn(act, id)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, toChangeJSON(c))
+	httpx.WriteJSON(w, http.StatusOK, toChangeJSON(c, a.svc.ChangeActions(act, c)))
 }
 
 func (a *api) changeActionWithBody(w http.ResponseWriter, r *http.Request, body any, optional bool, fn func(app.Actor, int64) (*app.ChangeRequest, error)) {

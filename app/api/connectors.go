@@ -23,13 +23,15 @@ type connectorJSON struct {
 	ApprovalPolicy       approvalPolicyJSON `json:"approval_policy"`
 	CreatedAt            string             `json:"created_at"`
 	UpdatedAt            string             `json:"updated_at"`
+	// AllowedActions are what the caller may do to it now (app.ConnectorActions).
+	AllowedActions []string `json:"allowed_actions"`
 }
 
-func toConnectorJSON(c *app.Connector) connectorJSON {
+func toConnectorJSON(c *app.Connector, acts app.Actions) connectorJSON {
 	n := c.RequiredApprovals
 	out := connectorJSON{ID: c.ID, Name: c.Name, Type: c.Type, Config: c.Config,
 		CredentialsSet: c.SealedCredentials != nil, ApprovalPolicy: approvalPolicyJSON{RequiredApprovals: &n},
-		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt)}
+		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt), AllowedActions: acts.Names()}
 	if !c.CredentialsUpdatedAt.IsZero() {
 		t := rfc3339(c.CredentialsUpdatedAt)
 		out.CredentialsUpdatedAt = &t
@@ -53,22 +55,23 @@ func (r connectorRequest) requiredApprovals() *int {
 }
 
 func (a *api) listConnectors(w http.ResponseWriter, r *http.Request) {
-	cs, err := a.svc.ListConnectors(r.Context(), actorFrom(r.Context()))
+	act := actorFrom(r.Context())
+	cs, err := a.svc.ListConnectors(r.Context(), act)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	out := make([]connectorJSON, 0, len(cs))
 	for i := range cs {
-		out = append(out, toConnectorJSON(&cs[i]))
+		out = append(out, toConnectorJSON(&cs[i], a.svc.ConnectorActions(act, &cs[i])))
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string]any{"connectors": out})
 }
 
 func (a *api) createConnector(w http.ResponseWriter, r *http.Request) {
 	act := actorFrom(r.Context())
-	if !app.Can(act.Role, app.ActManageConnector) {
-		a.fail(w, r, app.Errorf(app.EFORBIDDEN, "your role may not manage connectors"))
+	if err := a.svc.ListActions(act).Err(app.ActionManageConnectors); err != nil {
+		a.fail(w, r, err) // before reading the body
 		return
 	}
 	var req connectorRequest
@@ -87,7 +90,7 @@ func (a *api) createConnector(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusCreated, toConnectorJSON(c))
+	httpx.WriteJSON(w, http.StatusCreated, toConnectorJSON(c, a.svc.ConnectorActions(act, c)))
 }
 
 func (a *api) getConnector(w http.ResponseWriter, r *http.Request) {
@@ -96,18 +99,19 @@ func (a *api) getConnector(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	c, err := a.svc.GetConnector(r.Context(), actorFrom(r.Context()), id)
+	act := actorFrom(r.Context())
+	c, err := a.svc.GetConnector(r.Context(), act, id)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, toConnectorJSON(c))
+	httpx.WriteJSON(w, http.StatusOK, toConnectorJSON(c, a.svc.ConnectorActions(act, c)))
 }
 
 func (a *api) updateConnector(w http.ResponseWriter, r *http.Request) {
 	act := actorFrom(r.Context())
-	if !app.Can(act.Role, app.ActManageConnector) {
-		a.fail(w, r, app.Errorf(app.EFORBIDDEN, "your role may not manage connectors"))
+	if err := a.svc.ListActions(act).Err(app.ActionManageConnectors); err != nil {
+		a.fail(w, r, err) // before reading the body
 		return
 	}
 	id, err := pathID(r, "id")
@@ -131,7 +135,7 @@ func (a *api) updateConnector(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, toConnectorJSON(c))
+	httpx.WriteJSON(w, http.StatusOK, toConnectorJSON(c, a.svc.ConnectorActions(act, c)))
 }
 
 func (a *api) deleteConnector(w http.ResponseWriter, r *http.Request) {

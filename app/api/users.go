@@ -57,8 +57,8 @@ type createUserRequest struct {
 func (a *api) createUser(w http.ResponseWriter, r *http.Request) {
 	act := actorFrom(r.Context())
 	// Refuse before reading the body so a non-admin learns nothing else.
-	if !app.Can(act.Role, app.ActManageUsers) {
-		a.fail(w, r, app.Errorf(app.EFORBIDDEN, "your role may not manage users"))
+	if err := a.svc.ListActions(act).Err(app.ActionManageUsers); err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	var req createUserRequest
@@ -81,8 +81,8 @@ type updateUserRequest struct {
 
 func (a *api) updateUser(w http.ResponseWriter, r *http.Request) {
 	act := actorFrom(r.Context())
-	if !app.Can(act.Role, app.ActManageUsers) {
-		a.fail(w, r, app.Errorf(app.EFORBIDDEN, "your role may not manage users"))
+	if err := a.svc.ListActions(act).Err(app.ActionManageUsers); err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	id, err := pathID(r, "id")

@@ -77,18 +77,18 @@ func ttlOptions(selected string) []views.Option {
 }
 
 // listAgents shows the agent table and, for admins, the token form.
-func (h *handler) listAgents(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) listAgents(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	h.renderAgents(w, r, a, http.StatusOK, views.EnrollmentTokenForm{TTLs: ttlOptions(defaultEnrollmentTTL)}, h.popFlash(w, r, a))
 }
 
-func (h *handler) renderAgents(w http.ResponseWriter, r *http.Request, a *authed, status int, form views.EnrollmentTokenForm, flash string) {
+func (h *handler) renderAgents(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, form views.EnrollmentTokenForm, flash string) {
 	ags, err := h.svc.ListAgents(r.Context(), a.actor)
 	if err != nil {
 		h.renderError(w, r, a, err)
 		return
 	}
 	now := h.svc.Now()
-	v := views.AgentsView{CanManage: app.Can(a.actor.Role, app.ActManageAgents),
+	v := views.AgentsView{CanManage: h.svc.ListActions(a.actor).Allowed(app.ActionCreateEnrollmentToken),
 		EnrollmentOff: h.svc.AgentCAFingerprint() == "", Token: form}
 	for i := range ags {
 		ag := &ags[i]
@@ -150,9 +150,9 @@ func parseTTL(s string) (time.Duration, error) {
 // createEnrollmentToken makes a token and answers with the page that shows
 // it, this once: no redirect, no flash, nothing in the session, so no
 // later page can show it again.
-func (h *handler) createEnrollmentToken(w http.ResponseWriter, r *http.Request, a *authed) {
-	if !app.Can(a.actor.Role, app.ActManageAgents) {
-		h.renderError(w, r, a, app.Errorf(app.EFORBIDDEN, "your role may not do this (%s)", app.ActManageAgents))
+func (h *handler) createEnrollmentToken(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	if err := h.svc.ListActions(a.actor).Err(app.ActionCreateEnrollmentToken); err != nil {
+		h.renderError(w, r, a, err)
 		return
 	}
 	if !h.parseForm(w, r, a) {
@@ -192,7 +192,7 @@ func (h *handler) createEnrollmentToken(w http.ResponseWriter, r *http.Request, 
 }
 
 // agentID reads the {id} path value; false means a 404 was sent.
-func (h *handler) agentID(w http.ResponseWriter, r *http.Request, a *authed) (string, bool) {
+func (h *handler) agentID(w http.ResponseWriter, r *http.Request, a *sessionUser) (string, bool) {
 	id := r.PathValue("id")
 	if !app.ValidAgentID(id) {
 		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such agent.")
@@ -202,7 +202,7 @@ func (h *handler) agentID(w http.ResponseWriter, r *http.Request, a *authed) (st
 }
 
 // agentDetail shows one agent with its facts and local users.
-func (h *handler) agentDetail(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) agentDetail(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.agentID(w, r, a)
 	if !ok {
 		return
@@ -216,12 +216,12 @@ func (h *handler) agentDetail(w http.ResponseWriter, r *http.Request, a *authed)
 	h.render(w, r, http.StatusOK, views.AgentDetailPage(h.page(a, "Agent "+ag.Hostname, views.NavAgents, h.popFlash(w, r, a)), v))
 }
 
-func (h *handler) agentDetailView(a *authed, ag *app.Agent) views.AgentDetailView {
+func (h *handler) agentDetailView(a *sessionUser, ag *app.Agent) views.AgentDetailView {
 	v := views.AgentDetailView{ID: ag.ID, URL: agentURL(ag.ID), Hostname: ag.Hostname, Status: ag.Status(h.svc.Now()),
 		Enrolled: formatTime(ag.EnrolledAt), Version: ag.Version, Labels: sortedLabels(ag.Labels),
 		CertSerial: ag.CertSerial, CertExpiry: formatTime(ag.CertNotAfter),
 		AssetsURL: "/assets?q=" + url.QueryEscape(ag.Hostname),
-		CanRevoke: app.Can(a.actor.Role, app.ActManageAgents) && !ag.Revoked}
+		CanRevoke: h.svc.AgentActions(a.actor, ag).Allowed(app.ActionRevoke)}
 	if !ag.LastSeen.IsZero() {
 		v.LastSeen = formatTime(ag.LastSeen)
 		v.UsersAsOf = v.LastSeen
@@ -257,21 +257,11 @@ func (h *handler) agentDetailView(a *authed, ag *app.Agent) views.AgentDetailVie
 	return v
 }
 
-// requireAgentAdmin refuses non-admins before the confirmation page; app
-// refuses them again on the revoke itself.
-func (h *handler) requireAgentAdmin(w http.ResponseWriter, r *http.Request, a *authed) bool {
-	if app.Can(a.actor.Role, app.ActManageAgents) {
-		return true
-	}
-	h.renderError(w, r, a, app.Errorf(app.EFORBIDDEN, "your role may not do this (%s)", app.ActManageAgents))
-	return false
-}
-
 // confirmRevokeAgent is the confirmation step of a revoke: a page with the
 // form that really revokes, so no click revokes without JavaScript.
-func (h *handler) confirmRevokeAgent(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) confirmRevokeAgent(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.agentID(w, r, a)
-	if !ok || !h.requireAgentAdmin(w, r, a) {
+	if !ok {
 		return
 	}
 	ag, err := h.svc.GetAgent(r.Context(), a.actor, id)
@@ -279,7 +269,11 @@ func (h *handler) confirmRevokeAgent(w http.ResponseWriter, r *http.Request, a *
 		h.renderError(w, r, a, err)
 		return
 	}
-	if ag.Revoked {
+	if err := h.svc.AgentActions(a.actor, ag).Err(app.ActionRevoke); err != nil {
+		if app.ErrCode(err) != app.ECONFLICT { // not allowed at all
+			h.renderError(w, r, a, err)
+			return
+		}
 		h.addFlash(w, r, a, fmt.Sprintf("Agent %s is already revoked.", ag.Hostname))
 		redirect(w, r, agentURL(id))
 		return
@@ -290,9 +284,9 @@ func (h *handler) confirmRevokeAgent(w http.ResponseWriter, r *http.Request, a *
 
 // revokeAgent locks an agent out once confirmed; without the confirm field
 // it sends the browser to the confirmation step.
-func (h *handler) revokeAgent(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) revokeAgent(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.agentID(w, r, a)
-	if !ok || !h.requireAgentAdmin(w, r, a) || !h.parseForm(w, r, a) {
+	if !ok || !h.parseForm(w, r, a) {
 		return
 	}
 	if r.PostForm.Get("confirm") != deleteConfirmed {

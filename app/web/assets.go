@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/a-h/templ"
+
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/views"
@@ -72,11 +74,12 @@ func registeredOptions(table []choice, types []string, selected string) []views.
 }
 
 func assetURL(id int64) string { return "/assets/" + strconv.FormatInt(id, 10) }
+
 func driftURL(id int64) string { return "/drift/" + strconv.FormatInt(id, 10) }
 
 // assetList shows one page of the inventory. An htmx request gets only
 // the results fragment; a bad filter is a readable 400 either way.
-func (h *handler) assetList(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) assetList(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	w.Header().Add("Vary", "HX-Request")
 	ctx := r.Context()
 	q := r.URL.Query()
@@ -138,7 +141,7 @@ func (h *handler) assetList(w http.ResponseWriter, r *http.Request, a *authed) {
 
 // assetRows builds the table rows with each asset's open findings (one
 // small indexed query per row of a bounded page).
-func (h *handler) assetRows(ctx context.Context, a *authed, as []app.Asset, sums map[int64]app.ConnectorSummary) []views.AssetRow {
+func (h *handler) assetRows(ctx context.Context, a *sessionUser, as []app.Asset, sums map[int64]app.ConnectorSummary) []views.AssetRow {
 	rows := make([]views.AssetRow, 0, len(as))
 	for _, x := range as {
 		row := views.AssetRow{ID: strconv.FormatInt(x.ID, 10), Name: x.Name, Kind: x.Kind,
@@ -156,19 +159,9 @@ func (h *handler) assetRows(ctx context.Context, a *authed, as []app.Asset, sums
 	return rows
 }
 
-// assetID reads the {id} path value; false means a 404 was sent.
-func (h *handler) assetID(w http.ResponseWriter, r *http.Request, a *authed) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such asset.")
-		return 0, false
-	}
-	return id, true
-}
-
 // assetDetail shows one asset.
-func (h *handler) assetDetail(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.assetID(w, r, a)
+func (h *handler) assetDetail(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "asset")
 	if !ok {
 		return
 	}
@@ -181,13 +174,13 @@ func (h *handler) assetDetail(w http.ResponseWriter, r *http.Request, a *authed)
 	h.render(w, r, http.StatusOK, views.AssetDetailPage(h.page(a, d.Asset.Name, views.NavAssets, h.popFlash(w, r, a)), v))
 }
 
-func (h *handler) assetDetailView(ctx context.Context, a *authed, d *app.AssetDetail) views.AssetDetailView {
+func (h *handler) assetDetailView(ctx context.Context, a *sessionUser, d *app.AssetDetail) views.AssetDetailView {
 	x := d.Asset
 	sums := h.connectorSummaries(ctx, a)
 	v := views.AssetDetailView{ID: strconv.FormatInt(x.ID, 10), URL: assetURL(x.ID), Name: x.Name, Kind: x.Kind,
 		ExternalID: x.ExternalID, Connector: connectorLabel(sums, x.ConnectorID), FirstSeen: formatTime(x.FirstSeen),
 		LastSeen: formatTime(x.LastSeen), Gone: formatOpt(x.GoneAt), Attributes: attributeRows(x.Attributes)}
-	write := app.Can(a.actor.Role, app.ActWriteChanges)
+	acts := h.svc.AssetActions(a.actor, d)
 	fs := slices.Clone(d.Findings)
 	// Open first; the store's order (most severe, then newest) within each.
 	slices.SortStableFunc(fs, func(p, q app.Finding) int {
@@ -208,18 +201,18 @@ func (h *handler) assetDetailView(ctx context.Context, a *authed, d *app.AssetDe
 			Resolved: formatOpt(f.ResolvedAt), AssetName: x.Name, AssetURL: v.URL}
 		if row.Open {
 			open++
-			if write && f.RemedyType != "" {
+			if acts.Allowed(app.ActionCreateChangeRequest) && f.RemedyType != "" {
 				row.RemedyURL = remedyURL(x.ConnectorID, f, x.Name)
 			}
 		}
 		v.Findings = append(v.Findings, row)
 	}
 	v.OpenCount = strconv.Itoa(open)
-	if d.Revocable && write {
+	switch {
+	case acts.Allowed(app.ActionRevokeNow):
+		v.Revoke = views.RevokeEmergency
+	case acts.Allowed(app.ActionRevoke):
 		v.Revoke = views.RevokeSubmit
-		if app.Can(a.actor.Role, app.ActEmergencyChange) {
-			v.Revoke = views.RevokeEmergency
-		}
 	}
 	return v
 }
@@ -321,8 +314,8 @@ func attrValue(raw json.RawMessage) (string, bool) {
 
 // revokeAsset is "revoke now": app creates the change request; an admin's
 // runs at once as an emergency change, an operator's is submitted.
-func (h *handler) revokeAsset(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.assetID(w, r, a)
+func (h *handler) revokeAsset(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "asset")
 	if !ok || !h.parseForm(w, r, a) {
 		return
 	}
@@ -340,22 +333,16 @@ func (h *handler) revokeAsset(w http.ResponseWriter, r *http.Request, a *authed)
 }
 
 // renderAssetError shows a refused action on the asset's page.
-func (h *handler) renderAssetError(w http.ResponseWriter, r *http.Request, a *authed, id int64, err error) {
-	code := app.ErrCode(err)
-	switch code {
-	case app.EINVALID, app.ECONFLICT, app.EFORBIDDEN, app.EUNAVAILABLE:
-	default:
-		h.renderError(w, r, a, err)
-		return
-	}
-	d, gerr := h.svc.GetAsset(r.Context(), a.actor, id)
-	if gerr != nil {
-		h.renderError(w, r, a, err)
-		return
-	}
-	v := h.assetDetailView(r.Context(), a, d)
-	v.Error = app.ErrMessage(err)
-	h.render(w, r, httpx.Status(code), views.AssetDetailPage(h.page(a, d.Asset.Name, views.NavAssets, ""), v))
+func (h *handler) renderAssetError(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, err error) {
+	h.renderRefused(w, r, a, err, func(reason string) (templ.Component, error) {
+		d, err := h.svc.GetAsset(r.Context(), a.actor, id)
+		if err != nil {
+			return nil, err
+		}
+		v := h.assetDetailView(r.Context(), a, d)
+		v.Error = reason
+		return views.AssetDetailPage(h.page(a, d.Asset.Name, views.NavAssets, ""), v), nil
+	})
 }
 
 // ---- Drift ----
@@ -375,19 +362,9 @@ func driftRows(ds []app.Drift, sums map[int64]app.ConnectorSummary) []views.Drif
 	return rows
 }
 
-// driftID reads the {id} path value; false means a 404 was sent.
-func (h *handler) driftID(w http.ResponseWriter, r *http.Request, a *authed) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such out-of-band change.")
-		return 0, false
-	}
-	return id, true
-}
-
 // driftDetail shows one drift record.
-func (h *handler) driftDetail(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.driftID(w, r, a)
+func (h *handler) driftDetail(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "out-of-band change")
 	if !ok {
 		return
 	}
@@ -400,13 +377,13 @@ func (h *handler) driftDetail(w http.ResponseWriter, r *http.Request, a *authed)
 		h.popFlash(w, r, a)), h.driftDetailView(r.Context(), a, d)))
 }
 
-func (h *handler) driftDetailView(ctx context.Context, a *authed, d *app.Drift) views.DriftDetailView {
+func (h *handler) driftDetailView(ctx context.Context, a *sessionUser, d *app.Drift) views.DriftDetailView {
 	sums := h.connectorSummaries(ctx, a)
 	v := views.DriftDetailView{ID: strconv.FormatInt(d.ID, 10), URL: driftURL(d.ID), AssetName: d.Name, Kind: d.Kind,
 		ExternalID: d.ExternalID, Connector: connectorLabel(sums, d.ConnectorID), Change: string(d.Change),
 		DetectedAt: formatTime(d.DetectedAt), Rows: diffRows(d.Before, d.After),
 		Acknowledged: d.AcknowledgedBy != 0, AcknowledgedAt: formatOpt(d.AcknowledgedAt), AckComment: d.AckComment,
-		CanAcknowledge: app.Can(a.actor.Role, app.ActAcknowledgeDrift)}
+		CanAcknowledge: h.svc.DriftActions(a.actor, d).Allowed(app.ActionAcknowledge)}
 	if d.AssetID > 0 {
 		v.AssetURL = assetURL(d.AssetID)
 	}
@@ -418,7 +395,7 @@ func (h *handler) driftDetailView(ctx context.Context, a *authed, d *app.Drift) 
 
 // acknowledger names who acknowledged a drift record, from the audit log
 // (which every role may read); a user id when the record is not found.
-func (h *handler) acknowledger(ctx context.Context, a *authed, d *app.Drift) string {
+func (h *handler) acknowledger(ctx context.Context, a *sessionUser, d *app.Drift) string {
 	fallback := "user " + strconv.FormatInt(d.AcknowledgedBy, 10)
 	page, err := h.svc.ListAudit(ctx, a.actor, app.AuditQuery{Event: "asset.drift_acknowledged", ResourceType: "asset",
 		ResourceID: strconv.FormatInt(d.AssetID, 10), Limit: 100})
@@ -473,8 +450,8 @@ func diffRows(before, after json.RawMessage) []views.DriftAttrRow {
 
 // acknowledgeDrift closes a drift record; from the dashboard it goes back
 // there, otherwise to the record's page.
-func (h *handler) acknowledgeDrift(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.driftID(w, r, a)
+func (h *handler) acknowledgeDrift(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "out-of-band change")
 	if !ok || !h.parseForm(w, r, a) {
 		return
 	}
@@ -507,7 +484,7 @@ func (h *handler) acknowledgeDrift(w http.ResponseWriter, r *http.Request, a *au
 // ---- Connector sync ----
 
 // syncBox reads a connector's sync state for its page.
-func (h *handler) syncBox(ctx context.Context, a *authed, id int64) views.ConnectorSyncView {
+func (h *handler) syncBox(ctx context.Context, a *sessionUser, id int64) views.ConnectorSyncView {
 	b := views.ConnectorSyncView{ConnectorID: strconv.FormatInt(id, 10)}
 	st, err := h.svc.SyncState(ctx, a.actor, id)
 	if err != nil {
@@ -525,8 +502,8 @@ func (h *handler) syncBox(ctx context.Context, a *authed, id int64) views.Connec
 // syncConnector runs a sync now (admins). htmx gets the sync box only;
 // without JavaScript the detail page shows it. A failed sync is still a
 // 200: it ran, its box says how it went.
-func (h *handler) syncConnector(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.connectorID(w, r, a)
+func (h *handler) syncConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "connector")
 	if !ok || !h.requireConnectorAdmin(w, r, a) {
 		return
 	}
@@ -558,14 +535,7 @@ func (h *handler) syncConnector(w http.ResponseWriter, r *http.Request, a *authe
 		h.render(w, r, http.StatusOK, views.ConnectorSyncBox(box), views.ConnectorSyncFragment)
 		return
 	}
-	c, err := h.svc.GetConnector(r.Context(), a.actor, id)
-	if err != nil {
-		h.renderError(w, r, a, err)
-		return
-	}
-	v := h.connectorDetailView(r.Context(), a, c, nil)
-	v.Sync = box
-	h.render(w, r, http.StatusOK, views.ConnectorDetailPage(h.page(a, "Connector "+c.Name, views.NavConnectors, ""), v))
+	h.renderConnectorPage(w, r, a, id, func(v *views.ConnectorDetailView) { v.Sync = box })
 }
 
 // assetRoutes registers the inventory, drift and sync pages.

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -72,7 +70,7 @@ func parseAuditQuery(q url.Values) (app.AuditQuery, error) {
 
 // auditList shows one page of the audit log. An htmx request gets only the
 // results fragment; a bad filter is a readable 400 either way.
-func (h *handler) auditList(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) auditList(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	w.Header().Add("Vary", "HX-Request")
 	q := r.URL.Query()
 	v := views.AuditView{Filter: views.AuditFilterForm{
@@ -106,19 +104,6 @@ func (h *handler) auditList(w http.ResponseWriter, r *http.Request, a *authed) {
 	h.render(w, r, status, views.AuditPage(h.page(a, "Audit log", views.NavAudit, ""), v))
 }
 
-// nextPageURL is path with the non-empty filters of q named in keep and
-// the next page's cursor.
-func nextPageURL(path string, q url.Values, keep []string, cursor string) string {
-	next := url.Values{}
-	for _, k := range keep {
-		if v := q.Get(k); v != "" {
-			next.Set(k, v)
-		}
-	}
-	next.Set("cursor", cursor)
-	return path + "?" + next.Encode()
-}
-
 func auditRows(evs []app.AuditEvent) []views.AuditRow {
 	rows := make([]views.AuditRow, 0, len(evs))
 	for _, e := range evs {
@@ -143,10 +128,9 @@ func actorLabel(e app.AuditEvent) string {
 }
 
 // auditDetail shows every field of one record; unknown ids are 404.
-func (h *handler) auditDetail(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such audit record.")
+func (h *handler) auditDetail(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "audit record")
+	if !ok {
 		return
 	}
 	e, err := h.svc.AuditEvent(r.Context(), a.actor, id)
@@ -161,22 +145,4 @@ func (h *handler) auditDetail(w http.ResponseWriter, r *http.Request, a *authed)
 		PrevHash: e.PrevHash, Hash: e.Hash,
 	}
 	h.render(w, r, http.StatusOK, views.AuditDetailPage(h.page(a, fmt.Sprintf("Audit record %d", e.ID), views.NavAudit, ""), d))
-}
-
-// prettyJSON indents a payload for reading; anything unparsable is shown
-// as stored.
-func prettyJSON(raw json.RawMessage) string {
-	if len(raw) == 0 {
-		return "{}"
-	}
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, raw, "", "  "); err != nil {
-		return string(raw)
-	}
-	return buf.String()
-}
-
-// formatTime shows times in UTC, to the second, like the audit filters.
-func formatTime(t time.Time) string {
-	return t.UTC().Format("2006-01-02 15:04:05 UTC")
 }

@@ -220,16 +220,16 @@ func configJSON(spec app.ConfigSpec, form url.Values) (json.RawMessage, error) {
 
 // requireConnectorAdmin refuses non-admins before any form is shown; app
 // refuses them again on every use case.
-func (h *handler) requireConnectorAdmin(w http.ResponseWriter, r *http.Request, a *authed) bool {
-	if app.Can(a.actor.Role, app.ActManageConnector) {
-		return true
+func (h *handler) requireConnectorAdmin(w http.ResponseWriter, r *http.Request, a *sessionUser) bool {
+	if err := h.svc.ListActions(a.actor).Err(app.ActionManageConnectors); err != nil {
+		h.renderError(w, r, a, err)
+		return false
 	}
-	h.renderError(w, r, a, app.Errorf(app.EFORBIDDEN, "your role may not do this (%s)", app.ActManageConnector))
-	return false
+	return true
 }
 
 // listConnectors shows the connector table.
-func (h *handler) listConnectors(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) listConnectors(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	cs, err := h.svc.ListConnectors(r.Context(), a.actor)
 	if err != nil {
 		h.renderError(w, r, a, err)
@@ -250,7 +250,7 @@ func (h *handler) listConnectors(w http.ResponseWriter, r *http.Request, a *auth
 
 // newConnectorForm is the create form for ?type= (default: the first type),
 // showing the type's defaults.
-func (h *handler) newConnectorForm(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) newConnectorForm(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	if !h.requireConnectorAdmin(w, r, a) {
 		return
 	}
@@ -261,7 +261,7 @@ func (h *handler) newConnectorForm(w http.ResponseWriter, r *http.Request, a *au
 	h.renderNewConnector(w, r, a, http.StatusOK, typ, "", "1", defaultValues(h.connectorSpec(typ)), "")
 }
 
-func (h *handler) renderNewConnector(w http.ResponseWriter, r *http.Request, a *authed, status int, typ, name, approvals string, values map[string]string, msg string) {
+func (h *handler) renderNewConnector(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, typ, name, approvals string, values map[string]string, msg string) {
 	f := connectorForm(h.connectorSpec(typ), values)
 	f.Action, f.Name, f.Type, f.Types, f.RequiredApprovals, f.Error = "/connectors", name, typ, h.typeOptions(typ), approvals, msg
 	if len(f.Types) == 0 {
@@ -283,19 +283,9 @@ func parseApprovals(s string) (*int, error) {
 	return &n, nil
 }
 
-// parseForm reads a small form body; false means a 400 was sent.
-func (h *handler) parseForm(w http.ResponseWriter, r *http.Request, a *authed) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		h.renderStatus(w, r, a, http.StatusBadRequest, "Bad request", "The form could not be read.")
-		return false
-	}
-	return true
-}
-
 // createConnector adds a connector. A refused input shows the form again
 // with the message and the config entered, never the credentials.
-func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	if !h.parseForm(w, r, a) {
 		return
 	}
@@ -331,19 +321,9 @@ func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *aut
 	redirect(w, r, "/connectors/"+strconv.FormatInt(c.ID, 10))
 }
 
-// connectorID reads the {id} path value; false means a 404 was sent.
-func (h *handler) connectorID(w http.ResponseWriter, r *http.Request, a *authed) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such connector.")
-		return 0, false
-	}
-	return id, true
-}
-
 // connectorDetailView builds the detail page of c. form, when non-nil,
 // replaces the edit form (to show an error with what was entered).
-func (h *handler) connectorDetailView(ctx context.Context, a *authed, c *app.Connector, form *views.ConnectorForm) views.ConnectorDetailView {
+func (h *handler) connectorDetailView(ctx context.Context, a *sessionUser, c *app.Connector, form *views.ConnectorForm) views.ConnectorDetailView {
 	id := strconv.FormatInt(c.ID, 10)
 	v := views.ConnectorDetailView{ID: id, Name: c.Name, Type: c.Type, RequiredApprovals: strconv.Itoa(c.RequiredApprovals),
 		CredentialsSet: c.SealedCredentials != nil, Created: formatTime(c.CreatedAt), Updated: formatTime(c.UpdatedAt),
@@ -362,8 +342,8 @@ func (h *handler) connectorDetailView(ctx context.Context, a *authed, c *app.Con
 }
 
 // connectorDetail shows one connector with its edit form.
-func (h *handler) connectorDetail(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.connectorID(w, r, a)
+func (h *handler) connectorDetail(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "connector")
 	if !ok {
 		return
 	}
@@ -378,8 +358,8 @@ func (h *handler) connectorDetail(w http.ResponseWriter, r *http.Request, a *aut
 
 // updateConnector saves the edit form. Empty secret fields keep the stored
 // credentials.
-func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.connectorID(w, r, a)
+func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "connector")
 	if !ok || !h.parseForm(w, r, a) {
 		return
 	}
@@ -426,8 +406,8 @@ func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *aut
 // testConnector runs the connection test. htmx gets the result box only;
 // without JavaScript the detail page shows it. A failed test is still a
 // 200: the test ran, its box says how it went.
-func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.connectorID(w, r, a)
+func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "connector")
 	if !ok {
 		return
 	}
@@ -446,20 +426,26 @@ func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *authe
 		h.render(w, r, http.StatusOK, views.ConnectorTestBox(res), views.ConnectorTestFragment)
 		return
 	}
+	h.renderConnectorPage(w, r, a, id, func(v *views.ConnectorDetailView) { v.Test = res })
+}
+
+// renderConnectorPage shows a connector's page with the outcome of an
+// action on it, which set fills in (the no-JavaScript path of test and sync).
+func (h *handler) renderConnectorPage(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, set func(v *views.ConnectorDetailView)) {
 	c, err := h.svc.GetConnector(r.Context(), a.actor, id)
 	if err != nil {
 		h.renderError(w, r, a, err)
 		return
 	}
 	v := h.connectorDetailView(r.Context(), a, c, nil)
-	v.Test = res
+	set(&v)
 	h.render(w, r, http.StatusOK, views.ConnectorDetailPage(h.page(a, "Connector "+c.Name, views.NavConnectors, ""), v))
 }
 
 // confirmDeleteConnector is the confirmation step of a delete: a page with
 // the form that really deletes, so no click deletes without JavaScript.
-func (h *handler) confirmDeleteConnector(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.connectorID(w, r, a)
+func (h *handler) confirmDeleteConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "connector")
 	if !ok {
 		return
 	}
@@ -478,8 +464,8 @@ const deleteConfirmed = "yes"
 // deleteConnector removes a connector once confirmed; without the confirm
 // field it sends the browser to the confirmation step. One still in use is
 // a readable 409 on its page.
-func (h *handler) deleteConnector(w http.ResponseWriter, r *http.Request, a *authed) {
-	id, ok := h.connectorID(w, r, a)
+func (h *handler) deleteConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "connector")
 	if !ok || !h.requireConnectorAdmin(w, r, a) || !h.parseForm(w, r, a) {
 		return
 	}

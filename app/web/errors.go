@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/http"
 
+	"github.com/a-h/templ"
+
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/views"
@@ -34,7 +36,7 @@ func errorTitle(status int) string {
 
 // renderError shows err as a page with the status its code maps to. An
 // internal error is logged in full and shown only as a generic message.
-func (h *handler) renderError(w http.ResponseWriter, r *http.Request, a *authed, err error) {
+func (h *handler) renderError(w http.ResponseWriter, r *http.Request, a *sessionUser, err error) {
 	code := app.ErrCode(err)
 	status := httpx.Status(code)
 	msg := app.ErrMessage(err)
@@ -47,7 +49,7 @@ func (h *handler) renderError(w http.ResponseWriter, r *http.Request, a *authed,
 }
 
 // renderStatus shows an error page with a message the caller chose to show.
-func (h *handler) renderStatus(w http.ResponseWriter, r *http.Request, a *authed, status int, title, msg string) {
+func (h *handler) renderStatus(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, title, msg string) {
 	p := h.page(a, title, "", "")
 	e := views.ErrorView{Status: status, Title: title, Message: msg, RequestID: httpx.RequestID(r.Context())}
 	if isHTMX(r) {
@@ -87,4 +89,24 @@ func RenderInternalError(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeHTML(w, http.StatusInternalServerError, buf.Bytes())
+}
+
+// renderRefused shows a refused action (bad input, wrong state, not
+// allowed, target unavailable) on the page of the resource it was tried
+// on, with the reason and the matching status. Any other error, or a page
+// that cannot be rebuilt, gets the error page.
+func (h *handler) renderRefused(w http.ResponseWriter, r *http.Request, a *sessionUser, err error, page func(reason string) (templ.Component, error)) {
+	code := app.ErrCode(err)
+	switch code {
+	case app.EINVALID, app.ECONFLICT, app.EFORBIDDEN, app.EUNAVAILABLE:
+	default:
+		h.renderError(w, r, a, err)
+		return
+	}
+	c, perr := page(app.ErrMessage(err))
+	if perr != nil {
+		h.renderError(w, r, a, err)
+		return
+	}
+	h.render(w, r, httpx.Status(code), c)
 }

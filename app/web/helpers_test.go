@@ -3,6 +3,8 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/api"
 	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/connector/aws"
 	"github.com/nexplane/nexplane/app/connector/hosts"
@@ -24,6 +27,7 @@ import (
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/app/web"
+	"github.com/nexplane/nexplane/store"
 	"github.com/nexplane/nexplane/store/storetest"
 )
 
@@ -61,6 +65,8 @@ type env struct {
 	gate  *app.SetupGate
 	// ca is the agent CA; nil unless envOpts.agents.
 	ca *pki.CA
+	// db is the store under the service, for fixtures.
+	db *store.DB
 }
 
 type envOpts struct {
@@ -78,6 +84,9 @@ type envOpts struct {
 	agents bool
 	// agentURL is web.Config.AgentURL.
 	agentURL string
+	// api serves the JSON API under /api/ beside the console, over the
+	// same service, as the server does.
+	api bool
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -114,7 +123,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	stopped := make(chan struct{})
 	go func() { defer close(stopped); eng.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-stopped })
-	e := &env{t: t, svc: svc, clock: clock, ca: ca}
+	e := &env{t: t, svc: svc, clock: clock, ca: ca, db: db}
 	if o.setup {
 		g, err := app.NewSetupGate(clock.Now())
 		if err != nil {
@@ -130,6 +139,17 @@ func newEnv(t *testing.T, o envOpts) *env {
 	outer := http.NewServeMux()
 	outer.Handle("/", h)
 	outer.HandleFunc("GET /test/panic", func(http.ResponseWriter, *http.Request) { panic(panicText) })
+	if o.api {
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens, err := auth.NewTokens(key, "nexplane", "nexplane-api", clock.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outer.Handle("/api/", api.New(api.Config{Service: svc, Tokens: tokens, Logger: log}))
+	}
 	var inner http.Handler = outer
 	if o.headers {
 		inner = httpx.SecurityHeaders(!o.insecure)(outer)

@@ -218,14 +218,14 @@ func decodeValues(data []byte) (map[any]any, error) {
 	return values, nil
 }
 
-// authed is a logged-in request: who, and their session.
-type authed struct {
+// sessionUser is a logged-in request: who, and their session.
+type sessionUser struct {
 	actor app.Actor
 	sess  *sessions.Session
 }
 
 // current returns the request's logged-in user, nil when there is none.
-func (h *handler) current(r *http.Request) (*authed, error) {
+func (h *handler) current(r *http.Request) (*sessionUser, error) {
 	sess, err := h.sessions.Get(r, h.sessions.name)
 	if err != nil {
 		return nil, err
@@ -234,11 +234,11 @@ func (h *handler) current(r *http.Request) (*authed, error) {
 	if sess.IsNew || st == nil {
 		return nil, nil
 	}
-	return &authed{actor: st.actor, sess: sess}, nil
+	return &sessionUser{actor: st.actor, sess: sess}, nil
 }
 
 // authedHandler is a page handler that needs a logged-in user.
-type authedHandler func(w http.ResponseWriter, r *http.Request, a *authed)
+type authedHandler func(w http.ResponseWriter, r *http.Request, a *sessionUser)
 
 // authed wraps fn: without a valid session the browser is sent to the login
 // page. Authenticated responses are never cached.
@@ -289,7 +289,7 @@ const flashKey = "flash"
 
 // addFlash stores a one-time message; failing to store it is not worth
 // failing the request that already succeeded.
-func (h *handler) addFlash(w http.ResponseWriter, r *http.Request, a *authed, msg string) {
+func (h *handler) addFlash(w http.ResponseWriter, r *http.Request, a *sessionUser, msg string) {
 	a.sess.AddFlash(msg, flashKey)
 	if err := a.sess.Save(r, w); err != nil {
 		h.log.WarnContext(r.Context(), "save flash", "err", err)
@@ -297,7 +297,7 @@ func (h *handler) addFlash(w http.ResponseWriter, r *http.Request, a *authed, ms
 }
 
 // popFlash returns and removes the pending message, if any.
-func (h *handler) popFlash(w http.ResponseWriter, r *http.Request, a *authed) string {
+func (h *handler) popFlash(w http.ResponseWriter, r *http.Request, a *sessionUser) string {
 	fl := a.sess.Flashes(flashKey)
 	if len(fl) == 0 {
 		return ""
@@ -315,15 +315,16 @@ func (h *handler) popFlash(w http.ResponseWriter, r *http.Request, a *authed) st
 }
 
 // page is the frame every authenticated page needs.
-func (h *handler) page(a *authed, title, nav, flash string) views.Page {
+func (h *handler) page(a *sessionUser, title, nav, flash string) views.Page {
 	p := views.Page{Title: title, Nav: nav, Flash: flash}
 	if a != nil {
+		acts := h.svc.ListActions(a.actor)
 		p.User = &views.CurrentUser{
 			Email:   a.actor.Email,
 			Role:    string(a.actor.Role),
-			IsAdmin: app.Can(a.actor.Role, app.ActManageUsers),
+			IsAdmin: acts.Allowed(app.ActionManageUsers),
 
-			CanManageConnectors: app.Can(a.actor.Role, app.ActManageConnector),
+			CanManageConnectors: acts.Allowed(app.ActionManageConnectors),
 		}
 	}
 	return p

@@ -20,13 +20,13 @@ func roleNames() []string {
 }
 
 // listUsers shows the users page (app refuses non-admins with 403).
-func (h *handler) listUsers(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) listUsers(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	h.renderUsers(w, r, a, http.StatusOK, views.CreateUserForm{Role: string(app.RoleViewer)}, "", h.popFlash(w, r, a))
 }
 
 // renderUsers loads the user list and renders the page with the given form
 // state; a failing load (forbidden, database) becomes an error page.
-func (h *handler) renderUsers(w http.ResponseWriter, r *http.Request, a *authed, status int, create views.CreateUserForm, rowErr, flash string) {
+func (h *handler) renderUsers(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, create views.CreateUserForm, rowErr, flash string) {
 	users, err := h.svc.ListUsers(r.Context(), a.actor)
 	if err != nil {
 		h.renderError(w, r, a, err)
@@ -45,7 +45,7 @@ func (h *handler) renderUsers(w http.ResponseWriter, r *http.Request, a *authed,
 
 // createUser adds a user. A refused input re-renders the form with the
 // message and what was entered (never the password).
-func (h *handler) createUser(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) createUser(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		h.renderStatus(w, r, a, http.StatusBadRequest, "Bad request", "The form could not be read.")
@@ -69,7 +69,7 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request, a *authed) 
 
 // updateUser changes one user's role or enables/disables them. app ends
 // that user's sessions in the same transaction.
-func (h *handler) updateUser(w http.ResponseWriter, r *http.Request, a *authed) {
+func (h *handler) updateUser(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
 		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such user.")

@@ -1,0 +1,94 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/a-h/templ"
+
+	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/views"
+)
+
+// changeActionFunc performs one action with the posted form.
+type changeActionFunc func(ctx context.Context, actor app.Actor, id int64, form url.Values) (*app.ChangeRequest, error)
+
+// changeAction wraps an action: on success a flash and back to the detail
+// page; a refused action (illegal transition, self-approval, bad input)
+// shows the detail page with the reason and the matching status.
+func (h *handler) changeAction(done string, fn changeActionFunc) authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+		id, ok := h.pathID(w, r, a, "change request")
+		if !ok || !h.parseForm(w, r, a) {
+			return
+		}
+		if _, err := fn(r.Context(), a.actor, id, r.PostForm); err != nil {
+			h.renderChangeError(w, r, a, id, err)
+			return
+		}
+		h.addFlash(w, r, a, fmt.Sprintf(done, id))
+		redirect(w, r, changeURL(id))
+	}
+}
+
+// renderChangeError shows a refused action on the request's page.
+func (h *handler) renderChangeError(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, err error) {
+	h.renderRefused(w, r, a, err, func(reason string) (templ.Component, error) {
+		c, err := h.svc.GetChange(r.Context(), a.actor, id)
+		if err != nil {
+			return nil, err
+		}
+		v := h.changeDetailView(r.Context(), a, c)
+		v.Error = reason
+		return views.ChangeDetailPage(h.page(a, c.Title, views.NavChanges, ""), v), nil
+	})
+}
+
+// changeRoutes registers the change request pages.
+func (h *handler) changeRoutes(mux *http.ServeMux) {
+	mux.Handle("GET /changes", h.authed(h.listChanges))
+	mux.Handle("GET /changes/new", h.authed(h.newChangeForm))
+	mux.Handle("GET /changes/oprow", h.authed(h.opRowFragment))
+	mux.Handle("POST /changes", h.authed(h.createChange))
+	mux.Handle("GET /changes/{id}", h.authed(h.changeDetail))
+	mux.Handle("GET /changes/{id}/live", h.authed(h.changeLive))
+	mux.Handle("GET /changes/{id}/edit", h.authed(h.editChangeForm))
+	mux.Handle("POST /changes/{id}/edit", h.authed(h.editChange))
+	mux.Handle("POST /changes/{id}/operations/{op}/reveal", h.authed(h.revealSecret))
+
+	s := h.svc
+	mux.Handle("POST /changes/{id}/submit", h.authed(h.changeAction("Change request %d submitted for approval.",
+		func(ctx context.Context, act app.Actor, id int64, _ url.Values) (*app.ChangeRequest, error) {
+			return s.SubmitChange(ctx, act, id)
+		})))
+	mux.Handle("POST /changes/{id}/approve", h.authed(h.changeAction("You approved change request %d.",
+		func(ctx context.Context, act app.Actor, id int64, f url.Values) (*app.ChangeRequest, error) {
+			return s.ApproveChange(ctx, act, id, f.Get("comment"))
+		})))
+	mux.Handle("POST /changes/{id}/reject", h.authed(h.changeAction("You rejected change request %d.",
+		func(ctx context.Context, act app.Actor, id int64, f url.Values) (*app.ChangeRequest, error) {
+			return s.RejectChange(ctx, act, id, f.Get("comment"))
+		})))
+	mux.Handle("POST /changes/{id}/cancel", h.authed(h.changeAction("Change request %d cancelled.",
+		func(ctx context.Context, act app.Actor, id int64, _ url.Values) (*app.ChangeRequest, error) {
+			return s.CancelChange(ctx, act, id)
+		})))
+	mux.Handle("POST /changes/{id}/execute", h.authed(h.changeAction("Change request %d is executing.",
+		func(ctx context.Context, act app.Actor, id int64, _ url.Values) (*app.ChangeRequest, error) {
+			return s.ExecuteChange(ctx, act, id, app.ExecuteInput{})
+		})))
+	mux.Handle("POST /changes/{id}/emergency", h.authed(h.changeAction("Emergency change %d is executing; it waits for a retrospective review.",
+		func(ctx context.Context, act app.Actor, id int64, f url.Values) (*app.ChangeRequest, error) {
+			return s.ExecuteChange(ctx, act, id, app.ExecuteInput{Emergency: true, Justification: f.Get("justification")})
+		})))
+	mux.Handle("POST /changes/{id}/resume", h.authed(h.changeAction("Change request %d resumed.",
+		func(ctx context.Context, act app.Actor, id int64, _ url.Values) (*app.ChangeRequest, error) {
+			return s.ResumeChange(ctx, act, id)
+		})))
+	mux.Handle("POST /changes/{id}/review", h.authed(h.changeAction("Review of emergency change %d recorded.",
+		func(ctx context.Context, act app.Actor, id int64, f url.Values) (*app.ChangeRequest, error) {
+			return s.ReviewEmergency(ctx, act, id, f.Get("comment"))
+		})))
+}

@@ -1,0 +1,154 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/views"
+)
+
+// changeDetailView builds the detail page for the current user.
+func (h *handler) changeDetailView(ctx context.Context, a *sessionUser, c *app.ChangeRequest) views.ChangeDetailView {
+	sums := h.connectorSummaries(ctx, a)
+	v := views.ChangeDetailView{ID: strconv.FormatInt(c.ID, 10), URL: changeURL(c.ID), Title: c.Title,
+		Description: c.Description, State: string(c.State), Connector: connectorLabel(sums, c.ConnectorID),
+		RequiredApprovals: requiredApprovals(sums, c.ConnectorID),
+		CreatedBy:         c.CreatedByEmail, Revision: strconv.FormatInt(c.Revision, 10), Created: formatTime(c.CreatedAt),
+		Submitted: formatOpt(c.SubmittedAt), Started: formatOpt(c.StartedAt), Finished: formatOpt(c.FinishedAt),
+		ApprovalCount: strconv.Itoa(c.ValidApprovals()), Emergency: c.Emergency, Justification: c.EmergencyJustification,
+		NeedsReview: c.NeedsReview(), ReviewedAt: formatOpt(c.ReviewedAt), ReviewComment: c.ReviewComment,
+		Polling: c.State == app.StateExecuting}
+	for _, ap := range c.Approvals {
+		v.Approvals = append(v.Approvals, views.ApprovalView{Email: ap.UserEmail, Decision: string(ap.Decision),
+			Comment: ap.Comment, Revision: strconv.FormatInt(ap.Revision, 10), Void: ap.Void, At: formatTime(ap.At)})
+		if ap.Decision == app.DecisionReview && ap.UserID == c.ReviewedBy {
+			v.ReviewedBy = ap.UserEmail
+		}
+	}
+	reveals := map[int64]bool{}
+	if rs, err := h.svc.PendingReveals(ctx, a.actor, c.ID); err == nil {
+		for _, rv := range rs {
+			reveals[rv.OperationID] = true
+		}
+	} else {
+		h.log.WarnContext(ctx, "pending reveals", "change", c.ID, "err", err)
+	}
+	for _, o := range c.Operations {
+		ov := views.OperationView{ID: strconv.FormatInt(o.ID, 10), Number: strconv.Itoa(o.Seq + 1), Type: o.Type,
+			Params: prettyJSON(o.Params), Plan: o.Plan, Status: string(o.Status), Error: o.Error,
+			Started: formatOpt(o.StartedAt), Finished: formatOpt(o.FinishedAt)}
+		if len(o.Result) > 0 && string(o.Result) != "null" {
+			var res struct {
+				Summary string         `json:"summary"`
+				Details map[string]any `json:"details"`
+			}
+			if json.Unmarshal(o.Result, &res) == nil && (res.Summary != "" || len(res.Details) > 0) {
+				ov.Summary = res.Summary
+				if len(res.Details) > 0 {
+					b, _ := json.MarshalIndent(res.Details, "", "  ")
+					ov.Details = string(b)
+				}
+			} else {
+				ov.Details = prettyJSON(o.Result)
+			}
+		}
+		if reveals[o.ID] {
+			ov.RevealURL = v.URL + "/operations/" + ov.ID + "/reveal"
+		}
+		v.Operations = append(v.Operations, ov)
+	}
+
+	acts := h.svc.ChangeActions(a.actor, c)
+	v.Actions = views.ChangeActions{
+		Edit:      acts.Allowed(app.ActionEdit),
+		Submit:    acts.Allowed(app.ActionSubmit),
+		Approve:   acts.Allowed(app.ActionApprove),
+		Reject:    acts.Allowed(app.ActionReject),
+		Cancel:    acts.Allowed(app.ActionCancel),
+		Execute:   acts.Allowed(app.ActionExecute),
+		Emergency: acts.Allowed(app.ActionEmergencyExecute),
+		Resume:    acts.Allowed(app.ActionResume),
+		Review:    acts.Allowed(app.ActionReview),
+	}
+	return v
+}
+
+// changeDetail shows one change request.
+func (h *handler) changeDetail(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	c, v, ok := h.loadChange(w, r, a)
+	if !ok {
+		return
+	}
+	h.render(w, r, http.StatusOK, views.ChangeDetailPage(h.page(a, c.Title, views.NavChanges, h.popFlash(w, r, a)), v))
+}
+
+// changeLive is the polled status and operations block. When the request
+// has stopped executing, htmx is told to reload the page so the actions
+// and approvals match the new state too.
+func (h *handler) changeLive(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	c, v, ok := h.loadChange(w, r, a)
+	if !ok {
+		return
+	}
+	if !isHTMX(r) {
+		h.render(w, r, http.StatusOK, views.ChangeDetailPage(h.page(a, c.Title, views.NavChanges, ""), v))
+		return
+	}
+	if c.State != app.StateExecuting {
+		w.Header().Set("HX-Refresh", "true")
+	}
+	h.render(w, r, http.StatusOK, views.ChangeLive(v), views.ChangeLiveFragment)
+}
+
+// loadChange reads the change request the path names and builds its view;
+// false means an error page was sent.
+func (h *handler) loadChange(w http.ResponseWriter, r *http.Request, a *sessionUser) (*app.ChangeRequest, views.ChangeDetailView, bool) {
+	id, ok := h.pathID(w, r, a, "change request")
+	if !ok {
+		return nil, views.ChangeDetailView{}, false
+	}
+	c, err := h.svc.GetChange(r.Context(), a.actor, id)
+	if err != nil {
+		h.renderError(w, r, a, err)
+		return nil, views.ChangeDetailView{}, false
+	}
+	return c, h.changeDetailView(r.Context(), a, c), true
+}
+
+// revealSecret shows an operation's one-time secret right in the response
+// (never in a flash, which the session row would store) and app erases it.
+func (h *handler) revealSecret(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "change request")
+	if !ok {
+		return
+	}
+	opID, err := strconv.ParseInt(r.PathValue("op"), 10, 64)
+	if err != nil || opID <= 0 {
+		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such operation.")
+		return
+	}
+	secret, err := h.svc.RevealSecret(r.Context(), a.actor, id, opID)
+	if err != nil {
+		h.renderChangeError(w, r, a, id, err)
+		return
+	}
+	defer clear(secret)
+	c, err := h.svc.GetChange(r.Context(), a.actor, id)
+	if err != nil {
+		h.renderError(w, r, a, err)
+		return
+	}
+	v := h.changeDetailView(r.Context(), a, c)
+	v.Revealed = string(secret)
+	v.RevealedOpName = "operation " + strconv.FormatInt(opID, 10)
+	for _, o := range c.Operations {
+		if o.ID == opID {
+			v.RevealedOpName = fmt.Sprintf("operation %d (%s)", o.Seq+1, o.Type)
+		}
+	}
+	h.render(w, r, http.StatusOK, views.ChangeDetailPage(h.page(a, c.Title, views.NavChanges, ""), v))
+}
