@@ -79,8 +79,16 @@ type ConnectorDetailView struct {
 	Test              ConnectorTestResult
 	Sync              ConnectorSyncView
 	Form              ConnectorForm
+	// Actions are the buttons app allows on this connector now.
+	Actions ConnectorActions
 	// Error reports a failed delete.
 	Error string
+}
+
+// ConnectorActions are the actions app allows on a connector; the server
+// checks each again.
+type ConnectorActions struct {
+	Edit, Test, Sync, Delete bool
 }
 
 // ConnectorDeleteView is the confirmation step of deleting a connector,

@@ -338,6 +338,9 @@ func (h *handler) connectorDetailView(ctx context.Context, a *sessionUser, c *ap
 		v.Form.ID, v.Form.Action, v.Form.Name, v.Form.Type, v.Form.RequiredApprovals = id, "/connectors/"+id, c.Name, c.Type, v.RequiredApprovals
 	}
 	v.Form.CredentialsSet, v.Form.CredentialsAt = v.CredentialsSet, v.CredentialsAt
+	acts := h.svc.ConnectorActions(a.actor, c)
+	v.Actions = views.ConnectorActions{Edit: acts.Allowed(app.ActionEdit), Test: acts.Allowed(app.ActionTest),
+		Sync: acts.Allowed(app.ActionSync), Delete: acts.Allowed(app.ActionDelete)}
 	return v
 }
 
