@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // GenesisHash is the prev_hash of the first audit record.
@@ -43,7 +44,20 @@ type canonicalAudit struct {
 
 // ComputeHash returns hex(SHA-256(canonical JSON of the record including
 // PrevHash)). Payload is hashed in its compact form, which is how it is stored.
+// A text column that is not valid UTF-8 is an error, not hashed: JSON would
+// encode every invalid byte as U+FFFD, so a tampered byte could keep the hash.
+// Nexplane never writes such text, so on verify it is a break.
 func (e *AuditEvent) ComputeHash() (string, error) {
+	for _, col := range [...]struct{ name, v string }{{"actor_type", string(e.ActorType)}, {"actor_id", e.ActorID},
+		{"actor_email", e.ActorEmail}, {"event", e.Event}, {"resource_type", e.ResourceType},
+		{"resource_id", e.ResourceID}, {"prev_hash", e.PrevHash}} {
+		if !utf8.ValidString(col.v) {
+			return "", fmt.Errorf("audit record %d: %s is not valid UTF-8", e.ID, col.name)
+		}
+	}
+	if !utf8.Valid(e.Payload) {
+		return "", fmt.Errorf("audit record %d: payload is not valid UTF-8", e.ID)
+	}
 	payload := e.Payload
 	if len(payload) == 0 {
 		payload = json.RawMessage(`{}`)

@@ -43,9 +43,13 @@ func FuzzVerifyAuditChain(f *testing.F) {
 	f.Add("d@example.com", "user.role_changed", "x", int64(1767225600000), uint8(0), uint8(10), uint16(63), byte('f'))
 	f.Add("e@example.com", "user.role_changed", "x", int64(1767225600000), uint8(1), uint8(9), uint16(0), byte('1'))
 	f.Add("f@example.com", "user.login", "x", int64(1767225600000), uint8(1), uint8(2), uint16(0), byte('u')) // no-op: "user" stays
+	// An invalid UTF-8 byte in a text column, which JSON alone would encode
+	// as the same U+FFFD as any other invalid byte.
+	f.Add("g@example.com", "user.login", "x", int64(1767225600000), uint8(1), uint8(5), uint16(2), byte(0xff))
 	f.Fuzz(func(t *testing.T, email, event, note string, atMS int64, record, column uint8, offset uint16, b byte) {
-		// The hash covers the JSON encoding, which turns every invalid
-		// UTF-8 byte into U+FFFD: records Nexplane writes hold valid text.
+		// Nexplane never writes text that is not valid UTF-8 (the hash
+		// refuses it), so the chain is built from valid text; a mutation
+		// may still make any column invalid.
 		email, event, note = strings.ToValidUTF8(email, "?"), strings.ToValidUTF8(event, "?"), strings.ToValidUTF8(note, "?")
 		chain := make([]*AuditEvent, 3)
 		prev := GenesisHash
@@ -105,4 +109,35 @@ func FuzzVerifyAuditChain(f *testing.F) {
 		}
 		t.Fatalf("changing column %d of record %d to %q went unnoticed", c, r+1, fields[c])
 	})
+}
+
+// TestAuditTextMustBeValidUTF8: two different invalid bytes would encode
+// to the same JSON (U+FFFD), so a record holding one could be altered
+// unnoticed; the hash refuses such text and verify reports the record.
+func TestAuditTextMustBeValidUTF8(t *testing.T) {
+	e, err := NewAuditEvent(time.UnixMilli(1767225600000), Actor{Type: ActorUser, ID: "7", Email: "a@example.com"},
+		"user.login", "user", "1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.ID, e.PrevHash = 1, GenesisHash
+	if e.Hash, err = e.ComputeHash(); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"user.\xfflogin", "user.\xfelogin"} {
+		tampered := *e
+		tampered.Event = bad
+		if _, err := tampered.ComputeHash(); err == nil {
+			t.Errorf("event %q: hashed, want refused", bad)
+		}
+		var cb *ChainBreak
+		if err := newChainVerifier().next(&tampered); !errors.As(err, &cb) || cb.ID != 1 {
+			t.Errorf("event %q: verify = %v, want a break at record 1", bad, err)
+		}
+	}
+	payload := *e
+	payload.Payload = []byte("{\"n\":\"\xff\"}")
+	if _, err := payload.ComputeHash(); err == nil {
+		t.Error("a payload that is not valid UTF-8 was hashed")
+	}
 }
