@@ -58,6 +58,10 @@ func CanTransition(from, to ChangeState) bool {
 // Terminal reports whether no transition leaves the state.
 func (s ChangeState) Terminal() bool { return len(transitions[s]) == 0 }
 
+// Running reports whether the engine is working on a request in this state,
+// so its page follows the operations live.
+func (s ChangeState) Running() bool { return s == StateExecuting }
+
 // ChangeRequest is a reviewed, approved, executed and audited change.
 type ChangeRequest struct {
 	ID             int64

@@ -21,7 +21,7 @@ func (h *handler) changeDetailView(ctx context.Context, a *sessionUser, c *app.C
 		Submitted: formatOpt(c.SubmittedAt), Started: formatOpt(c.StartedAt), Finished: formatOpt(c.FinishedAt),
 		ApprovalCount: strconv.Itoa(c.ValidApprovals()), Emergency: c.Emergency, Justification: c.EmergencyJustification,
 		NeedsReview: c.NeedsReview(), ReviewedAt: formatOpt(c.ReviewedAt), ReviewComment: c.ReviewComment,
-		Polling: c.State == app.StateExecuting}
+		Polling: c.State.Running()}
 	for _, ap := range c.Approvals {
 		v.Approvals = append(v.Approvals, views.ApprovalView{Email: ap.UserEmail, Decision: string(ap.Decision),
 			Comment: ap.Comment, Revision: strconv.FormatInt(ap.Revision, 10), Void: ap.Void, At: formatTime(ap.At)})
@@ -98,7 +98,7 @@ func (h *handler) changeLive(w http.ResponseWriter, r *http.Request, a *sessionU
 		h.render(w, r, http.StatusOK, views.ChangeDetailPage(h.page(a, c.Title, views.NavChanges, ""), v))
 		return
 	}
-	if c.State != app.StateExecuting {
+	if !c.State.Running() {
 		w.Header().Set("HX-Refresh", "true")
 	}
 	h.render(w, r, http.StatusOK, views.ChangeLive(v), views.ChangeLiveFragment)
