@@ -15,13 +15,12 @@ import (
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/agentapi"
-	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
+	"github.com/nexplane/nexplane/internal/testkit"
 	"github.com/nexplane/nexplane/store"
-	"github.com/nexplane/nexplane/store/storetest"
 )
 
 // testActor is the operator who makes tokens, reads agents and revokes
@@ -58,26 +57,18 @@ type serverOptions struct {
 // newAgentCA makes a real agent CA, kept in its own store.
 func newAgentCA(t *testing.T) (*pki.CA, *store.DB, *vault.Vault) {
 	t.Helper()
-	db := storetest.MustOpenStore(t)
-	v, err := vault.New([]byte("agent-runtime-test-secret-0123456789abcdef"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := pki.LoadOrCreateCA(t.Context(), db, v, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ca, db, v
+	k := testkit.NewService(t, testkit.Options{Agents: true})
+	return k.CA, k.DB, k.Vault
 }
 
 func newTestServer(t *testing.T, o serverOptions) *testServer {
 	t.Helper()
-	ca, db, v := newAgentCA(t)
-	ca.SetAgentValidity(o.certLife) // before serving, as the server does
 	quiet := slog.New(slog.DiscardHandler)
 	hub := dispatch.NewHub(dispatch.HubConfig{RedeliverAfter: o.redeliverAfter, Logger: quiet})
-	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Sealer: v, Logger: quiet,
-		Agents: ca, AgentRevoked: hub.Revoke})
+	k := testkit.NewService(t, testkit.Options{Agents: true, Log: quiet,
+		Configure: func(c *app.Config) { c.AgentRevoked = hub.Revoke }})
+	ca, db, svc := k.CA, k.DB, k.Service
+	ca.SetAgentValidity(o.certLife) // before serving, as the server does
 	serverCert, err := ca.ServerCert(pki.AgentListenerHosts(nil), time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,12 +10,10 @@ import (
 	"time"
 
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
-	"github.com/nexplane/nexplane/app/vault"
+	"github.com/nexplane/nexplane/internal/testkit"
 	"github.com/nexplane/nexplane/store"
-	"github.com/nexplane/nexplane/store/storetest"
 )
 
 func TestCanTransitionEveryPair(t *testing.T) {
@@ -130,26 +127,16 @@ type actionsEnv struct {
 func newActionsEnv(t *testing.T) *actionsEnv {
 	t.Helper()
 	dir := ldaptest.Start(t)
-	db := storetest.MustOpenStore(t)
-	v, err := vault.New(bytes.Repeat([]byte{0x31}, 32), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := app.NewRegistry()
-	ldap.Register(reg)
-	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Registry: reg, Sealer: v, Clock: time.Now})
+	k := testkit.NewService(t, testkit.Options{Drivers: func(reg *app.Registry, _ *store.DB, _ *testkit.Clock) { ldap.Register(reg) }})
+	svc, db := k.Service, k.DB
 	e := &actionsEnv{t: t, svc: svc, db: db, users: map[app.Role]*app.User{}, others: map[app.Role]*app.User{}}
 	ctx, sys := context.Background(), app.SystemActor("test")
 	for _, r := range app.Roles {
 		for i, m := range []map[app.Role]*app.User{e.users, e.others} {
-			u, err := svc.CreateUser(ctx, sys, app.NewUser{Email: fmt.Sprintf("%s%d@example.com", r, i),
-				Password: "quiet-harbour-lantern-42", Role: string(r)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			m[r] = u
+			m[r] = testkit.MustCreateUser(t, svc, fmt.Sprintf("%s%d@example.com", r, i), r)
 		}
 	}
+	var err error
 	if e.conn, err = svc.CreateConnector(ctx, sys, app.ConnectorInput{Name: "corp", Type: "ldap",
 		Config: dir.ConfigJSON(), Credentials: dir.CredentialsJSON()}); err != nil {
 		t.Fatal(err)

@@ -14,8 +14,7 @@ import (
 
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/pki"
-	"github.com/nexplane/nexplane/app/vault"
+	"github.com/nexplane/nexplane/internal/testkit"
 	"github.com/nexplane/nexplane/store/storetest"
 )
 
@@ -53,16 +52,7 @@ func TestAgentStatus(t *testing.T) {
 
 func newAgentService(t *testing.T) *app.Service {
 	t.Helper()
-	db := storetest.MustOpenStore(t)
-	v, err := vault.New([]byte("app-agent-test-secret-0123456789abcdef"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := pki.LoadOrCreateCA(t.Context(), db, v, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return app.NewService(app.Config{Store: db, Sealer: v, Agents: ca})
+	return testkit.NewService(t, testkit.Options{Agents: true}).Service
 }
 
 func TestCreateEnrollmentTokenRules(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/vault"
+	"github.com/nexplane/nexplane/internal/testkit"
 	"github.com/nexplane/nexplane/store/storetest"
 )
 
@@ -94,7 +95,7 @@ func TestEnrollHeartbeatPollResultsRenew(t *testing.T) {
 
 	// Renewal: a new key pair, a new certificate; the row's serial changes.
 	oldClient, oldSerial := a.client, row.CertSerial
-	newKeyPair := newKey(t, 1)
+	newKeyPair := testkit.RSAKey(t, 1)
 	var rr ops.RenewResponse
 	if err := json.Unmarshal(a.mustDo("POST", ops.PathRenew, ops.RenewRequest{CSR: csrPEM(t, newKeyPair)}, 200), &rr); err != nil {
 		t.Fatal(err)
@@ -191,7 +192,7 @@ func TestRevocation(t *testing.T) {
 			if len(evs) != 1 {
 				t.Errorf("%d agent.revoked events, want 1", len(evs))
 			}
-			status, _, _ = a.do("POST", ops.PathRenew, ops.RenewRequest{CSR: csrPEM(t, newKey(t, 1))})
+			status, _, _ = a.do("POST", ops.PathRenew, ops.RenewRequest{CSR: csrPEM(t, testkit.RSAKey(t, 1))})
 			if status != http.StatusForbidden {
 				t.Errorf("renew after revoke: %d", status)
 			}
@@ -201,7 +202,7 @@ func TestRevocation(t *testing.T) {
 
 func TestEnrollmentRefusals(t *testing.T) {
 	e := newEnv(t, envOpts{})
-	key := newKey(t, 0)
+	key := testkit.RSAKey(t, 0)
 	good := csrPEM(t, key)
 	enroll := func(token, csr string) (int, string) {
 		t.Helper()

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,12 +21,9 @@ import (
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/agentapi"
-	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/dispatch"
-	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
-	"github.com/nexplane/nexplane/app/vault"
-	"github.com/nexplane/nexplane/store/storetest"
+	"github.com/nexplane/nexplane/internal/testkit"
 )
 
 // BenchmarkAgentsEnroll measures POST /api/v1/agents/enroll over TLS with
@@ -39,28 +35,18 @@ func BenchmarkAgentsEnroll(b *testing.B) {
 	per := benchEnvInt(b, envBenchEnrolls, 400)
 	for _, conc := range []int{1, 8} {
 		b.Run(fmt.Sprintf("concurrency=%d", conc), func(b *testing.B) {
-			db := storetest.MustOpenStore(b)
-			v, err := vault.New([]byte(benchSecret), nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ca, err := pki.LoadOrCreateCA(b.Context(), db, v, time.Now())
-			if err != nil {
-				b.Fatal(err)
-			}
 			hub := dispatch.NewHub(dispatch.HubConfig{})
 			discard := slog.New(slog.DiscardHandler)
-			svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Sealer: v, Agents: ca,
-				AgentRevoked: hub.Revoke, Logger: discard})
+			k := testkit.NewService(b, testkit.Options{Agents: true, Log: discard,
+				Configure: func(c *app.Config) { c.AgentRevoked = hub.Revoke }})
+			svc, ca := k.Service, k.CA
 			serverCert, err := ca.ServerCert(pki.AgentListenerHosts(nil), time.Now())
 			if err != nil {
 				b.Fatal(err)
 			}
-			srv := httptest.NewUnstartedServer(httpx.RequestIDs(agentapi.New(agentapi.Config{
-				Service: svc, Hub: hub, CA: ca, Logger: discard})))
-			srv.TLS = agentapi.TLSConfig(ca, serverCert)
-			srv.StartTLS()
-			b.Cleanup(func() { hub.Close(); srv.Close() })
+			srv := testkit.Serve(b, agentapi.New(agentapi.Config{Service: svc, Hub: hub, CA: ca, Logger: discard}),
+				testkit.ServerOptions{TLSConfig: agentapi.TLSConfig(ca, serverCert), Log: discard})
+			b.Cleanup(hub.Close)
 
 			key, err := rsa.GenerateKey(rand.Reader, 2048)
 			if err != nil {

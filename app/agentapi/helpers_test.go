@@ -24,32 +24,12 @@ import (
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/agentapi"
-	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
-	"github.com/nexplane/nexplane/app/vault"
+	"github.com/nexplane/nexplane/internal/testkit"
 	"github.com/nexplane/nexplane/store"
-	"github.com/nexplane/nexplane/store/storetest"
 )
-
-// clock follows real time from its start and can be moved forward.
-type clock struct {
-	mu     sync.Mutex
-	offset time.Duration
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
 
 // env is the agent listener over a real store (SQLite, or PostgreSQL when
 // NEXPLANE_TEST_POSTGRES_URL is set) on a real TLS socket.
@@ -59,7 +39,7 @@ type env struct {
 	svc   *app.Service
 	ca    *pki.CA
 	hub   *dispatch.Hub
-	clock *clock
+	clock *testkit.Clock
 	srv   *httptest.Server
 
 	mu      sync.Mutex
@@ -76,24 +56,18 @@ type envOpts struct {
 
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, db: storetest.MustOpenStore(t), clock: &clock{}}
-	v, err := vault.New([]byte("agentapi-test-secret-0123456789abcdef"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.ca, err = pki.LoadOrCreateCA(t.Context(), e.db, v, time.Now()); err != nil {
-		t.Fatal(err)
-	}
+	e := &env{t: t}
 	e.hub = dispatch.NewHub(dispatch.HubConfig{OnResult: func(_ string, r ops.Result) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		e.results = append(e.results, r)
 	}})
-	cfg := app.Config{Store: e.db, Hasher: auth.NewHasher(4, 2), Clock: e.clock.Now, Sealer: v, Agents: e.ca}
-	if !o.noNotify {
-		cfg.AgentRevoked = e.hub.Revoke
-	}
-	e.svc = app.NewService(cfg)
+	k := testkit.NewService(t, testkit.Options{Agents: true, Configure: func(c *app.Config) {
+		if !o.noNotify {
+			c.AgentRevoked = e.hub.Revoke
+		}
+	}})
+	e.db, e.svc, e.ca, e.clock = k.DB, k.Service, k.CA, k.Clock
 	e.srv = e.listener(e.hub, o.serverID)
 	t.Cleanup(func() { e.hub.Close() })
 	return e
@@ -107,12 +81,8 @@ func (e *env) listener(hub *dispatch.Hub, serverID string) *httptest.Server {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	srv := httptest.NewUnstartedServer(httpx.RequestIDs(agentapi.New(agentapi.Config{
-		Service: e.svc, Hub: hub, CA: e.ca, ServerID: serverID})))
-	srv.TLS = agentapi.TLSConfig(e.ca, serverCert)
-	srv.StartTLS()
-	e.t.Cleanup(srv.Close)
-	return srv
+	return testkit.Serve(e.t, agentapi.New(agentapi.Config{Service: e.svc, Hub: hub, CA: e.ca, ServerID: serverID}),
+		testkit.ServerOptions{TLSConfig: agentapi.TLSConfig(e.ca, serverCert)})
 }
 
 // token makes an enrollment token as the CLI would (system actor).
@@ -123,27 +93,6 @@ func (e *env) token(labels map[string]string) string {
 		e.t.Fatal(err)
 	}
 	return tok
-}
-
-var (
-	keyMu   sync.Mutex
-	keyPool []*rsa.PrivateKey
-)
-
-// newKey returns a fresh RSA-2048 key; a few are made once and reused
-// across tests (generation is the slow part), never twice in one test.
-func newKey(t testing.TB, n int) *rsa.PrivateKey {
-	t.Helper()
-	keyMu.Lock()
-	defer keyMu.Unlock()
-	for len(keyPool) <= n {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyPool = append(keyPool, k)
-	}
-	return keyPool[n]
 }
 
 func csrPEM(t testing.TB, key crypto.Signer) string {
@@ -219,7 +168,7 @@ func (e *env) enrollRaw(body any, fingerprint string) (int, []byte, error) {
 // enroll makes a new agent with key number k.
 func (e *env) enroll(k int) *agent {
 	e.t.Helper()
-	key := newKey(e.t, k)
+	key := testkit.RSAKey(e.t, k)
 	status, body, err := e.enrollRaw(ops.EnrollRequest{Token: e.token(map[string]string{"env": "test"}),
 		CSR: csrPEM(e.t, key), Hostname: "web-1"}, e.ca.Fingerprint())
 	if err != nil || status != http.StatusOK {

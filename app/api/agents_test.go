@@ -8,17 +8,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/api"
-	"github.com/nexplane/nexplane/app/auth"
-	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
-	"github.com/nexplane/nexplane/app/vault"
-	"github.com/nexplane/nexplane/store/storetest"
+	"github.com/nexplane/nexplane/internal/testkit"
 )
 
 const testAgentURL = "https://agents.example.com:8444"
@@ -26,30 +22,17 @@ const testAgentURL = "https://agents.example.com:8444"
 // newAgentsEnv is newTestEnv with the agent CA configured.
 func newAgentsEnv(t *testing.T) (*testEnv, *pki.CA) {
 	t.Helper()
-	db := storetest.MustOpenStore(t)
-	clk := newClock()
-	v, err := vault.New([]byte("api-agents-test-secret-0123456789abcdef"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := pki.LoadOrCreateCA(t.Context(), db, v, clk.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Clock: clk.Now, Sealer: v, Agents: ca})
-	key := sharedKey(t)
-	tokens, err := auth.NewTokens(key, "nexplane", "nexplane-api", clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newServer(t, httpx.RequestIDs(api.New(api.Config{Service: svc, Tokens: tokens,
-		AgentURL: testAgentURL, CAFingerprint: ca.Fingerprint})))
-	return &testEnv{t: t, db: db, svc: svc, tokens: tokens, key: key, clock: clk, srv: srv}, ca
+	var ca *pki.CA
+	e := newTestEnvWith(t, testkit.Options{Agents: true}, func(c *api.Config, k *testkit.Env) {
+		c.AgentURL, c.CAFingerprint = testAgentURL, k.CA.Fingerprint
+		ca = k.CA
+	})
+	return e, ca
 }
 
 func csrPEM(t testing.TB) string {
 	t.Helper()
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "h"}}, sharedKey(t))
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "h"}}, testkit.RSAKey(t, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,11 +203,9 @@ func TestAgentCertificateOpensNoUserAPI(t *testing.T) {
 	e, ca := newAgentsEnv(t)
 	en := e.mkAgent()
 	block, _ := pem.Decode(en.CertPEM)
-	pair := tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: sharedKey(t)}
+	pair := tls.Certificate{Certificate: [][]byte{block.Bytes}, PrivateKey: testkit.RSAKey(t, 0)}
 
-	srv := httptest.NewUnstartedServer(httpx.RequestIDs(api.New(api.Config{Service: e.svc, Tokens: e.tokens})))
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
+	srv := testkit.Serve(t, api.New(api.Config{Service: e.svc, Tokens: e.tokens}), testkit.ServerOptions{TLS: true})
 	roots := x509.NewCertPool()
 	roots.AddCert(srv.Certificate())
 	roots.AddCert(ca.Certificate())

@@ -14,6 +14,7 @@ import (
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/api"
 	"github.com/nexplane/nexplane/app/auth"
+	"github.com/nexplane/nexplane/internal/testkit"
 	"github.com/nexplane/nexplane/store"
 	"github.com/nexplane/nexplane/store/storetest"
 )
@@ -84,7 +85,7 @@ func BenchmarkAuditAPI(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			tokens, err := auth.NewTokens(sharedKey(b), "nexplane", "nexplane-api", time.Now)
+			tokens, err := auth.NewTokens(testkit.RSAKey(b, 0), "nexplane", "nexplane-api", time.Now)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -22,9 +22,8 @@ import (
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
 	"github.com/nexplane/nexplane/app/engine"
-	"github.com/nexplane/nexplane/app/httpx"
-	"github.com/nexplane/nexplane/app/vault"
-	"github.com/nexplane/nexplane/store/storetest"
+	"github.com/nexplane/nexplane/internal/testkit"
+	"github.com/nexplane/nexplane/store"
 )
 
 // changeEnv is the API with the LDAP connector, the vault and a running
@@ -63,32 +62,24 @@ func newChangeEnvTB(t testing.TB) *changeEnv { return newChangeEnvOpts(t, 0) }
 func newChangeEnvOpts(t testing.TB, opTimeout time.Duration) *changeEnv {
 	t.Helper()
 	dir := ldaptest.Start(t)
-	db := storetest.MustOpenStore(t)
-	v, err := vault.New([]byte("a test secret key that is long enough!"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := app.NewRegistry()
-	ldap.Register(reg)
-	aws.Register(reg)
 	logs := &lockedBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// One clock for the service and the engine, so tests that move it keep
 	// change times and sync times comparable.
-	clk := newClock()
-	eng := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Logger: log, Clock: clk.Now,
-		Poll: 50 * time.Millisecond, LeaseTTL: 3 * time.Second, OpTimeout: opTimeout})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { eng.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Registry: reg, Sealer: v, Queued: eng.Notify, Logger: log, Clock: clk.Now})
-	tokens, err := auth.NewTokens(sharedKey(t), "nexplane", "nexplane-api", time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newServer(t, httpx.RequestIDs(api.New(api.Config{Service: svc, Tokens: tokens, Logger: log})))
-	e := &changeEnv{testEnv: &testEnv{t: t, db: db, svc: svc, tokens: tokens, clock: clk, srv: srv}, dir: dir, tokens: map[string]string{}, logs: logs}
+	te := newTestEnvWith(t, testkit.Options{
+		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Drivers: func(reg *app.Registry, _ *store.DB, _ *testkit.Clock) {
+			ldap.Register(reg)
+			aws.Register(reg)
+		},
+		Engine: &engine.Config{Poll: 50 * time.Millisecond, LeaseTTL: 3 * time.Second, OpTimeout: opTimeout},
+	}, func(c *api.Config, _ *testkit.Env) {
+		// Tokens on real time: tests that move the clock keep their sessions.
+		var err error
+		if c.Tokens, err = auth.NewTokens(testkit.RSAKey(t, 0), "nexplane", "nexplane-api", time.Now); err != nil {
+			t.Fatal(err)
+		}
+	})
+	e := &changeEnv{testEnv: te, dir: dir, tokens: map[string]string{}, logs: logs}
 	for name, role := range map[string]app.Role{"admin": app.RoleAdmin, "op": app.RoleOperator, "op2": app.RoleOperator,
 		"appr": app.RoleApprover, "appr2": app.RoleApprover, "viewer": app.RoleViewer} {
 		e.mkUser(name+"@example.com", role)

@@ -7,37 +7,22 @@ import (
 	"testing"
 
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/api"
-	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/connector/aws"
 	"github.com/nexplane/nexplane/app/connector/hosts"
 	"github.com/nexplane/nexplane/app/connector/ldap"
-	"github.com/nexplane/nexplane/app/httpx"
-	"github.com/nexplane/nexplane/app/vault"
-	"github.com/nexplane/nexplane/store/storetest"
+	"github.com/nexplane/nexplane/internal/testkit"
+	"github.com/nexplane/nexplane/store"
 )
 
 // newConnectorEnv serves the API with every connector type registered and
 // a real vault; no target is ever reached.
 func newConnectorEnv(t *testing.T) (*testEnv, string) {
 	t.Helper()
-	db := storetest.MustOpenStore(t)
-	v, err := vault.New([]byte("a test secret key that is long enough!"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clk := newClock()
-	reg := app.NewRegistry()
-	ldap.Register(reg)
-	aws.Register(reg)
-	hosts.Register(reg, hosts.NewDriver(nil, db, clk.Now))
-	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Registry: reg, Sealer: v, Clock: clk.Now})
-	tokens, err := auth.NewTokens(sharedKey(t), "nexplane", "nexplane-api", clk.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newServer(t, httpx.RequestIDs(api.New(api.Config{Service: svc, Tokens: tokens})))
-	e := &testEnv{t: t, db: db, svc: svc, tokens: tokens, clock: clk, srv: srv}
+	e := newTestEnvWith(t, testkit.Options{Drivers: func(reg *app.Registry, db *store.DB, clock *testkit.Clock) {
+		ldap.Register(reg)
+		aws.Register(reg)
+		hosts.Register(reg, hosts.NewDriver(nil, db, clock.Now))
+	}}, nil)
 	e.mkUser("admin@example.com", app.RoleAdmin)
 	return e, e.login("admin@example.com")
 }

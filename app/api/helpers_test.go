@@ -3,50 +3,23 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/api"
 	"github.com/nexplane/nexplane/app/auth"
-	"github.com/nexplane/nexplane/app/httpx"
+	"github.com/nexplane/nexplane/internal/testkit"
 	"github.com/nexplane/nexplane/store"
-	"github.com/nexplane/nexplane/store/storetest"
 )
 
-// testPassword satisfies the password policy; each test user gets it.
-const testPassword = "correct horse battery staple"
-
-// clock follows real time from its start value and can be moved forward,
-// so tests can make things old without freezing time.
-type clock struct {
-	mu     sync.Mutex
-	t      time.Time // the value at start
-	start  time.Time // real time at start
-	offset time.Duration
-}
-
-func newClock() *clock { return &clock{t: time.Now().UTC(), start: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t.Add(time.Since(c.start) + c.offset)
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset += d
-}
+// testPassword is every fixture user's password.
+const testPassword = testkit.TestPassword
 
 // testEnv is the API over a real store (SQLite, or PostgreSQL when
 // NEXPLANE_TEST_POSTGRES_URL is set) with real bcrypt (cost 4) and RS256.
@@ -56,56 +29,37 @@ type testEnv struct {
 	svc    *app.Service
 	tokens *auth.Tokens
 	key    *rsa.PrivateKey
-	clock  *clock
+	clock  *testkit.Clock
 	srv    *httptest.Server
-}
-
-var (
-	keyOnce sync.Once
-	testKey *rsa.PrivateKey
-)
-
-// sharedKey avoids generating an RSA key per test; it is read-only.
-func sharedKey(tb testing.TB) *rsa.PrivateKey {
-	keyOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		testKey = k
-	})
-	return testKey
 }
 
 func newTestEnv(tb testing.TB) *testEnv {
 	tb.Helper()
-	db := storetest.MustOpenStore(tb)
-	clk := newClock()
-	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Clock: clk.Now})
-	key := sharedKey(tb)
-	tokens, err := auth.NewTokens(key, "nexplane", "nexplane-api", clk.Now)
+	return newTestEnvWith(tb, testkit.Options{}, nil)
+}
+
+// newTestEnvWith serves the API over a service built with o; adjust, when
+// set, changes the API's config (tokens on the clock) before it is served.
+func newTestEnvWith(tb testing.TB, o testkit.Options, adjust func(*api.Config, *testkit.Env)) *testEnv {
+	tb.Helper()
+	k := testkit.NewService(tb, o)
+	key := testkit.RSAKey(tb, 0)
+	tokens, err := auth.NewTokens(key, "nexplane", "nexplane-api", k.Clock.Now)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := newServer(tb, httpx.RequestIDs(api.New(api.Config{Service: svc, Tokens: tokens})))
-	return &testEnv{t: tb, db: db, svc: svc, tokens: tokens, key: key, clock: clk, srv: srv}
-}
-
-func newServer(tb testing.TB, h http.Handler) *httptest.Server {
-	srv := httptest.NewServer(h)
-	tb.Cleanup(srv.Close)
-	return srv
+	cfg := api.Config{Service: k.Service, Tokens: tokens, Logger: k.Log}
+	if adjust != nil {
+		adjust(&cfg, k)
+	}
+	srv := testkit.Serve(tb, api.New(cfg), testkit.ServerOptions{Log: k.Log})
+	return &testEnv{t: tb, db: k.DB, svc: k.Service, tokens: cfg.Tokens, key: key, clock: k.Clock, srv: srv}
 }
 
 // mkUser creates a user directly through the service (as the CLI would).
 func (e *testEnv) mkUser(email string, role app.Role) *app.User {
 	e.t.Helper()
-	u, err := e.svc.CreateUser(context.Background(), app.SystemActor("test"),
-		app.NewUser{Email: email, Password: testPassword, Role: string(role)})
-	if err != nil {
-		e.t.Fatalf("create %s: %v", email, err)
-	}
-	return u
+	return testkit.MustCreateUser(e.t, e.svc, email, role)
 }
 
 // login returns a bearer token for email.

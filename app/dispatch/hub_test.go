@@ -3,24 +3,12 @@ package dispatch
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nexplane/nexplane/agent/ops"
+	"github.com/nexplane/nexplane/internal/testkit"
 )
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 func work(id string) ops.Work { return ops.Work{ID: id, Type: "host.facts.refresh"} }
 
@@ -43,9 +31,9 @@ func waitUntil(t *testing.T, cond func() bool) {
 }
 
 func TestHubDeliveryRedeliveryAndCleanup(t *testing.T) {
-	clk := &fakeClock{t: time.Unix(1000, 0)}
+	clk := testkit.NewClock(time.Unix(1000, 0))
 	var got []ops.Result
-	h := NewHub(HubConfig{Clock: clk.now, RedeliverAfter: time.Minute,
+	h := NewHub(HubConfig{Clock: clk.Now, RedeliverAfter: time.Minute,
 		OnResult: func(_ string, r ops.Result) { got = append(got, r) }})
 	ctx := context.Background()
 
@@ -60,7 +48,7 @@ func TestHubDeliveryRedeliveryAndCleanup(t *testing.T) {
 		t.Fatalf("in-flight item redelivered early: %v", w)
 	}
 	// Not answered within RedeliverAfter: the next poll carries it again.
-	clk.add(time.Minute)
+	clk.Advance(time.Minute)
 	if w, _ := h.Poll(ctx, "a", 0); len(w) != 1 || w[0].ID != "1" {
 		t.Fatalf("redelivery = %v", w)
 	}

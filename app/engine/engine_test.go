@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
 	"github.com/nexplane/nexplane/app/engine"
-	"github.com/nexplane/nexplane/store/storetest"
+	"github.com/nexplane/nexplane/internal/testkit"
+	"github.com/nexplane/nexplane/store"
 )
 
 // TestTwoEnginesNeverRunTheSameRequest runs two engines (as two servers
@@ -19,27 +19,27 @@ import (
 // PostgreSQL (NEXPLANE_TEST_POSTGRES_URL) this is the multi-server case.
 func TestTwoEnginesNeverRunTheSameRequest(t *testing.T) {
 	dir := ldaptest.Start(t)
-	db := storetest.MustOpenStore(t)
-	v := testVault(t)
-	reg := app.NewRegistry()
-	ldap.Register(reg)
-	ctx, cancel := context.WithCancel(context.Background())
 	var engines []*engine.Engine
-	done := make(chan struct{}, 2)
-	for i := 0; i < 2; i++ {
-		e := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Poll: 20 * time.Millisecond, Workers: 3})
-		engines = append(engines, e)
-		go func() { e.Run(ctx); done <- struct{}{} }()
-	}
-	t.Cleanup(func() { cancel(); <-done; <-done })
 	notifyAll := func(id int64) {
 		for _, e := range engines {
 			e.Notify(id)
 		}
 	}
-	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Registry: reg, Sealer: v, Queued: notifyAll})
+	k := testkit.NewService(t, testkit.Options{
+		Drivers:   func(reg *app.Registry, _ *store.DB, _ *testkit.Clock) { ldap.Register(reg) },
+		Configure: func(c *app.Config) { c.Queued = notifyAll },
+	})
+	db, svc := k.DB, k.Service
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{}, 2)
+	for i := 0; i < 2; i++ {
+		e := engine.New(engine.Config{Store: db, Registry: k.Registry, Sealer: k.Vault, Poll: 20 * time.Millisecond, Workers: 3})
+		engines = append(engines, e)
+		go func() { e.Run(ctx); done <- struct{}{} }()
+	}
+	t.Cleanup(func() { cancel(); <-done; <-done })
 	sys := app.SystemActor("test")
-	op, appr := operatorAndApprover(ctx, t, svc)
+	op, appr := operatorAndApprover(t, svc)
 	conn, err := svc.CreateConnector(ctx, sys, app.ConnectorInput{Name: "dir", Type: "ldap", Config: dir.ConfigJSON(), Credentials: dir.CredentialsJSON()})
 	if err != nil {
 		t.Fatal(err)

@@ -5,27 +5,14 @@ import (
 	"testing"
 
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/vault"
+	"github.com/nexplane/nexplane/internal/testkit"
 )
 
-func testVault(t *testing.T) *vault.Vault {
-	t.Helper()
-	v, err := vault.New([]byte("engine test secret key, long enough...."), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
 // operatorAndApprover creates the two users a change request needs.
-func operatorAndApprover(ctx context.Context, t *testing.T, svc *app.Service) (op, appr app.Actor) {
+func operatorAndApprover(t *testing.T, svc *app.Service) (op, appr app.Actor) {
 	t.Helper()
 	mk := func(email string, role app.Role) app.Actor {
-		u, err := svc.CreateUser(ctx, app.SystemActor("test"), app.NewUser{Email: email, Password: "correct horse battery staple", Role: string(role)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return app.UserActor(u)
+		return app.UserActor(testkit.MustCreateUser(t, svc, email, role))
 	}
 	return mk("op@example.com", app.RoleOperator), mk("appr@example.com", app.RoleApprover)
 }

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/engine"
-	"github.com/nexplane/nexplane/store/storetest"
+	"github.com/nexplane/nexplane/internal/testkit"
+	"github.com/nexplane/nexplane/store"
 )
 
 // keyDriver is a connector type for this test only: its one operation
@@ -58,16 +58,15 @@ func (o *keyOp) Execute(ctx context.Context, _ app.Conn) (*app.OpResult, error) 
 // target that remembers keys (the agent) recognises it; every other
 // operation has its own key.
 func TestResumedOperationKeepsItsKey(t *testing.T) {
-	db := storetest.MustOpenStore(t)
-	v := testVault(t)
 	d := &keyDriver{keys: make(chan string, 10)}
-	reg := app.NewRegistry()
-	reg.RegisterDriver(d)
-	reg.RegisterOperation(app.OperationSpec{Type: "keytest.report", ConnectorType: "keytest",
-		New: func() app.Operation { return &keyOp{d: d} }})
+	k := testkit.NewService(t, testkit.Options{Drivers: func(reg *app.Registry, _ *store.DB, _ *testkit.Clock) {
+		reg.RegisterDriver(d)
+		reg.RegisterOperation(app.OperationSpec{Type: "keytest.report", ConnectorType: "keytest",
+			New: func() app.Operation { return &keyOp{d: d} }})
+	}})
+	db, svc := k.DB, k.Service
 	ctx := context.Background()
-	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Registry: reg, Sealer: v})
-	op, appr := operatorAndApprover(ctx, t, svc)
+	op, appr := operatorAndApprover(t, svc)
 	conn, err := svc.CreateConnector(ctx, app.SystemActor("test"), app.ConnectorInput{Name: "keys", Type: "keytest", Config: json.RawMessage(`{}`), Credentials: json.RawMessage(`{}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +76,7 @@ func TestResumedOperationKeepsItsKey(t *testing.T) {
 			{Type: "keytest.report", Params: []byte(`{"n":1}`)}, {Type: "keytest.report", Params: []byte(`{"n":2}`)}}})
 	}
 	startEngine := func() (stop func()) {
-		e := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Poll: 20 * time.Millisecond, LeaseTTL: time.Second})
+		e := engine.New(engine.Config{Store: db, Registry: k.Registry, Sealer: k.Vault, Poll: 20 * time.Millisecond, LeaseTTL: time.Second})
 		ectx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { e.Run(ectx); close(done) }()

@@ -3,7 +3,6 @@ package web_test
 import (
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -12,32 +11,22 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/internal/testkit"
 )
 
 const testAgentURL = "https://agents.example.org:8444"
-
-var (
-	agentKeyOnce sync.Once
-	agentKey     *rsa.PrivateKey
-	agentKeyErr  error
-)
 
 // agentCSR is a PEM CSR for an RSA-2048 key, as nexplane-agent makes one;
 // one key serves every test (generating them is slow under -race).
 func agentCSR(t *testing.T) string {
 	t.Helper()
-	agentKeyOnce.Do(func() { agentKey, agentKeyErr = rsa.GenerateKey(rand.Reader, 2048) })
-	if agentKeyErr != nil {
-		t.Fatal(agentKeyErr)
-	}
 	der, err := x509.CreateCertificateRequest(rand.Reader,
-		&x509.CertificateRequest{Subject: pkix.Name{CommonName: "ignored-by-the-server"}}, agentKey)
+		&x509.CertificateRequest{Subject: pkix.Name{CommonName: "ignored-by-the-server"}}, testkit.RSAKey(t, 0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,17 +2,12 @@ package web_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,37 +18,17 @@ import (
 	"github.com/nexplane/nexplane/app/connector/hosts"
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/engine"
-	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
-	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/app/web"
+	"github.com/nexplane/nexplane/internal/testkit"
 	"github.com/nexplane/nexplane/store"
-	"github.com/nexplane/nexplane/store/storetest"
 )
 
-// testPassword passes app's password rules.
-const testPassword = "quiet-harbour-lantern-42"
+// testPassword is every fixture user's password.
+const testPassword = testkit.TestPassword
 
 // panicText must never reach a client.
 const panicText = "boom: secret internal detail 7f3a"
-
-// testClock is a controllable app.Clock shared by the service and the console.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // env is one console over a real store and hasher, served over TLS the way
 // the server wires it: request ids, panic recovery, then the console.
@@ -61,7 +36,7 @@ type env struct {
 	t     *testing.T
 	svc   *app.Service
 	srv   *httptest.Server
-	clock *testClock
+	clock *testkit.Clock
 	gate  *app.SetupGate
 	// ca is the agent CA; nil unless envOpts.agents.
 	ca *pki.CA
@@ -91,39 +66,25 @@ type envOpts struct {
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	db := storetest.MustOpenStore(t)
-	clock := &testClock{now: time.Now().UTC()}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The real registry (LDAP), a real vault and a real engine running in
 	// the background; change request tests point connectors at a real slapd.
-	reg := app.NewRegistry()
-	ldap.Register(reg)
-	if o.aws {
-		aws.Register(reg)
-	}
-	if o.hosts {
-		hosts.Register(reg, hosts.NewDriver(nil, db, clock.Now))
-	}
-	v, err := vault.New(bytes.Repeat([]byte{0x24}, 32), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ca *pki.CA
-	var signer app.AgentSigner
-	if o.agents {
-		if ca, err = pki.LoadOrCreateCA(context.Background(), db, v, clock.Now()); err != nil {
-			t.Fatal(err)
-		}
-		signer = ca
-	}
-	eng := engine.New(engine.Config{Store: db, Registry: reg, Sealer: v, Logger: log, Clock: clock.Now, Poll: 100 * time.Millisecond})
-	svc := app.NewService(app.Config{Store: db, Hasher: auth.NewHasher(4, 2), Limiter: o.limiter, Clock: clock.Now, Logger: log,
-		Registry: reg, Sealer: v, Queued: eng.Notify, Agents: signer})
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() { defer close(stopped); eng.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-stopped })
-	e := &env{t: t, svc: svc, clock: clock, ca: ca, db: db}
+	k := testkit.NewService(t, testkit.Options{
+		Clock: testkit.NewClock(time.Now().UTC()),
+		Drivers: func(reg *app.Registry, db *store.DB, clock *testkit.Clock) {
+			ldap.Register(reg)
+			if o.aws {
+				aws.Register(reg)
+			}
+			if o.hosts {
+				hosts.Register(reg, hosts.NewDriver(nil, db, clock.Now))
+			}
+		},
+		Agents:    o.agents,
+		Engine:    &engine.Config{Poll: 100 * time.Millisecond},
+		Configure: func(c *app.Config) { c.Limiter = o.limiter },
+	})
+	svc, clock, log := k.Service, k.Clock, k.Log
+	e := &env{t: t, svc: svc, clock: clock, ca: k.CA, db: k.DB}
 	if o.setup {
 		g, err := app.NewSetupGate(clock.Now())
 		if err != nil {
@@ -140,27 +101,14 @@ func newEnv(t *testing.T, o envOpts) *env {
 	outer.Handle("/", h)
 	outer.HandleFunc("GET /test/panic", func(http.ResponseWriter, *http.Request) { panic(panicText) })
 	if o.api {
-		key, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tokens, err := auth.NewTokens(key, "nexplane", "nexplane-api", clock.Now)
+		tokens, err := auth.NewTokens(testkit.RSAKey(t, 0), "nexplane", "nexplane-api", clock.Now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		outer.Handle("/api/", api.New(api.Config{Service: svc, Tokens: tokens, Logger: log}))
 	}
-	var inner http.Handler = outer
-	if o.headers {
-		inner = httpx.SecurityHeaders(!o.insecure)(outer)
-	}
-	wrapped := httpx.RequestIDs(httpx.Recover(log, web.RenderInternalError)(inner))
-	if o.insecure {
-		e.srv = httptest.NewServer(wrapped)
-	} else {
-		e.srv = httptest.NewTLSServer(wrapped)
-	}
-	t.Cleanup(e.srv.Close)
+	e.srv = testkit.Serve(t, outer, testkit.ServerOptions{TLS: !o.insecure, Headers: o.headers, Log: log,
+		RenderPanic: web.RenderInternalError})
 	return e
 }
 
@@ -180,12 +128,7 @@ func (e *env) client() *http.Client {
 // seedUser creates a user directly through the service.
 func (e *env) seedUser(email string, role app.Role) *app.User {
 	e.t.Helper()
-	u, err := e.svc.CreateUser(context.Background(), app.SystemActor("test"),
-		app.NewUser{Email: email, Password: testPassword, Role: string(role)})
-	if err != nil {
-		e.t.Fatalf("seed user %s: %v", email, err)
-	}
-	return u
+	return testkit.MustCreateUser(e.t, e.svc, email, role)
 }
 
 // response is a read response.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -17,27 +16,11 @@ import (
 
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/app/connector/hosts"
 	"github.com/nexplane/nexplane/app/dispatch"
-	"github.com/nexplane/nexplane/app/pki"
-	"github.com/nexplane/nexplane/app/vault"
+	"github.com/nexplane/nexplane/internal/testkit"
 	"github.com/nexplane/nexplane/store"
-	"github.com/nexplane/nexplane/store/storetest"
 )
-
-// clock starts at a fixed instant and moves only when told.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // env is a real store, a real agent CA, a service that enrolls agents and
 // records their heartbeats, a real hub, and the agents driver over them.
@@ -46,36 +29,25 @@ type env struct {
 	db    *store.DB
 	svc   *app.Service
 	hub   *dispatch.Hub
-	clock *clock
+	clock *testkit.Clock
 	reg   *app.Registry
 	drv   hosts.Driver
 }
 
-// the RSA-2048 key of every test agent: the CA signs only its public key,
-// and generating one per agent would dominate the test time.
-var (
-	keyOnce sync.Once
-	testKey *rsa.PrivateKey
-)
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, db: storetest.MustOpenStore(t), clock: &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
-	v, err := vault.New([]byte("agents-connector-test-secret-0123456789"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := pki.LoadOrCreateCA(t.Context(), e.db, v, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.hub = dispatch.NewHub(dispatch.HubConfig{})
+	e := &env{t: t, hub: dispatch.NewHub(dispatch.HubConfig{})}
 	t.Cleanup(e.hub.Close)
-	e.reg = app.NewRegistry()
-	e.drv = hosts.NewDriver(e.hub, e.db, e.clock.Now)
-	hosts.Register(e.reg, e.drv)
-	e.svc = app.NewService(app.Config{Store: e.db, Hasher: auth.NewHasher(4, 2), Clock: e.clock.Now, Sealer: v,
-		Agents: ca, AgentRevoked: e.hub.Revoke, Registry: e.reg})
+	k := testkit.NewService(t, testkit.Options{
+		Clock: testkit.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)),
+		Drivers: func(reg *app.Registry, db *store.DB, clock *testkit.Clock) {
+			e.drv = hosts.NewDriver(e.hub, db, clock.Now)
+			hosts.Register(reg, e.drv)
+		},
+		Agents:    true,
+		Configure: func(c *app.Config) { c.AgentRevoked = e.hub.Revoke },
+	})
+	e.db, e.svc, e.clock, e.reg = k.DB, k.Service, k.Clock, k.Registry
 	return e
 }
 
@@ -87,12 +59,8 @@ func (e *env) enroll(hostname string, labels map[string]string) *app.Agent {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	keyOnce.Do(func() {
-		if testKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-	})
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ignored"}}, testKey)
+	// Every test agent has the same key: the CA signs only its public key.
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ignored"}}, testkit.RSAKey(e.t, 0))
 	if err != nil {
 		e.t.Fatal(err)
 	}
