@@ -23,7 +23,8 @@ type Executor struct {
 	// Tools maps "useradd", "usermod", "userdel" to absolute paths; missing
 	// entries are looked up in /usr/sbin, /sbin and PATH.
 	Tools map[string]string
-	// Policy narrows the accepted types; nil accepts every compiled-in type.
+	// Policy narrows the accepted types and allows root-equivalent groups;
+	// nil accepts every compiled-in type and allows no such group.
 	Policy *Policy
 	// Timeout bounds one system tool run; 0 means one minute.
 	Timeout time.Duration
@@ -92,6 +93,7 @@ func (x *Executor) Run(ctx context.Context, op ops.Op) (summary string, details 
 		return x.sshKeyRemove(o)
 	case ops.FactsRefresh:
 		f := CollectFacts(x.root(), x.AgentVersion)
+		x.Policy.report(&f)
 		if x.OnFactsRefresh != nil {
 			x.OnFactsRefresh()
 		}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -26,14 +27,36 @@ func CollectUsers(root string) ([]ops.HostUser, error) {
 	if err != nil {
 		return nil, err
 	}
+	groups, err := readGroups(root)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]ops.HostUser, 0, len(users))
 	for _, u := range users {
 		out = append(out, ops.HostUser{
 			Name: u.Name, UID: u.UID, Shell: u.Shell, Home: u.Home,
 			Locked: locked[u.Name], NoPassword: noPassword[u.Name], SSHKeys: userKeys(root, u.Home),
+			Groups: memberOf(u, groups),
 		})
 	}
 	return out, nil
+}
+
+// memberOf names u's groups: the primary one first, then those listing u.
+func memberOf(u passwdEntry, groups []groupEntry) []string {
+	var out []string
+	for _, g := range groups {
+		if g.GID == u.GID {
+			out = append(out, g.Name)
+			break
+		}
+	}
+	for _, g := range groups {
+		if g.GID != u.GID && slices.Contains(g.Members, u.Name) {
+			out = append(out, g.Name)
+		}
+	}
+	return out
 }
 
 // userKeys reads a user's authorized_keys inside an os.Root at the home, so

@@ -122,18 +122,3 @@ func readShadow(root string, test func(pw string) bool) (map[string]bool, error)
 	})
 	return out, nil
 }
-
-// readGroupNames lists the group names in <root>/etc/group.
-func readGroupNames(root string) (map[string]bool, error) {
-	b, err := readDB(root, "/etc/group")
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]bool{}
-	colonLines(b, func(f []string) {
-		if len(f) == 4 {
-			out[f[0]] = true
-		}
-	})
-	return out, nil
-}

@@ -60,3 +60,56 @@ func TestLoadPolicy(t *testing.T) {
 		t.Errorf("bad file: %v", err)
 	}
 }
+
+func TestParsePolicyPrivilegedGroups(t *testing.T) {
+	var none *Policy
+	if !none.IsPrivilegedGroup("sudo") || none.AllowsGroup("sudo") || none.IsPrivilegedGroup("dev") {
+		t.Error("defaults: every root-equivalent group is privileged and none is allowed")
+	}
+	p, err := ParsePolicy("privileged_groups = backup-ops, ops-admin\nallow_privileged_groups = docker, backup-ops # this host runs containers\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		group              string
+		privileged, allows bool
+	}{
+		{"sudo", true, false},
+		{"docker", true, true},
+		{"backup-ops", true, true},
+		{"ops-admin", true, false},
+		{"dev", false, false},
+		{"root", true, false},
+	} {
+		if got := p.IsPrivilegedGroup(tc.group); got != tc.privileged {
+			t.Errorf("IsPrivilegedGroup(%s) = %v", tc.group, got)
+		}
+		if got := p.AllowsGroup(tc.group); got != tc.allows {
+			t.Errorf("AllowsGroup(%s) = %v", tc.group, got)
+		}
+	}
+	if got := p.AllowedPrivilegedGroups(); !slices.Equal(got, []string{"backup-ops", "docker"}) {
+		t.Errorf("AllowedPrivilegedGroups = %v", got)
+	}
+	if got := p.PrivilegedGroups(); !slices.Contains(got, "ops-admin") || !slices.Contains(got, "sudo") || !slices.IsSorted(got) {
+		t.Errorf("PrivilegedGroups = %v", got)
+	}
+	// A policy that only narrows operation types allows no privileged group.
+	if p, _ := ParsePolicy("deny = host.user.delete"); p.AllowsGroup("sudo") || len(p.AllowedPrivilegedGroups()) != 0 {
+		t.Error("a policy without allow_privileged_groups allows a group")
+	}
+
+	for _, tc := range []struct{ text, want string }{
+		{"allow_privileged_groups = root", "can never be granted"},
+		{"allow_privileged_groups = shadow", "can never be granted"},
+		{"allow_privileged_groups = dev", "not a root-equivalent group"},
+		{"allow_privileged_groups = sudoo", "not a root-equivalent group"},
+		{"allow_privileged_groups = Sudo", "must be"},
+		{"privileged_groups = ../x", "must be"},
+		{"privileged_group = wheel", "unknown key"},
+	} {
+		if _, err := ParsePolicy(tc.text); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.text, err, tc.want)
+		}
+	}
+}

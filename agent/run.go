@@ -104,7 +104,8 @@ func Run(ctx context.Context, o RunOptions) error {
 	}
 	defer r.c.closeIdle()
 	r.log.Info("agent running", "agent_id", r.st.id.AgentID, "server", r.c.base,
-		"root", o.Root, "allowed", r.exec.Policy.Allowed(), "cert_not_after", r.st.cert.Leaf.NotAfter)
+		"root", o.Root, "allowed", r.exec.Policy.Allowed(),
+		"allowed_privileged_groups", r.exec.Policy.AllowedPrivilegedGroups(), "cert_not_after", r.st.cert.Leaf.NotAfter)
 
 	var wg sync.WaitGroup
 	wg.Go(func() { r.heartbeatLoop(ctx) })
@@ -272,6 +273,7 @@ func (r *runner) heartbeat(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.exec.Policy.report(&hb.Facts)
 	hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	err = r.c.do(hctx, http.MethodPost, ops.PathHeartbeat, hb, nil)

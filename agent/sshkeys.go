@@ -26,6 +26,14 @@ func (x *Executor) sshKeyAdd(o ops.SSHKeyAdd) (string, map[string]any, error) {
 	if err != nil {
 		return "", nil, refuse("public_key: %v", err)
 	}
+	// A key for a member of sudo or docker is root for whoever holds it.
+	u, err := x.mutableUser(o.User)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := x.checkMemberships(u, "adding an SSH key for "+o.User); err != nil {
+		return "", nil, err
+	}
 	changed, err := x.editAuthorizedKeys(o.User, func(lines []string) ([]string, bool) {
 		for _, l := range lines {
 			if k, ok, _ := ops.ParseAuthorizedKeysLine(l); ok && k.Fingerprint == key.Fingerprint {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nexplane/nexplane/agent/ops"
@@ -17,13 +18,17 @@ func (x *Executor) userCreate(ctx context.Context, o ops.UserCreate) (string, ma
 		return "", nil, refuse("user %q already exists", o.Name)
 	}
 	if len(o.Groups) > 0 {
-		groups, err := readGroupNames(root)
+		all, err := readGroups(root)
 		if err != nil {
 			return "", nil, err
 		}
-		for _, g := range o.Groups {
-			if !groups[g] {
-				return "", nil, refuse("group %q does not exist on this host", g)
+		for _, name := range o.Groups {
+			i := slices.IndexFunc(all, func(g groupEntry) bool { return g.Name == name })
+			if i < 0 {
+				return "", nil, refuse("group %q does not exist on this host", name)
+			}
+			if err := x.checkGrant(all[i], all, "creating user "+o.Name+" in group "+name); err != nil {
+				return "", nil, err
 			}
 		}
 	}

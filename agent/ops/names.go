@@ -24,8 +24,9 @@ var reservedUsers = map[string]bool{
 	"dbus": true, "tss": true,
 }
 
-// reservedGroups may not be granted by host.user.create: membership in them
-// is root-equivalent on most systems.
+// reservedGroups may not be granted by host.user.create on any host: root
+// is gid 0 and shadow holds every password hash. The other root-equivalent
+// groups (privileged.go) are left to each host's agent policy.
 var reservedGroups = map[string]bool{"root": true, "shadow": true}
 
 // MinUID is the lowest uid the agent mutates; lower ones are system accounts.

@@ -13,7 +13,7 @@ var nameField = Field{Name: "name", Label: "User name", Kind: KindString, Requir
 var specs = []Spec{
 	{Type: TypeUserCreate, Description: "Create a local user with a home directory and a locked password.",
 		Fields: []Field{nameField,
-			{Name: "groups", Label: "Groups", Kind: KindList, Help: "Existing supplementary groups (root and shadow are refused)."},
+			{Name: "groups", Label: "Groups", Kind: KindList, Help: "Existing supplementary groups. root and shadow are always refused; other root-equivalent groups (sudo, wheel, admin, adm, docker, lxd, disk, kvm, systemd-journal) are refused by the agent unless the host's policy allows them."},
 			{Name: "shell", Label: "Shell", Kind: KindString, Required: true, Help: "One of " + strings.Join(AllowedShells, ", ") + "."},
 			{Name: "comment", Label: "Comment", Kind: KindString, Help: "Full name or note (GECOS); no ':'."},
 		}, decode: decodeAs[UserCreate]},

@@ -63,7 +63,7 @@ func (o UserCreate) Validate() error {
 func (o UserCreate) Summary() string {
 	s := fmt.Sprintf("create local user %s with shell %s", o.Name, o.Shell)
 	if len(o.Groups) > 0 {
-		s += " in groups " + strings.Join(o.Groups, ", ")
+		s += " in groups " + strings.Join(o.Groups, ", ") + privilegedNote(o.PrivilegedGroups(nil))
 	}
 	return s
 }

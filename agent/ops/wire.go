@@ -86,6 +86,12 @@ type Facts struct {
 	Kernel        string `json:"kernel"`
 	AgentVersion  string `json:"agent_version"`
 	UptimeSeconds int64  `json:"uptime_seconds"`
+	// PrivilegedGroups and AllowedPrivilegedGroups report the agent's local
+	// policy on root-equivalent groups, so a plan can say whether the host
+	// will allow a grant. The agent enforces its policy either way; an
+	// agent that reports none is older or has not sent a heartbeat.
+	PrivilegedGroups        []string `json:"privileged_groups,omitempty"`
+	AllowedPrivilegedGroups []string `json:"allowed_privileged_groups,omitempty"`
 }
 
 // HostUser is one local account.
@@ -100,6 +106,10 @@ type HostUser struct {
 	// admin set.
 	NoPassword bool     `json:"no_password,omitempty"`
 	SSHKeys    []SSHKey `json:"ssh_keys"`
+	// Groups names every group the account is in, its primary group
+	// first, so a plan can warn when a key would log into a
+	// root-equivalent account.
+	Groups []string `json:"groups,omitempty"`
 }
 
 // SSHKey is one authorized_keys entry, by fingerprint (never the key's
