@@ -3,7 +3,9 @@ package agent
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -27,8 +29,10 @@ func CollectUsers(root string) ([]ops.HostUser, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Group names only annotate the inventory: without /etc/group the
+	// users are still worth reporting.
 	groups, err := readGroups(root)
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	out := make([]ops.HostUser, 0, len(users))

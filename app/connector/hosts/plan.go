@@ -2,6 +2,7 @@ package hosts
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,7 +65,28 @@ func planUserCreate(o ops.UserCreate, h *host, u *ops.HostUser, now time.Time) (
 	if o.Comment != "" {
 		s += fmt.Sprintf(", comment %q", o.Comment)
 	}
-	return s + ". Its password starts locked, so it can log in only with an SSH key added by a later operation.", nil
+	s += ". Its password starts locked, so it can log in only with an SSH key added by a later operation."
+	return s + privileged(h, o.PrivilegedGroups(h.facts.PrivilegedGroups), "adds user "+o.Name+" to"), nil
+}
+
+// privileged names the root-equivalent groups a change grants, and whether
+// the host's agent policy (as its last heartbeat reported it) will let the
+// agent do it, so reviewers cannot approve a root grant without seeing it.
+// The agent enforces its policy whatever this says.
+func privileged(h *host, groups []string, grant string) string {
+	var s string
+	for _, g := range groups {
+		s += fmt.Sprintf(" This %s PRIVILEGED group %s (root-equivalent: its members can become root on %s);", grant, g, h.agent.Hostname)
+		switch {
+		case len(h.facts.PrivilegedGroups) == 0:
+			s += " the agent refuses it unless its local policy allows the group."
+		case slices.Contains(h.facts.AllowedPrivilegedGroups, g):
+			s += " the host's agent policy allows it."
+		default:
+			s += " the host's agent policy does not allow it, so the agent will refuse."
+		}
+	}
+	return s
 }
 
 func planUserLock(o ops.UserLock, h *host, u *ops.HostUser) string {
@@ -132,7 +154,13 @@ func planSSHKeyAdd(o ops.SSHKeyAdd, h *host, u *ops.HostUser) (string, error) {
 	if u.Locked {
 		s += fmt.Sprintf(" %s's password is locked; the key opens a login all the same.", o.User)
 	}
-	return s, nil
+	var groups []string
+	for _, g := range u.Groups {
+		if ops.IsRootEquivalentGroup(g) || slices.Contains(h.facts.PrivilegedGroups, g) {
+			groups = append(groups, g)
+		}
+	}
+	return s + privileged(h, groups, "key logs into "+o.User+", a member of"), nil
 }
 
 func planSSHKeyRemove(o ops.SSHKeyRemove, h *host, u *ops.HostUser) string {
