@@ -113,3 +113,30 @@ func TestParsePolicyPrivilegedGroups(t *testing.T) {
 		}
 	}
 }
+
+// TestShippedPolicy: the agent.conf the package installs parses and, all
+// comments, is exactly the defaults.
+func TestShippedPolicy(t *testing.T) {
+	p, err := LoadPolicy("../packaging/agent/agent.conf", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Allowed()) != len(ops.Types()) || len(p.AllowedPrivilegedGroups()) != 0 ||
+		!slices.Equal(p.PrivilegedGroups(), (*Policy)(nil).PrivilegedGroups()) {
+		t.Errorf("shipped policy is not the defaults: %v %v", p.Allowed(), p.AllowedPrivilegedGroups())
+	}
+	// Each commented-out example ("#key = …") is itself valid.
+	b, _ := os.ReadFile("../packaging/agent/agent.conf")
+	examples := 0
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "# ") && line != "#" {
+			examples++
+			if _, err := ParsePolicy(strings.TrimPrefix(line, "#")); err != nil {
+				t.Errorf("example %q: %v", line, err)
+			}
+		}
+	}
+	if examples != 4 {
+		t.Errorf("%d examples, want 4", examples)
+	}
+}
