@@ -43,6 +43,22 @@ type ConfigField struct {
 	Locates bool
 }
 
+// LocatesHelp is what a form says next to a Locates setting.
+const LocatesHelp = "Changing this requires entering the credentials again."
+
+// HelpText is the help a form shows next to the setting: its own help and,
+// for a setting that decides where the credentials go, that changing it
+// needs them again (the rule UpdateConnector enforces).
+func (f ConfigField) HelpText() string {
+	if !f.Locates {
+		return f.Help
+	}
+	if f.Help == "" {
+		return LocatesHelp
+	}
+	return strings.TrimRight(f.Help, ".") + ". " + LocatesHelp
+}
+
 // ConfigSpec describes a connector type's config and credentials. The
 // console builds its form from it and app checks submitted values against
 // it, so a new connector type needs no code outside its own package.

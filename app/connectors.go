@@ -186,7 +186,7 @@ func (s *Service) UpdateConnector(ctx context.Context, actor Actor, id int64, p 
 					return err
 				}
 				if len(moved) > 0 {
-					return Errorf(EINVALID, "changing %s changes where the stored credentials are sent: enter the credentials again",
+					return Errorf(ECREDENTIALS, "changing %s changes where the stored credentials are sent: enter the credentials again",
 						strings.Join(moved, ", "))
 				}
 			}

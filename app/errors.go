@@ -13,6 +13,7 @@ type ErrorCode string
 
 const (
 	EINVALID      ErrorCode = "invalid"
+	ECREDENTIALS  ErrorCode = "credentials_required" // moving where stored credentials go needs them entered again
 	EUNAUTHORIZED ErrorCode = "unauthorized"
 	EFORBIDDEN    ErrorCode = "forbidden"
 	ENOTFOUND     ErrorCode = "not_found"

@@ -16,6 +16,7 @@ import (
 	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
+	"github.com/nexplane/nexplane/app/tlspolicy"
 )
 
 // Body limits. Enrollment and renewal carry one CSR; a heartbeat carries a
@@ -64,8 +65,8 @@ func New(cfg Config) http.Handler {
 	return noStore(mux)
 }
 
-// TLSConfig is the agent listener's TLS: TLS 1.2 at least (Go prefers 1.3
-// when both sides have it), the CA-signed ECDSA server certificate, and
+// TLSConfig is the agent listener's TLS: tlspolicy's versions and suites
+// (TLS 1.3, or 1.2 with ECDHE AEAD suites only), the CA-signed ECDSA server certificate, and
 // client certificates verified against the internal CA alone. Certificates
 // are optional at this layer only because enrollment has none yet; every
 // other route requires one (authed). Expired certificates and those of any
@@ -73,13 +74,12 @@ func New(cfg Config) http.Handler {
 // resumed handshake skips the expensive part, which matters when thousands
 // of agents reconnect.
 func TLSConfig(ca *pki.CA, serverCert tls.Certificate) *tls.Config {
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
+	return tlspolicy.Apply(&tls.Config{
 		Certificates: []tls.Certificate{serverCert},
 		ClientAuth:   tls.VerifyClientCertIfGiven,
 		ClientCAs:    ca.Pool(),
 		NextProtos:   []string{"h2", "http/1.1"},
-	}
+	})
 }
 
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -116,7 +116,8 @@ func TestConnectorConfigCheckedAgainstSpec(t *testing.T) {
 	for _, change := range []map[string]any{{"url": "ldap://127.0.0.2:1"}, {"bind_dn": "cn=other,dc=example,dc=org"},
 		{"insecure_no_tls": nil, "tls_skip_verify": true}} {
 		st, resp := e.do("PATCH", path, admin, map[string]any{"config": ldapConfig(change)})
-		if st != http.StatusBadRequest || !strings.Contains(errMessage(resp), "changes where the stored credentials are sent: enter the credentials again") {
+		if st != http.StatusBadRequest || errCode(resp) != "credentials_required" ||
+			!strings.Contains(errMessage(resp), "changes where the stored credentials are sent: enter the credentials again") {
 			t.Errorf("%v with kept credentials: %d %v", change, st, resp)
 		}
 	}

@@ -89,7 +89,7 @@ func NoStore(w http.ResponseWriter) { w.Header().Set("Cache-Control", "no-store"
 // Status maps an application error code to its HTTP status: the one table.
 func Status(code app.ErrorCode) int {
 	switch code {
-	case app.EINVALID:
+	case app.EINVALID, app.ECREDENTIALS:
 		return http.StatusBadRequest
 	case app.EUNAUTHORIZED:
 		return http.StatusUnauthorized

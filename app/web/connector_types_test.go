@@ -165,6 +165,12 @@ func TestConnectorFormRefusals(t *testing.T) {
 	if r.StatusCode != http.StatusSeeOther || path == "" {
 		t.Fatalf("create: %d %s", r.StatusCode, r.body)
 	}
+	// The form says so next to each of them, and only them.
+	page := e.get(c, path)
+	requireContains(t, page, "ldap://host:389 (StartTLS is required) or ldaps://host:636. "+app.LocatesHelp)
+	if n := strings.Count(page.body, app.LocatesHelp); n != 5 {
+		t.Errorf("the locates note appears %d times, want 5 (url, bind_dn, ca_pem, tls_skip_verify, insecure_no_tls)", n)
+	}
 	for _, kv := range [][2]string{{"url", "ldap://127.0.0.2:1"}, {"bind_dn", "cn=other,dc=example,dc=org"}, {"insecure_no_tls", ""}} {
 		r = e.post(c, path, with(ldapForm("dir"), kv[0], kv[1], "bind_password", ""))
 		if r.StatusCode != http.StatusBadRequest {

@@ -57,7 +57,7 @@ func settingInputs(fields []app.ConfigField, values map[string]string) []views.F
 	out := make([]views.FormField, 0, len(fields))
 	for _, f := range fields {
 		fd := views.FormField{ID: "connector-" + strings.ReplaceAll(f.Name, "_", "-"), Name: f.Name, Label: f.Label,
-			Kind: inputKind(f), Help: f.Help, Required: f.Required && !f.Secret, TestID: "connector-field-" + f.Name}
+			Kind: inputKind(f), Help: f.HelpText(), Required: f.Required && !f.Secret, TestID: "connector-field-" + f.Name}
 		if !f.Secret {
 			fd.Value = values[f.Name]
 			fd.Checked = fd.Kind == views.KindCheckbox && fd.Value == "true"
@@ -391,7 +391,7 @@ func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *ses
 	}
 	if err != nil {
 		code := app.ErrCode(err)
-		if code != app.EINVALID && code != app.ECONFLICT {
+		if code != app.EINVALID && code != app.ECONFLICT && code != app.ECREDENTIALS {
 			h.renderError(w, r, a, err)
 			return
 		}

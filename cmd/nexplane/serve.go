@@ -19,6 +19,7 @@ import (
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/scheduler"
+	"github.com/nexplane/nexplane/app/tlspolicy"
 	"github.com/nexplane/nexplane/app/web"
 )
 
@@ -205,11 +206,10 @@ func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*
 			return nil, "", fmt.Errorf("self-signed certificate: %w", err)
 		}
 	}
-	srv.TLSConfig = &tls.Config{
-		MinVersion:   tls.VersionTLS12,
+	srv.TLSConfig = tlspolicy.Apply(&tls.Config{
 		Certificates: []tls.Certificate{cert},
 		NextProtos:   []string{"h2", "http/1.1"},
-	}
+	})
 	return srv, "https", nil
 }
 

@@ -149,7 +149,8 @@ func parseConfig(raw json.RawMessage) (*Config, error) {
 	return &cfg, nil
 }
 
-// normaliseEndpoint accepts http(s)://host[:port][/path] and nothing else.
+// normaliseEndpoint accepts https://host[:port][/path], http:// only to a
+// loopback host (emulators), and nothing else.
 func normaliseEndpoint(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil {
@@ -165,6 +166,9 @@ func normaliseEndpoint(s string) (string, error) {
 		return "", errors.New("has no host")
 	case u.RawQuery != "" || u.Fragment != "" || u.Opaque != "":
 		return "", errors.New("must be only scheme://host[:port][/path], without a query or fragment")
+	case scheme == "http" && !app.IsLoopbackHost(u.Hostname()):
+		return "", fmt.Errorf("http:// is allowed only for an endpoint on this machine (localhost, 127.0.0.0/8, ::1), not %s: "+
+			"anywhere else the signed requests and the keys they create would cross the network unencrypted; use https://", u.Hostname())
 	}
 	return scheme + "://" + strings.ToLower(u.Host) + strings.TrimRight(u.EscapedPath(), "/"), nil
 }

@@ -50,6 +50,9 @@ func TestValidateConfig(t *testing.T) {
 		{map[string]any{"endpoint_url": "https://user:pw@x"}, "must not contain a user or password"},
 		{map[string]any{"endpoint_url": "https://x/?a=b"}, "without a query"},
 		{map[string]any{"endpoint_url": "https://"}, "has no host"},
+		{map[string]any{"endpoint_url": "http://iam.example.internal"}, "http:// is allowed only for an endpoint on this machine (localhost, 127.0.0.0/8, ::1), not iam.example.internal"},
+		{map[string]any{"endpoint_url": "http://10.1.2.3:4566"}, "not 10.1.2.3"},
+		{map[string]any{"endpoint_url": "HTTP://localhost.example.org"}, "not localhost.example.org"},
 		{map[string]any{"assume_role_arn": "arn:aws:iam::12:role/x"}, "is not a role ARN"},
 		{map[string]any{"assume_role_arn": "arn:aws:iam::123456789012:user/x"}, "is not a role ARN"},
 		{map[string]any{"rotation_days": -1}, "rotation_days must be between 1 and 3650"},
@@ -63,6 +66,17 @@ func TestValidateConfig(t *testing.T) {
 		_, err := Driver{}.ValidateConfig(cfgJSON(t, b.cfg))
 		if app.ErrCode(err) != app.EINVALID || !strings.Contains(app.ErrMessage(err), b.want) {
 			t.Errorf("%v: err = %v, want invalid containing %q", b.cfg, err, b.want)
+		}
+	}
+}
+
+// TestPlainHTTPOnlyOnLoopback: an emulator on this machine may speak plain
+// HTTP; the signed requests never cross a network.
+func TestPlainHTTPOnlyOnLoopback(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"http://localhost:4566", "http://127.0.0.1:4566", "http://127.0.0.9", "http://[::1]:4566/iam"} {
+		if _, err := (Driver{}).ValidateConfig(cfgJSON(t, map[string]any{"endpoint_url": u})); err != nil {
+			t.Errorf("%s: %v", u, err)
 		}
 	}
 }

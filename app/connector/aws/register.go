@@ -16,7 +16,7 @@ func (Driver) ConfigSpec() app.ConfigSpec {
 	return app.ConfigSpec{Label: "AWS account", Fields: []app.ConfigField{
 		{Name: "region", Label: "Region", Type: app.ConfigText, Required: true, Locates: true, Help: "e.g. eu-central-1"},
 		{Name: "endpoint_url", Label: "Endpoint URL", Type: app.ConfigText, Locates: true,
-			Help: "Optional: a VPC endpoint, an air-gapped partition or an emulator; empty means AWS's public endpoints"},
+			Help: "Optional: a VPC endpoint, an air-gapped partition or an emulator; empty means AWS's public endpoints. https:// (http:// only on this machine)"},
 		{Name: "assume_role_arn", Label: "Role to assume", Type: app.ConfigText,
 			Help: "Optional: arn:aws:iam::123456789012:role/nexplane"},
 		{Name: "rotation_days", Label: "Key rotation (days)", Type: app.ConfigNumber, Default: DefaultRotationDays,

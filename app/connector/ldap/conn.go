@@ -18,6 +18,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/tlspolicy"
 )
 
 // Timeouts used when the caller's context allows longer (or has no
@@ -64,18 +65,18 @@ func connOf(ac app.Conn) (*conn, error) {
 	return c, nil
 }
 
-// tlsConfig builds the client TLS settings: TLS 1.2 at least, the server
-// name from the URL, and the CA bundle when one is configured.
+// tlsConfig builds the client TLS settings: tlspolicy's versions and AEAD
+// suites, the server name from the URL, and the CA bundle when one is
+// configured.
 func tlsConfig(cfg *Config) (*tls.Config, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("ldap: parse normalised url: %w", err)
 	}
-	tc := &tls.Config{
-		MinVersion:         tls.VersionTLS12,
+	tc := tlspolicy.Apply(&tls.Config{
 		ServerName:         u.Hostname(),
 		InsecureSkipVerify: cfg.TLSSkipVerify, //nolint:gosec // opt-in, documented as discouraged
-	}
+	})
 	if cfg.CAPEM != "" {
 		certs, err := parseCAPEM(cfg.CAPEM)
 		if err != nil {

@@ -140,6 +140,10 @@ func parseConfig(raw json.RawMessage) (*Config, error) {
 	case cfg.TLSSkipVerify && cfg.CAPEM != "":
 		return nil, app.Errorf(app.EINVALID, "ldap config: ca_pem is ignored when tls_skip_verify is true; set only one (prefer ca_pem)")
 	}
+	if host := hostOf(u); cfg.InsecureNoTLS && !app.IsLoopbackHost(host) {
+		return nil, app.Errorf(app.EINVALID, "ldap config: insecure_no_tls is allowed only for a directory on this machine "+
+			"(localhost, 127.0.0.0/8, ::1), not %s: anywhere else the bind password would cross the network in clear text; use StartTLS or ldaps://", host)
+	}
 	if cfg.CAPEM != "" {
 		if _, err := parseCAPEM(cfg.CAPEM); err != nil {
 			return nil, app.Errorf(app.EINVALID, "ldap config: ca_pem: %s", err)
@@ -252,6 +256,15 @@ func normaliseURL(s string) (string, error) {
 		port = p
 	}
 	return scheme + "://" + net.JoinHostPort(host, port), nil
+}
+
+// hostOf is the host of a URL normaliseURL returned.
+func hostOf(normalised string) string {
+	u, err := url.Parse(normalised)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 func parseDNField(name, s string) (*ldap.DN, error) {

@@ -84,6 +84,17 @@ func TestValidateConfigNormalises(t *testing.T) {
 	}
 }
 
+// TestInsecureNoTLSOnlyOnLoopback: a directory on this machine (tests,
+// labs) may be reached without TLS; the password never crosses a network.
+func TestInsecureNoTLSOnlyOnLoopback(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"ldap://localhost:1389", "ldap://127.0.0.1", "ldap://127.0.0.2:389", "ldap://[::1]:1389"} {
+		if _, err := (Driver{}).ValidateConfig(cfgJSON(t, map[string]any{"url": u, "insecure_no_tls": true})); err != nil {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+}
+
 func TestValidateConfigErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -99,6 +110,9 @@ func TestValidateConfigErrors(t *testing.T) {
 		{name: "path", cfg: map[string]any{"url": "ldap://host/dc=x??sub"}, want: "must be only scheme://host:port"},
 		{name: "insecure with ldaps", cfg: map[string]any{"url": "ldaps://h", "insecure_no_tls": true}, want: "insecure_no_tls only applies to ldap://"},
 		{name: "insecure with skip verify", cfg: map[string]any{"insecure_no_tls": true, "tls_skip_verify": true}, want: "make no sense"},
+		{name: "insecure to another host", cfg: map[string]any{"insecure_no_tls": true}, want: "insecure_no_tls is allowed only for a directory on this machine (localhost, 127.0.0.0/8, ::1), not ldap.example.org"},
+		{name: "insecure to a private address", cfg: map[string]any{"url": "ldap://10.0.0.5", "insecure_no_tls": true}, want: "not 10.0.0.5"},
+		{name: "insecure to a localhost lookalike", cfg: map[string]any{"url": "ldap://localhost.example.org", "insecure_no_tls": true}, want: "not localhost.example.org"},
 		{name: "skip verify with ca", cfg: map[string]any{"tls_skip_verify": true, "ca_pem": otherCA(t)}, want: "set only one"},
 		{name: "ca garbage", cfg: map[string]any{"ca_pem": "hello"}, want: "ca_pem: contains no PEM certificate"},
 		{name: "ca private key", cfg: map[string]any{"ca_pem": "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n-----END PRIVATE KEY-----\n"}, want: `contains a "PRIVATE KEY" block`},

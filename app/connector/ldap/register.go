@@ -26,7 +26,7 @@ func (Driver) ConfigSpec() app.ConfigSpec {
 		{Name: "tls_skip_verify", Label: "Skip TLS certificate verification (discouraged: lets a man in the middle collect the bind password)",
 			Type: app.ConfigBool, Locates: true},
 		{Name: "insecure_no_tls", Label: "No TLS at all — labs and tests only: the bind password crosses the network in clear text",
-			Type: app.ConfigBool, Locates: true},
+			Type: app.ConfigBool, Locates: true, Help: "Accepted only for a directory on this machine (localhost, 127.0.0.0/8, ::1)"},
 		{Name: "user_object_classes", Label: "User object classes", Type: app.ConfigList, Default: DefaultUserObjectClasses,
 			Help: "Object classes of created users, one per line; must include inetOrgPerson"},
 		{Name: "password_max_age_days", Label: "Maximum password age (days)", Type: app.ConfigNumber, Default: DefaultPasswordMaxAgeDays,
