@@ -170,19 +170,24 @@ var changeRules = map[string]changeRule{
 		if c.EmergencyBy == userID(a) {
 			return Errorf(EFORBIDDEN, "the admin who ran an emergency change cannot review it")
 		}
+		if c.IsContributor(userID(a)) {
+			return Errorf(EFORBIDDEN, "you cannot review a change request you created or edited")
+		}
 		return nil
 	}},
 }
 
 // mayDecide is the rule for approving and rejecting: a submitted request,
-// not one's own, and not one the actor already approved in this revision.
+// which the actor neither created nor edited in any revision (an edit makes
+// its author as much the author as the creator), and not one the actor
+// already approved in this revision.
 func mayDecide(a Actor, c *ChangeRequest, d Decision) error {
 	if c.State != StateSubmitted {
 		return errIllegalTransition(c, string(d))
 	}
 	uid := userID(a)
-	if c.CreatedBy == uid {
-		return Errorf(EFORBIDDEN, "you cannot %s your own change request", d)
+	if c.IsContributor(uid) {
+		return Errorf(EFORBIDDEN, "you cannot %s a change request you created or edited", d)
 	}
 	for _, ap := range c.Approvals {
 		if ap.UserID == uid && !ap.Void && ap.Revision == c.Revision && ap.Decision == DecisionApprove {

@@ -24,6 +24,7 @@ func TestCanTransitionEveryPair(t *testing.T) {
 		{app.StateSubmitted, app.StateCancelled}: true, {app.StateSubmitted, app.StateDraft}: true,
 		{app.StateSubmitted, app.StateExecuting}: true,
 		{app.StateApproved, app.StateExecuting}:  true, {app.StateApproved, app.StateDraft}: true,
+		{app.StateApproved, app.StateSubmitted}:  true, // approvals voided or no longer enough
 		{app.StateExecuting, app.StateSucceeded}: true, {app.StateExecuting, app.StateFailed}: true,
 		{app.StateExecuting, app.StateInterrupted}: true,
 		{app.StateInterrupted, app.StateExecuting}: true,
@@ -48,19 +49,20 @@ func TestCanTransitionEveryPair(t *testing.T) {
 // contribution is how the actor took part in a change request so far.
 type contribution struct {
 	creator  bool   // the actor created it
+	editor   bool   // the actor edited a revision someone else created
 	approved bool   // the actor approved its current revision
 	ranBy    string // emergency run by: "" none, "me", "other"
 }
 
 func (k contribution) String() string {
-	return fmt.Sprintf("creator=%v,approved=%v,emergency=%q", k.creator, k.approved, k.ranBy)
+	return fmt.Sprintf("creator=%v,editor=%v,approved=%v,emergency=%q", k.creator, k.editor, k.approved, k.ranBy)
 }
 
 // contributions lists the ways an actor can have taken part in a request
 // in state st.
 func contributions(st app.ChangeState) []contribution {
 	var out []contribution
-	for _, creator := range []bool{false, true} {
+	for _, w := range []struct{ creator, editor bool }{{false, false}, {true, false}, {false, true}} {
 		approved := []bool{false}
 		if st == app.StateSubmitted || st == app.StateApproved {
 			approved = []bool{false, true}
@@ -72,7 +74,7 @@ func contributions(st app.ChangeState) []contribution {
 		}
 		for _, ap := range approved {
 			for _, r := range ran {
-				out = append(out, contribution{creator: creator, approved: ap, ranBy: r})
+				out = append(out, contribution{creator: w.creator, editor: w.editor, approved: ap, ranBy: r})
 			}
 		}
 	}
@@ -92,7 +94,8 @@ func wantChangeActions(role app.Role, st app.ChangeState, k contribution) []stri
 	if write && st == app.StateDraft {
 		out = append(out, app.ActionSubmit)
 	}
-	if approve && st == app.StateSubmitted && !k.creator && !k.approved {
+	contributor := k.creator || k.editor // no one approves or reviews what they wrote
+	if approve && st == app.StateSubmitted && !contributor && !k.approved {
 		out = append(out, app.ActionApprove, app.ActionReject)
 	}
 	if write && in(app.StateDraft, app.StateSubmitted) {
@@ -107,7 +110,7 @@ func wantChangeActions(role app.Role, st app.ChangeState, k contribution) []stri
 	if write && st == app.StateInterrupted {
 		out = append(out, app.ActionResume)
 	}
-	if approve && k.ranBy == "other" {
+	if approve && k.ranBy == "other" && !contributor {
 		out = append(out, app.ActionReview)
 	}
 	return out
@@ -169,11 +172,24 @@ func (e *actionsEnv) fixture(role app.Role, st app.ChangeState, k contribution) 
 		if err := tx.CreateChangeRequest(ctx, c); err != nil {
 			return err
 		}
+		if k.editor {
+			if err := tx.AddContributor(ctx, c.ID, app.Contributor{UserID: me.ID, Email: me.Email}); err != nil {
+				return err
+			}
+		}
+		hash := app.ContentHash(c, e.conn)
+		if st == app.StateApproved { // approved by someone who may: executing it is allowed
+			third := e.others[app.RoleApprover]
+			if err := tx.AddApproval(ctx, &app.Approval{ChangeRequestID: c.ID, UserID: third.ID, UserEmail: third.Email,
+				Decision: app.DecisionApprove, Revision: c.Revision, ContentHash: hash, At: time.Now()}); err != nil {
+				return err
+			}
+		}
 		if !k.approved {
 			return nil
 		}
 		return tx.AddApproval(ctx, &app.Approval{ChangeRequestID: c.ID, UserID: me.ID, UserEmail: me.Email,
-			Decision: app.DecisionApprove, Revision: c.Revision, At: time.Now()})
+			Decision: app.DecisionApprove, Revision: c.Revision, ContentHash: hash, At: time.Now()})
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -197,9 +213,9 @@ func perform(svc *app.Service, actor app.Actor, id int64, action string) error {
 	case app.ActionSubmit:
 		_, err = svc.SubmitChange(ctx, actor, id)
 	case app.ActionApprove:
-		_, err = svc.ApproveChange(ctx, actor, id, "looks right")
+		_, err = svc.ApproveChange(ctx, actor, id, app.DecisionInput{Revision: revisionOf(svc, id), Comment: "looks right"})
 	case app.ActionReject:
-		_, err = svc.RejectChange(ctx, actor, id, "not like this")
+		_, err = svc.RejectChange(ctx, actor, id, app.DecisionInput{Revision: revisionOf(svc, id), Comment: "not like this"})
 	case app.ActionCancel:
 		_, err = svc.CancelChange(ctx, actor, id)
 	case app.ActionExecute:
@@ -214,6 +230,15 @@ func perform(svc *app.Service, actor app.Actor, id int64, action string) error {
 		err = fmt.Errorf("unknown action %q", action)
 	}
 	return err
+}
+
+// revisionOf is the request's current revision, as the approver read it.
+func revisionOf(svc *app.Service, id int64) int64 {
+	c, err := svc.GetChange(context.Background(), app.SystemActor("test"), id)
+	if err != nil {
+		return 0
+	}
+	return c.Revision
 }
 
 var allChangeActions = []string{app.ActionEdit, app.ActionSubmit, app.ActionApprove, app.ActionReject, app.ActionCancel,

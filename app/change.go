@@ -1,6 +1,9 @@
 package app
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -40,7 +43,7 @@ func ParseChangeState(s string) (ChangeState, error) {
 var transitions = map[ChangeState][]ChangeState{
 	StateDraft:       {StateSubmitted, StateCancelled},
 	StateSubmitted:   {StateApproved, StateRejected, StateCancelled, StateDraft, StateExecuting}, // draft: edit; executing: emergency
-	StateApproved:    {StateExecuting, StateDraft},                                               // draft: edit voids approvals
+	StateApproved:    {StateExecuting, StateDraft, StateSubmitted},                               // draft: edit; submitted: approvals voided or no longer enough
 	StateExecuting:   {StateSucceeded, StateFailed, StateInterrupted},
 	StateInterrupted: {StateExecuting},
 }
@@ -97,6 +100,28 @@ type ChangeRequest struct {
 
 	Operations []ChangeOperation // by Seq
 	Approvals  []Approval        // oldest first, void ones included
+	// Contributors are every user who created or edited any revision, the
+	// creator first; none of them may approve, reject or review it.
+	Contributors []Contributor
+}
+
+// Contributor is a user who wrote some revision of a change request.
+type Contributor struct {
+	UserID int64
+	Email  string
+}
+
+// IsContributor reports whether user id created or edited any revision.
+func (c *ChangeRequest) IsContributor(id int64) bool {
+	if id == c.CreatedBy {
+		return true
+	}
+	for _, k := range c.Contributors {
+		if k.UserID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // OpStatus is one operation's execution status.
@@ -143,12 +168,17 @@ type Approval struct {
 	Decision        Decision
 	Comment         string
 	Revision        int64
-	Void            bool // set when an edit voided it
-	At              time.Time
+	// ContentHash is ContentHash of what was approved or rejected ("" for
+	// reviews and for approvals older than the hash, which never count).
+	ContentHash string
+	Void        bool // set when an edit or a connector change voided it
+	At          time.Time
 }
 
-// ValidApprovals counts distinct non-void approvals of the current revision.
-func (c *ChangeRequest) ValidApprovals() int {
+// ApprovalsOfRevision counts the distinct approvers of the current revision
+// whose approval was not voided: what pages show. Whether they still count
+// (approver enabled, connector unchanged, …) is TallyApprovals' answer.
+func (c *ChangeRequest) ApprovalsOfRevision() int {
 	seen := map[int64]bool{}
 	for _, a := range c.Approvals {
 		if a.Decision == DecisionApprove && !a.Void && a.Revision == c.Revision {
@@ -156,6 +186,43 @@ func (c *ChangeRequest) ValidApprovals() int {
 		}
 	}
 	return len(seen)
+}
+
+// ContentHash is the hex SHA-256 over what an approval signs: the
+// operations in order (type and canonical parameters), the connector's id
+// and its version (which bumps when its config, credentials or approval
+// policy change). Title and description do not change what runs.
+func ContentHash(c *ChangeRequest, conn *Connector) string {
+	type op struct {
+		Type   string `json:"type"`
+		Params any    `json:"params"`
+	}
+	doc := struct {
+		ConnectorID      int64 `json:"connector_id"`
+		ConnectorVersion int64 `json:"connector_version"`
+		Operations       []op  `json:"operations"`
+	}{ConnectorID: conn.ID, ConnectorVersion: conn.Version, Operations: make([]op, 0, len(c.Operations))}
+	for _, o := range c.Operations {
+		doc.Operations = append(doc.Operations, op{Type: o.Type, Params: canonicalJSON(o.Params)})
+	}
+	b, err := json.Marshal(doc)
+	if err != nil { // cannot happen: every value came from JSON
+		panic(fmt.Sprintf("content hash: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// canonicalJSON decodes raw so that marshalling it again sorts object keys
+// and drops insignificant space; numbers keep their exact text.
+func canonicalJSON(raw json.RawMessage) any {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return string(raw) // not JSON: hash the bytes as they are
+	}
+	return v
 }
 
 // EditVoidsApprovals reports whether editing the request sends it back to

@@ -94,7 +94,7 @@ func (s *Service) CreateChange(ctx context.Context, actor Actor, in ChangeInput)
 	now := s.now().UTC()
 	c := &ChangeRequest{Title: strings.TrimSpace(in.Title), Description: in.Description, ConnectorID: conn.ID,
 		CreatedBy: uid, CreatedByEmail: actor.Email, State: StateDraft, Revision: 1,
-		CreatedAt: now, UpdatedAt: now, Operations: ops}
+		CreatedAt: now, UpdatedAt: now, Operations: ops, Contributors: []Contributor{{UserID: uid, Email: actor.Email}}}
 	err = s.store.WithTx(ctx, func(tx Tx) error {
 		if err := tx.CreateChangeRequest(ctx, c); err != nil {
 			return err
@@ -232,6 +232,12 @@ func (s *Service) UpdateChange(ctx context.Context, actor Actor, id int64, p Cha
 			c.Operations = newOps
 			payload["operations"] = opsAudit(newOps)
 		}
+		if uid := userID(actor); uid != 0 && !c.IsContributor(uid) {
+			if err := tx.AddContributor(ctx, c.ID, Contributor{UserID: uid, Email: actor.Email}); err != nil {
+				return "", nil, err
+			}
+			c.Contributors = append(c.Contributors, Contributor{UserID: uid, Email: actor.Email})
+		}
 		if c.EditVoidsApprovals() {
 			if err := tx.VoidApprovals(ctx, c.ID); err != nil {
 				return "", nil, err
@@ -308,21 +314,36 @@ func userID(a Actor) int64 {
 	return id
 }
 
-// ApproveChange records an approval; the request becomes approved when the
-// connector's required number of distinct approvers is reached.
-func (s *Service) ApproveChange(ctx context.Context, actor Actor, id int64, comment string) (*ChangeRequest, error) {
-	return s.decide(ctx, actor, id, DecisionApprove, comment)
+// DecisionInput is an approver's verdict on the revision they saw.
+type DecisionInput struct {
+	// Revision is the revision the approver read; a request that changed
+	// since is refused with EREVISIONMISMATCH, never decided blindly.
+	Revision int64
+	Comment  string
+}
+
+// ApproveChange records an approval of the revision the approver saw; the
+// request becomes approved when the connector's required number of valid
+// approvals (TallyApprovals) is reached.
+func (s *Service) ApproveChange(ctx context.Context, actor Actor, id int64, in DecisionInput) (*ChangeRequest, error) {
+	return s.decide(ctx, actor, id, DecisionApprove, in)
 }
 
 // RejectChange rejects a submitted request; a comment is required.
-func (s *Service) RejectChange(ctx context.Context, actor Actor, id int64, comment string) (*ChangeRequest, error) {
-	if strings.TrimSpace(comment) == "" {
+func (s *Service) RejectChange(ctx context.Context, actor Actor, id int64, in DecisionInput) (*ChangeRequest, error) {
+	if strings.TrimSpace(in.Comment) == "" {
 		return nil, Errorf(EINVALID, "a comment is required to reject")
 	}
-	return s.decide(ctx, actor, id, DecisionReject, comment)
+	return s.decide(ctx, actor, id, DecisionReject, in)
 }
 
-func (s *Service) decide(ctx context.Context, actor Actor, id int64, d Decision, comment string) (*ChangeRequest, error) {
+// errRevisionMismatch refuses a decision taken on an older revision.
+func errRevisionMismatch(c *ChangeRequest, seen int64) error {
+	return &Error{Code: EREVISIONMISMATCH, CurrentRevision: c.Revision,
+		Message: fmt.Sprintf("change request %d changed since you opened it: you saw revision %d, it is now at revision %d", c.ID, seen, c.Revision)}
+}
+
+func (s *Service) decide(ctx context.Context, actor Actor, id int64, d Decision, in DecisionInput) (*ChangeRequest, error) {
 	action := ActionApprove
 	if d == DecisionReject {
 		action = ActionReject
@@ -330,11 +351,17 @@ func (s *Service) decide(ctx context.Context, actor Actor, id int64, d Decision,
 	if err := permitChange(actor, action); err != nil {
 		return nil, err
 	}
-	if err := validateText("comment", comment, 0, maxCommentLen); err != nil {
+	if in.Revision <= 0 {
+		return nil, Errorf(EINVALID, "revision is required: give the revision you are deciding on")
+	}
+	if err := validateText("comment", in.Comment, 0, maxCommentLen); err != nil {
 		return nil, err
 	}
 	uid := userID(actor)
 	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
+		if c.Revision != in.Revision {
+			return "", nil, errRevisionMismatch(c, in.Revision)
+		}
 		if err := checkChange(actor, c, action); err != nil {
 			return "", nil, err
 		}
@@ -342,22 +369,28 @@ func (s *Service) decide(ctx context.Context, actor Actor, id int64, d Decision,
 		if err != nil {
 			return "", nil, err
 		}
+		hash := ContentHash(c, conn)
 		a := Approval{ChangeRequestID: c.ID, UserID: uid, UserEmail: actor.Email, Decision: d,
-			Comment: comment, Revision: c.Revision, At: s.now().UTC()}
+			Comment: in.Comment, Revision: c.Revision, ContentHash: hash, At: s.now().UTC()}
 		if err := tx.AddApproval(ctx, &a); err != nil {
 			return "", nil, err
 		}
 		c.Approvals = append(c.Approvals, a)
+		payload := map[string]any{"comment": in.Comment, "revision": c.Revision, "content_hash": hash}
 		if d == DecisionReject {
 			c.State = StateRejected
 			c.FinishedAt = a.At
-			return "change.rejected", map[string]any{"comment": comment}, nil
+			return "change.rejected", payload, nil
 		}
-		n := c.ValidApprovals()
-		if n >= conn.RequiredApprovals {
+		tally, err := TallyApprovals(ctx, tx, c, conn)
+		if err != nil {
+			return "", nil, err
+		}
+		if tally.Enough() {
 			c.State = StateApproved
 		}
-		return "change.approved", map[string]any{"comment": comment, "approvals": n, "required_approvals": conn.RequiredApprovals}, nil
+		payload["approvals"], payload["required_approvals"] = tally.Valid, tally.Required
+		return "change.approved", payload, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s change request %d: %w", d, id, err)
@@ -405,9 +438,27 @@ func (s *Service) ExecuteChange(ctx context.Context, actor Actor, id int64, in E
 			return nil, Errorf(EINVALID, "an emergency change needs a justification of at least %d characters", minJustification)
 		}
 	}
+	var shortfall string
 	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
 		if err := checkChange(actor, c, action); err != nil {
 			return "", nil, err
+		}
+		if !in.Emergency {
+			// Approvals are counted again from scratch: an approver may have
+			// been disabled or demoted, or the policy raised, since.
+			conn, err := tx.ConnectorByID(ctx, c.ConnectorID)
+			if err != nil {
+				return "", nil, err
+			}
+			tally, err := TallyApprovals(ctx, tx, c, conn)
+			if err != nil {
+				return "", nil, err
+			}
+			if shortfall = tally.Shortfall(); shortfall != "" {
+				c.State = StateSubmitted
+				return "change.approvals_insufficient", map[string]any{"reason": shortfall,
+					"approvals": tally.Valid, "required_approvals": tally.Required}, nil
+			}
 		}
 		if in.Emergency {
 			c.Emergency = true
@@ -424,6 +475,9 @@ func (s *Service) ExecuteChange(ctx context.Context, actor Actor, id int64, in E
 	})
 	if err != nil {
 		return nil, fmt.Errorf("execute change request %d: %w", id, err)
+	}
+	if shortfall != "" {
+		return nil, Errorf(ECONFLICT, "change request %d cannot run: %s; it is back to submitted for approval", id, shortfall)
 	}
 	s.queued(c.ID)
 	return c, nil

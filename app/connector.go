@@ -17,8 +17,11 @@ type Connector struct {
 	SealedCredentials    []byte    // Sealer output over the credentials JSON; nil when none
 	CredentialsUpdatedAt time.Time // zero when none
 	RequiredApprovals    int       // approvals needed before execution; at least 1
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
+	// Version bumps on every change of config, credentials or approval
+	// policy: an approval binds to it, so such a change voids approvals.
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // CredentialsAD is the additional data binding a connector's sealed

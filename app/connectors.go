@@ -54,7 +54,7 @@ func validateConnectorName(name string) error {
 // credentials, only whether they are set.
 func connectorAudit(c *Connector) map[string]any {
 	return map[string]any{"name": c.Name, "type": c.Type, "config": c.Config,
-		"credentials_set": c.SealedCredentials != nil, "required_approvals": c.RequiredApprovals}
+		"credentials_set": c.SealedCredentials != nil, "required_approvals": c.RequiredApprovals, "version": c.Version}
 }
 
 // validateConfig checks a submitted config against the type's spec, then
@@ -190,21 +190,29 @@ func (s *Service) UpdateConnector(ctx context.Context, actor Actor, id int64, p 
 						strings.Join(moved, ", "))
 				}
 			}
-			c.Config = cfg
-			changed = append(changed, "config")
+			if !bytes.Equal(cfg, c.Config) { // an unchanged config voids no approval
+				c.Config = cfg
+				changed = append(changed, "config")
+			}
 		}
 		if p.RequiredApprovals != nil {
 			if err := validateRequiredApprovals(*p.RequiredApprovals); err != nil {
 				return err
 			}
-			c.RequiredApprovals = *p.RequiredApprovals
-			changed = append(changed, "approval_policy")
+			if *p.RequiredApprovals != c.RequiredApprovals {
+				c.RequiredApprovals = *p.RequiredApprovals
+				changed = append(changed, "approval_policy")
+			}
 		}
 		if hasJSON(p.Credentials) {
 			if err := s.sealCredentials(d, c, p.Credentials); err != nil {
 				return err
 			}
 			changed = append(changed, "credentials")
+		}
+		bound := boundFields(changed)
+		if len(bound) > 0 {
+			c.Version++
 		}
 		c.UpdatedAt = s.now().UTC()
 		if err := tx.UpdateConnector(ctx, c); err != nil {
@@ -213,7 +221,13 @@ func (s *Service) UpdateConnector(ctx context.Context, actor Actor, id int64, p 
 		payload := connectorAudit(c)
 		payload["changed"] = changed
 		out = c
-		return s.appendAudit(ctx, tx, actor, "connector.updated", "connector", strconv.FormatInt(c.ID, 10), payload)
+		if err := s.appendAudit(ctx, tx, actor, "connector.updated", "connector", strconv.FormatInt(c.ID, 10), payload); err != nil {
+			return err
+		}
+		if len(bound) == 0 {
+			return nil
+		}
+		return s.voidConnectorApprovals(ctx, tx, actor, c, bound)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update connector %d: %w", id, err)

@@ -18,9 +18,12 @@ const (
 	EFORBIDDEN    ErrorCode = "forbidden"
 	ENOTFOUND     ErrorCode = "not_found"
 	ECONFLICT     ErrorCode = "conflict"
-	ERATELIMITED  ErrorCode = "rate_limited"
-	EUNAVAILABLE  ErrorCode = "unavailable"
-	EINTERNAL     ErrorCode = "internal"
+	// EREVISIONMISMATCH refuses a decision on a revision of a change
+	// request that is no longer its current one; CurrentRevision says which is.
+	EREVISIONMISMATCH ErrorCode = "revision_mismatch"
+	ERATELIMITED      ErrorCode = "rate_limited"
+	EUNAVAILABLE      ErrorCode = "unavailable"
+	EINTERNAL         ErrorCode = "internal"
 )
 
 // Error is an application error whose Message is safe to show to the user.
@@ -29,6 +32,9 @@ type Error struct {
 	Message string
 	// RetryAfter, when set on ERATELIMITED, tells the caller when to retry.
 	RetryAfter time.Duration
+	// CurrentRevision, set on EREVISIONMISMATCH, is the change request's
+	// revision now, so the caller can show it before deciding again.
+	CurrentRevision int64
 	// Cause is the underlying failure (a driver's or SDK's error), kept for
 	// errors.Is/As and logs. Its text may name internals, so Error and
 	// ErrMessage leave it out: only LogValue shows it.
@@ -59,6 +65,16 @@ func Errorf(code ErrorCode, format string, args ...any) *Error {
 // chain for errors.Is/As and logs; users see only the message.
 func Wrap(code ErrorCode, cause error, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Cause: cause}
+}
+
+// ErrCurrentRevision returns the CurrentRevision of the first *Error in
+// err's chain, 0 when there is none.
+func ErrCurrentRevision(err error) int64 {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.CurrentRevision
+	}
+	return 0
 }
 
 // ErrCause returns the cause of the first *Error in err's chain, or nil.

@@ -46,12 +46,16 @@ type Queries interface {
 	// credentials (rekey).
 	ConnectorsWithCredentials(ctx context.Context) ([]Connector, error)
 
-	// ChangeRequestByID returns the request with its operations (by seq)
-	// and approvals (oldest first).
+	// ChangeRequestByID returns the request with its operations (by seq),
+	// approvals (oldest first) and contributors (creator first).
 	ChangeRequestByID(ctx context.Context, id int64) (*ChangeRequest, error)
 	// ListChangeRequests returns matching requests newest first, with
 	// operations and approvals.
 	ListChangeRequests(ctx context.Context, f ChangeFilter) ([]ChangeRequest, error)
+	// ChangesAwaitingExecution lists the ids of a connector's submitted and
+	// approved requests, oldest first (a connector change voids their
+	// approvals).
+	ChangesAwaitingExecution(ctx context.Context, connectorID int64) ([]int64, error)
 	// QueuedExecutions lists executing requests nobody holds (empty lease
 	// owner), oldest first.
 	QueuedExecutions(ctx context.Context, limit int) ([]int64, error)
@@ -150,7 +154,8 @@ type Tx interface {
 	// requests is ECONFLICT.
 	DeleteConnector(ctx context.Context, id int64) error
 
-	// CreateChangeRequest inserts c and its operations, setting their ids.
+	// CreateChangeRequest inserts c and its operations, setting their ids,
+	// and records its creator (then any other Contributors) as contributor.
 	CreateChangeRequest(ctx context.Context, c *ChangeRequest) error
 	// LockChangeRequest holds the request's row until the transaction ends;
 	// every transition takes it before reading the request.
@@ -165,6 +170,9 @@ type Tx interface {
 	UpdateOperation(ctx context.Context, op *ChangeOperation) error
 	// AddApproval inserts a and sets a.ID.
 	AddApproval(ctx context.Context, a *Approval) error
+	// AddContributor records that a user wrote a revision of a request
+	// (a no-op when they already had).
+	AddContributor(ctx context.Context, changeID int64, k Contributor) error
 	// VoidApprovals marks every approval of a request void.
 	VoidApprovals(ctx context.Context, changeID int64) error
 

@@ -35,8 +35,8 @@ func TestApprovals(t *testing.T) {
 		if len(got.Approvals) != 2 || !reflect.DeepEqual(got.Approvals[0], *approvals[0]) || !reflect.DeepEqual(got.Approvals[1], *approvals[1]) {
 			t.Fatalf("approvals = %+v", got.Approvals)
 		}
-		if got.ValidApprovals() != 1 {
-			t.Errorf("ValidApprovals = %d, want 1", got.ValidApprovals())
+		if got.ApprovalsOfRevision() != 1 {
+			t.Errorf("ApprovalsOfRevision = %d, want 1", got.ApprovalsOfRevision())
 		}
 
 		mustTx(t, db, func(tx app.Tx) error { return tx.VoidApprovals(ctx, c.ID) })

@@ -58,13 +58,13 @@ func scanOperation(r rowScanner) (*app.ChangeOperation, error) {
 	return &op, nil
 }
 
-const approvalColumns = "id, change_request_id, user_id, user_email, decision, comment, revision, void, at"
+const approvalColumns = "id, change_request_id, user_id, user_email, decision, comment, revision, content_hash, void, at"
 
 func scanApproval(r rowScanner) (*app.Approval, error) {
 	var a app.Approval
 	var decision string
 	var at int64
-	if err := r.Scan(&a.ID, &a.ChangeRequestID, &a.UserID, &a.UserEmail, &decision, &a.Comment, &a.Revision, &a.Void, &at); err != nil {
+	if err := r.Scan(&a.ID, &a.ChangeRequestID, &a.UserID, &a.UserEmail, &decision, &a.Comment, &a.Revision, &a.ContentHash, &a.Void, &at); err != nil {
 		return nil, err
 	}
 	a.Decision = app.Decision(decision)
@@ -154,9 +154,9 @@ func (q queries) ListChangeRequests(ctx context.Context, f app.ChangeFilter) ([]
 	return out, nil
 }
 
-// loadChildren fills the operations and approvals of cs (at most
-// maxChangeLimit requests) with one query each. Requests without any get
-// empty, non-nil slices.
+// loadChildren fills the operations, approvals and contributors of cs (at
+// most maxChangeLimit requests) with one query each. Requests without any
+// get empty, non-nil slices.
 func (q queries) loadChildren(ctx context.Context, cs []app.ChangeRequest) error {
 	if len(cs) == 0 {
 		return nil
@@ -168,6 +168,7 @@ func (q queries) loadChildren(ctx context.Context, cs []app.ChangeRequest) error
 		args[i] = cs[i].ID
 		cs[i].Operations = []app.ChangeOperation{}
 		cs[i].Approvals = []app.Approval{}
+		cs[i].Contributors = []app.Contributor{}
 	}
 	in := "(" + strings.Repeat("?, ", len(cs)-1) + "?)"
 
@@ -195,16 +196,45 @@ func (q queries) loadChildren(ctx context.Context, cs []app.ChangeRequest) error
 	if err != nil {
 		return mapErr("load approvals", "", err)
 	}
-	defer rows.Close()
 	for rows.Next() {
 		a, err := scanApproval(rows)
 		if err != nil {
+			rows.Close()
 			return mapErr("load approvals", "", err)
 		}
 		c := &cs[index[a.ChangeRequestID]]
 		c.Approvals = append(c.Approvals, *a)
 	}
-	return mapErr("load approvals", "", rows.Err())
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return mapErr("load approvals", "", err)
+	}
+
+	// The creator first: the join puts them before the editors.
+	rows, err = q.query(ctx, "SELECT k.change_request_id, k.user_id, k.user_email FROM change_contributors k "+
+		"JOIN change_requests c ON c.id = k.change_request_id WHERE k.change_request_id IN "+in+
+		" ORDER BY k.change_request_id, k.user_id <> c.created_by, k.user_id", args...)
+	if err != nil {
+		return mapErr("load contributors", "", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var k app.Contributor
+		if err := rows.Scan(&id, &k.UserID, &k.Email); err != nil {
+			return mapErr("load contributors", "", err)
+		}
+		c := &cs[index[id]]
+		c.Contributors = append(c.Contributors, k)
+	}
+	return mapErr("load contributors", "", rows.Err())
+}
+
+// ChangesAwaitingExecution lists a connector's submitted and approved
+// requests, oldest first.
+func (q queries) ChangesAwaitingExecution(ctx context.Context, connectorID int64) ([]int64, error) {
+	return q.ids(ctx, "changes awaiting execution",
+		"SELECT id FROM change_requests WHERE connector_id = ? AND state IN ('submitted', 'approved') ORDER BY id", connectorID)
 }
 
 // QueuedExecutions lists executing requests nobody holds, oldest first; a
@@ -268,7 +298,26 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
 	if err != nil {
 		return mapErr("create change request", "", err)
 	}
+	given := c.Contributors
+	c.Contributors = []app.Contributor{}
+	for _, k := range append([]app.Contributor{{UserID: c.CreatedBy, Email: c.CreatedByEmail}}, given...) {
+		if c.IsContributor(k.UserID) && len(c.Contributors) > 0 {
+			continue
+		}
+		if err := t.AddContributor(ctx, c.ID, k); err != nil {
+			return err
+		}
+		c.Contributors = append(c.Contributors, k)
+	}
 	return t.insertOperations(ctx, c.ID, c.Operations)
+}
+
+// AddContributor records a user who wrote a revision of a request; one
+// already recorded stays as they were.
+func (t *tx) AddContributor(ctx context.Context, changeID int64, k app.Contributor) error {
+	_, err := t.exec(ctx, `INSERT INTO change_contributors (change_request_id, user_id, user_email) VALUES (?, ?, ?)
+ON CONFLICT (change_request_id, user_id) DO NOTHING`, changeID, k.UserID, k.Email)
+	return mapErr("add contributor", "", err)
 }
 
 // UpdateChangeRequest writes the request's own mutable columns (all but
@@ -349,9 +398,9 @@ func (t *tx) AddApproval(ctx context.Context, a *app.Approval) error {
 		a.At = time.Now()
 	}
 	a.At = fromMS(toMS(a.At))
-	err := t.queryRow(ctx, `INSERT INTO approvals (change_request_id, user_id, user_email, decision, comment, revision, void, at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		a.ChangeRequestID, a.UserID, a.UserEmail, string(a.Decision), a.Comment, a.Revision, a.Void, toMS(a.At)).Scan(&a.ID)
+	err := t.queryRow(ctx, `INSERT INTO approvals (change_request_id, user_id, user_email, decision, comment, revision, content_hash, void, at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		a.ChangeRequestID, a.UserID, a.UserEmail, string(a.Decision), a.Comment, a.Revision, a.ContentHash, a.Void, toMS(a.At)).Scan(&a.ID)
 	return mapErr("add approval", "", err)
 }
 

@@ -8,13 +8,13 @@ import (
 	"github.com/nexplane/nexplane/app"
 )
 
-const connectorColumns = "id, name, type, config, sealed_credentials, credentials_updated_at, required_approvals, created_at, updated_at"
+const connectorColumns = "id, name, type, config, sealed_credentials, credentials_updated_at, required_approvals, version, created_at, updated_at"
 
 func scanConnector(r rowScanner) (*app.Connector, error) {
 	var c app.Connector
 	var config string
 	var credsAt, created, updated int64
-	if err := r.Scan(&c.ID, &c.Name, &c.Type, &config, &c.SealedCredentials, &credsAt, &c.RequiredApprovals, &created, &updated); err != nil {
+	if err := r.Scan(&c.ID, &c.Name, &c.Type, &config, &c.SealedCredentials, &credsAt, &c.RequiredApprovals, &c.Version, &created, &updated); err != nil {
 		return nil, err
 	}
 	c.Config = rawJSON(config)
@@ -57,7 +57,8 @@ func (q queries) listConnectors(ctx context.Context, op, query string) ([]app.Co
 }
 
 // CreateConnector inserts c and sets c.ID; a taken name is ECONFLICT and
-// RequiredApprovals below 1 is EINVALID. Zero CreatedAt/UpdatedAt become now.
+// RequiredApprovals below 1 is EINVALID. Zero CreatedAt/UpdatedAt become
+// now and a zero Version 1.
 func (t *tx) CreateConnector(ctx context.Context, c *app.Connector) error {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = time.Now()
@@ -67,9 +68,12 @@ func (t *tx) CreateConnector(ctx context.Context, c *app.Connector) error {
 	}
 	c.CreatedAt, c.UpdatedAt = fromMS(toMS(c.CreatedAt)), fromMS(toMS(c.UpdatedAt))
 	c.CredentialsUpdatedAt = roundOpt(c.CredentialsUpdatedAt)
-	err := t.queryRow(ctx, `INSERT INTO connectors (name, type, config, sealed_credentials, credentials_updated_at, required_approvals, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		c.Name, c.Type, string(c.Config), sealed(c.SealedCredentials), toOptMS(c.CredentialsUpdatedAt), c.RequiredApprovals,
+	if c.Version == 0 {
+		c.Version = 1
+	}
+	err := t.queryRow(ctx, `INSERT INTO connectors (name, type, config, sealed_credentials, credentials_updated_at, required_approvals, version, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		c.Name, c.Type, string(c.Config), sealed(c.SealedCredentials), toOptMS(c.CredentialsUpdatedAt), c.RequiredApprovals, c.Version,
 		toMS(c.CreatedAt), toMS(c.UpdatedAt)).Scan(&c.ID)
 	return mapErr("create connector", "", err)
 }
@@ -83,8 +87,8 @@ func (t *tx) UpdateConnector(ctx context.Context, c *app.Connector) error {
 	c.UpdatedAt = fromMS(toMS(c.UpdatedAt))
 	c.CredentialsUpdatedAt = roundOpt(c.CredentialsUpdatedAt)
 	res, err := t.exec(ctx, `UPDATE connectors SET name = ?, type = ?, config = ?, sealed_credentials = ?, credentials_updated_at = ?,
-required_approvals = ?, updated_at = ? WHERE id = ?`,
-		c.Name, c.Type, string(c.Config), sealed(c.SealedCredentials), toOptMS(c.CredentialsUpdatedAt), c.RequiredApprovals,
+required_approvals = ?, version = ?, updated_at = ? WHERE id = ?`,
+		c.Name, c.Type, string(c.Config), sealed(c.SealedCredentials), toOptMS(c.CredentialsUpdatedAt), c.RequiredApprovals, c.Version,
 		toMS(c.UpdatedAt), c.ID)
 	if err != nil {
 		return mapErr("update connector", "", err)

@@ -148,14 +148,39 @@ func TestMigrateFrom0002(t *testing.T) {
 			}
 		}
 		u := mustCreateUser(t, db, newUser("old@example.com", app.RoleAdmin))
-		conn := mustCreateConnector(t, db, newConnector("ldap"))
-		c := newChange(conn.ID, u, "old", 1)
-		c.State, c.FinishedAt = app.StateSucceeded, t0
-		mustCreateChange(t, db, c)
+		editor := mustCreateUser(t, db, newUser("editor@example.com", app.RoleOperator))
+		// Rows as 0002 knew them: today's store writes columns it lacks.
+		raw := func(query string, args ...any) int64 {
+			var id int64
+			if err := db.writer.QueryRowContext(ctx, db.dialect.rebind(query+" RETURNING id"), args...).Scan(&id); err != nil {
+				t.Fatalf("%s: %v", query, err)
+			}
+			return id
+		}
+		conn := &app.Connector{ID: raw(`INSERT INTO connectors (name, type, config, required_approvals, created_at, updated_at) VALUES ('ldap', 'ldap', '{}', 1, 0, 0)`)}
+		c := &app.ChangeRequest{ID: raw(`INSERT INTO change_requests (title, description, connector_id, created_by, created_by_email, state, revision, created_at, updated_at, finished_at)
+VALUES ('old', '', ?, ?, ?, 'succeeded', 2, 0, 0, ?)`, conn.ID, u.ID, u.Email, toMS(t0))}
+		raw(`INSERT INTO change_operations (change_request_id, seq, type, params, status) VALUES (?, 0, 'ldap.user.disable', '{"uid":"a"}', 'succeeded')`, c.ID)
+		raw(`INSERT INTO approvals (change_request_id, user_id, user_email, decision, revision, at) VALUES (?, ?, ?, 'approve', 2, 0)`, c.ID, u.ID, u.Email)
+		edited, err := app.NewAuditEvent(t0, app.UserActor(editor), "change.edited", "change_request", fmt.Sprint(c.ID), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustTx(t, db, func(tx app.Tx) error { return tx.AppendAudit(ctx, edited) })
 
 		n, err := db.Migrate(ctx)
 		if err != nil || n != len(ms)-2 {
 			t.Fatalf("Migrate = %d, %v; want %d", n, err, len(ms)-2)
+		}
+		// 0006: version 1, the creator and the editor the audit log names
+		// are contributors, and the old approval binds no content.
+		if got, err := db.ConnectorByID(ctx, conn.ID); err != nil || got.Version != 1 {
+			t.Errorf("connector after migration = %+v, %v", got, err)
+		}
+		got := mustGetChange(t, db, c.ID)
+		want := []app.Contributor{{UserID: u.ID, Email: u.Email}, {UserID: editor.ID, Email: editor.Email}}
+		if !slices.Equal(got.Contributors, want) || len(got.Approvals) != 1 || got.Approvals[0].ContentHash != "" {
+			t.Errorf("change after migration: contributors %+v, approvals %+v", got.Contributors, got.Approvals)
 		}
 		if due, err := db.DueSyncs(ctx, t0); err != nil || !slices.Equal(due, []int64{conn.ID}) {
 			t.Errorf("DueSyncs after migration = %v, %v", due, err)

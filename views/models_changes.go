@@ -112,13 +112,16 @@ func (a ChangeActions) Any() bool {
 
 // ChangeDetailView is one change request.
 type ChangeDetailView struct {
-	ID                string
-	URL               string
-	Title             string
-	Description       string
-	State             string
-	Connector         string
-	CreatedBy         string
+	ID          string
+	URL         string
+	Title       string
+	Description string
+	State       string
+	Connector   string
+	CreatedBy   string
+	// Contributors are the emails of everyone who created or edited a
+	// revision, comma separated; none of them may approve it.
+	Contributors      string
 	Revision          string
 	Created           string
 	Submitted         string
@@ -138,6 +141,9 @@ type ChangeDetailView struct {
 	Polling bool
 	Actions ChangeActions
 	Error   string
+	// Changed is set when a decision was refused because the request
+	// changed since the approver opened it; the page shows the new revision.
+	Changed bool
 	// Revealed is a one-time secret shown once, right after the POST that
 	// revealed it.
 	Revealed       string

@@ -112,6 +112,9 @@ func (e *changeEnv) create(who string, ops ...map[string]any) int64 {
 
 func (e *changeEnv) action(who string, id int64, action string, body any) (int, map[string]any) {
 	e.t.Helper()
+	if action == "approve" || action == "reject" {
+		body = e.withRevision(id, body)
+	}
 	return e.do("POST", fmt.Sprintf("/api/v1/change-requests/%d/%s", id, action), e.tokens[who], body)
 }
 
@@ -239,4 +242,32 @@ func (e *changeEnv) assertSecretsNowhere(secrets []string) {
 			}
 		}
 	}
+}
+
+// withRevision adds the request's current revision to an approve or reject
+// body that gives none, as a client that just read the request would.
+func (e *changeEnv) withRevision(id int64, body any) any {
+	e.t.Helper()
+	out := map[string]any{}
+	switch b := body.(type) {
+	case nil:
+	case map[string]string:
+		for k, v := range b {
+			out[k] = v
+		}
+	case map[string]any:
+		for k, v := range b {
+			out[k] = v
+		}
+	default:
+		return body
+	}
+	if _, ok := out["revision"]; !ok {
+		c, err := e.db.ChangeRequestByID(context.Background(), id)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		out["revision"] = c.Revision
+	}
+	return out
 }

@@ -40,7 +40,7 @@ func TestChangeRules(t *testing.T) {
 		id := e.create("admin", disableBob)
 		e.mustAction("admin", id, "submit", nil, "submitted")
 		st, body := e.action("admin", id, "approve", map[string]string{"comment": "mine"})
-		if st != http.StatusForbidden || !strings.Contains(errMessage(body), "your own") {
+		if st != http.StatusForbidden || !strings.Contains(errMessage(body), "you created or edited") {
 			t.Errorf("self-approval: %d %v", st, body)
 		}
 		if st, _ := e.action("admin", id, "reject", map[string]string{"comment": "mine"}); st != http.StatusForbidden {

@@ -29,8 +29,16 @@ type approvalJSON struct {
 	Decision app.Decision `json:"decision"`
 	Comment  string       `json:"comment"`
 	Revision int64        `json:"revision"`
-	Void     bool         `json:"void"`
-	At       string       `json:"at"`
+	// ContentHash is what the decision signed (app.ContentHash).
+	ContentHash string `json:"content_hash,omitempty"`
+	Void        bool   `json:"void"`
+	At          string `json:"at"`
+}
+
+// contributorJSON is a user who created or edited some revision.
+type contributorJSON struct {
+	ID    int64  `json:"id"`
+	Email string `json:"email"`
 }
 
 type emergencyJSON struct {
@@ -50,7 +58,9 @@ type changeJSON struct {
 	Status      app.ChangeState `json:"status"`
 	Revision    int64           `json:"revision"`
 	CreatedBy   actorJSON       `json:"created_by"`
-	Approvals   []approvalJSON  `json:"approvals"`
+	// Contributors created or edited some revision; none may approve it.
+	Contributors []contributorJSON `json:"contributors"`
+	Approvals    []approvalJSON    `json:"approvals"`
 	// ApprovalCount counts distinct, non-void approvals of this revision.
 	ApprovalCount int             `json:"approval_count"`
 	Emergency     *emergencyJSON  `json:"emergency"`
@@ -76,13 +86,17 @@ func toChangeJSON(c *app.ChangeRequest, acts app.Actions) changeJSON {
 	out := changeJSON{ID: c.ID, Title: c.Title, Description: c.Description, ConnectorID: c.ConnectorID,
 		Status: c.State, Revision: c.Revision,
 		CreatedBy:     actorJSON{Type: app.ActorUser, ID: strconv.FormatInt(c.CreatedBy, 10), Email: c.CreatedByEmail},
-		ApprovalCount: c.ValidApprovals(), Approvals: []approvalJSON{}, Operations: []operationJSON{},
+		ApprovalCount: c.ApprovalsOfRevision(), Approvals: []approvalJSON{}, Operations: []operationJSON{},
 		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt),
 		SubmittedAt: optTime(c.SubmittedAt), StartedAt: optTime(c.StartedAt), FinishedAt: optTime(c.FinishedAt),
 		AllowedActions: acts.Names()}
 	for _, a := range c.Approvals {
 		out.Approvals = append(out.Approvals, approvalJSON{UserID: a.UserID, Email: a.UserEmail, Decision: a.Decision,
-			Comment: a.Comment, Revision: a.Revision, Void: a.Void, At: rfc3339(a.At)})
+			Comment: a.Comment, Revision: a.Revision, ContentHash: a.ContentHash, Void: a.Void, At: rfc3339(a.At)})
+	}
+	out.Contributors = []contributorJSON{}
+	for _, k := range c.Contributors {
+		out.Contributors = append(out.Contributors, contributorJSON{ID: k.UserID, Email: k.Email})
 	}
 	for _, o := range c.Operations {
 		res := o.Result
@@ -218,17 +232,24 @@ func (a *api) submitChange(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// decisionRequest is an approve or reject: the revision the approver saw
+// is required, so a decision never lands on content nobody read.
+type decisionRequest struct {
+	Revision int64  `json:"revision"`
+	Comment  string `json:"comment"`
+}
+
 func (a *api) approveChange(w http.ResponseWriter, r *http.Request) {
-	var req commentRequest
-	a.changeActionWithBody(w, r, &req, true, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
-		return a.svc.ApproveChange(r.Context(), act, id, req.Comment)
+	var req decisionRequest
+	a.changeActionWithBody(w, r, &req, false, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
+		return a.svc.ApproveChange(r.Context(), act, id, app.DecisionInput{Revision: req.Revision, Comment: req.Comment})
 	})
 }
 
 func (a *api) rejectChange(w http.ResponseWriter, r *http.Request) {
-	var req commentRequest
+	var req decisionRequest
 	a.changeActionWithBody(w, r, &req, false, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
-		return a.svc.RejectChange(r.Context(), act, id, req.Comment)
+		return a.svc.RejectChange(r.Context(), act, id, app.DecisionInput{Revision: req.Revision, Comment: req.Comment})
 	})
 }
 

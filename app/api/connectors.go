@@ -21,8 +21,11 @@ type connectorJSON struct {
 	CredentialsSet       bool               `json:"credentials_set"`
 	CredentialsUpdatedAt *string            `json:"credentials_updated_at"`
 	ApprovalPolicy       approvalPolicyJSON `json:"approval_policy"`
-	CreatedAt            string             `json:"created_at"`
-	UpdatedAt            string             `json:"updated_at"`
+	// Version bumps when config, credentials or approval policy change;
+	// approvals bind to it.
+	Version   int64  `json:"version"`
+	CreatedAt string `json:"created_at"`
+	UpdatedAt string `json:"updated_at"`
 	// AllowedActions are what the caller may do to it now (app.ConnectorActions).
 	AllowedActions []string `json:"allowed_actions"`
 }
@@ -31,7 +34,7 @@ func toConnectorJSON(c *app.Connector, acts app.Actions) connectorJSON {
 	n := c.RequiredApprovals
 	out := connectorJSON{ID: c.ID, Name: c.Name, Type: c.Type, Config: c.Config,
 		CredentialsSet: c.SealedCredentials != nil, ApprovalPolicy: approvalPolicyJSON{RequiredApprovals: &n},
-		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt), AllowedActions: acts.Names()}
+		Version: c.Version, CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt), AllowedActions: acts.Names()}
 	if !c.CredentialsUpdatedAt.IsZero() {
 		t := rfc3339(c.CredentialsUpdatedAt)
 		out.CredentialsUpdatedAt = &t

@@ -74,6 +74,11 @@ func (e *Engine) run(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
+	if !c.Emergency {
+		if refused, err := e.refuseUnapproved(ctx, c); refused || err != nil {
+			return err
+		}
+	}
 	conn, connErr := app.OpenConnector(ctx, e.cfg.Registry, e.cfg.Sealer, connector)
 	if conn != nil {
 		defer conn.Close()
@@ -215,6 +220,46 @@ func (e *Engine) succeed(ctx context.Context, c *app.ChangeRequest, connector *a
 		}
 		return appendAudit(ctx, tx, e.now(), "change.operation_succeeded", c.ID, payload)
 	})
+}
+
+// refuseUnapproved counts the approvals again, from scratch, before the
+// request touches its target: an approver disabled or demoted, or a
+// connector changed, since execute was asked must not let it run. A request
+// without enough valid approvals fails with its pending operations skipped
+// and the reason in its audit record; an emergency change never gets here.
+func (e *Engine) refuseUnapproved(ctx context.Context, c *app.ChangeRequest) (refused bool, err error) {
+	err = e.cfg.Store.WithTx(ctx, func(tx app.Tx) error {
+		if err := e.checkOwner(ctx, tx, c.ID); err != nil {
+			return err
+		}
+		cur, err := tx.ChangeRequestByID(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		connector, err := tx.ConnectorByID(ctx, cur.ConnectorID)
+		if err != nil {
+			return err
+		}
+		tally, err := app.TallyApprovals(ctx, tx, cur, connector)
+		if err != nil || tally.Enough() {
+			return err
+		}
+		refused = true
+		var skipped int
+		for i := range cur.Operations {
+			o := &cur.Operations[i]
+			if o.Status == app.OpPending {
+				o.Status = app.OpSkipped
+				if err := tx.UpdateOperation(ctx, o); err != nil {
+					return err
+				}
+				skipped++
+			}
+		}
+		return e.close(ctx, tx, cur, app.StateFailed, map[string]any{"reason": "not run: " + tally.Shortfall(),
+			"approvals": tally.Valid, "required_approvals": tally.Required, "skipped": skipped})
+	})
+	return refused, err
 }
 
 // fail records the failed operation, skips the rest and fails the request.

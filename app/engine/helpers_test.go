@@ -27,7 +27,7 @@ func approvedChange(ctx context.Context, t *testing.T, svc *app.Service, op, app
 	if _, err := svc.SubmitChange(ctx, op, c.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.ApproveChange(ctx, appr, c.ID, ""); err != nil {
+	if _, err := svc.ApproveChange(ctx, appr, c.ID, app.DecisionInput{Revision: c.Revision}); err != nil {
 		t.Fatal(err)
 	}
 	return c.ID

@@ -97,7 +97,7 @@ func Status(code app.ErrorCode) int {
 		return http.StatusForbidden
 	case app.ENOTFOUND:
 		return http.StatusNotFound
-	case app.ECONFLICT:
+	case app.ECONFLICT, app.EREVISIONMISMATCH:
 		return http.StatusConflict
 	case app.ERATELIMITED:
 		return http.StatusTooManyRequests
@@ -118,6 +118,8 @@ type ErrorDetail struct {
 	Code      app.ErrorCode `json:"code"`
 	Message   string        `json:"message"`
 	RequestID string        `json:"request_id,omitempty"`
+	// CurrentRevision comes with revision_mismatch: the revision to look at.
+	CurrentRevision int64 `json:"current_revision,omitempty"`
 }
 
 // WriteError writes err as a JSON error. Internal errors are logged with
@@ -126,7 +128,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	code := app.ErrCode(err)
 	LogError(log, r, err)
 	RetryAfter(w, err)
-	WriteJSON(w, Status(code), ErrorBody{Error: ErrorDetail{Code: code, Message: app.ErrMessage(err), RequestID: RequestID(r.Context())}})
+	WriteJSON(w, Status(code), ErrorBody{Error: ErrorDetail{Code: code, Message: app.ErrMessage(err), RequestID: RequestID(r.Context()),
+		CurrentRevision: app.ErrCurrentRevision(err)}})
 }
 
 // LogError logs a failed request: an internal error in full, and the cause

@@ -26,6 +26,7 @@ var actionButtons = map[string]string{
 // participation is how the viewing user took part in a change request.
 type participation struct {
 	creator  bool
+	editor   bool   // edited a revision someone else created
 	approved bool   // approved its current revision
 	ranBy    string // emergency run by: "" none, "me", "other"
 }
@@ -34,7 +35,7 @@ type participation struct {
 // in state st.
 func participations(st app.ChangeState) []participation {
 	var out []participation
-	for _, creator := range []bool{false, true} {
+	for _, w := range []struct{ creator, editor bool }{{false, false}, {true, false}, {false, true}} {
 		approved := []bool{false}
 		if st == app.StateSubmitted || st == app.StateApproved {
 			approved = []bool{false, true}
@@ -46,7 +47,7 @@ func participations(st app.ChangeState) []participation {
 		}
 		for _, ap := range approved {
 			for _, r := range ran {
-				out = append(out, participation{creator: creator, approved: ap, ranBy: r})
+				out = append(out, participation{creator: w.creator, editor: w.editor, approved: ap, ranBy: r})
 			}
 		}
 	}
@@ -79,7 +80,7 @@ func TestConsoleAndAPIShowWhatAppAllows(t *testing.T) {
 	for _, st := range app.ChangeStates {
 		for _, role := range app.Roles {
 			for _, k := range participations(st) {
-				name := fmt.Sprintf("%s/%s/creator=%v,approved=%v,emergency=%q", st, role, k.creator, k.approved, k.ranBy)
+				name := fmt.Sprintf("%s/%s/creator=%v,editor=%v,approved=%v,emergency=%q", st, role, k.creator, k.editor, k.approved, k.ranBy)
 				t.Run(name, func(t *testing.T) {
 					p := people[role]
 					by := p.author
@@ -99,8 +100,16 @@ func TestConsoleAndAPIShowWhatAppAllows(t *testing.T) {
 						}
 					}
 					err := e.db.WithTx(ctx, func(tx app.Tx) error {
-						if err := tx.CreateChangeRequest(ctx, c); err != nil || !k.approved {
+						if err := tx.CreateChangeRequest(ctx, c); err != nil {
 							return err
+						}
+						if k.editor {
+							if err := tx.AddContributor(ctx, c.ID, app.Contributor{UserID: p.user.ID, Email: p.user.Email}); err != nil {
+								return err
+							}
+						}
+						if !k.approved {
+							return nil
 						}
 						return tx.AddApproval(ctx, &app.Approval{ChangeRequestID: c.ID, UserID: p.user.ID,
 							UserEmail: p.user.Email, Decision: app.DecisionApprove, Revision: 1, At: e.clock.Now()})
@@ -113,6 +122,13 @@ func TestConsoleAndAPIShowWhatAppAllows(t *testing.T) {
 						t.Fatal(err)
 					}
 					want := e.svc.ChangeActions(app.UserActor(p.user), stored).Names()
+					if k.creator || k.editor {
+						for _, a := range []string{app.ActionApprove, app.ActionReject, app.ActionReview} {
+							if slices.Contains(want, a) {
+								t.Errorf("a contributor is allowed to %s", a)
+							}
+						}
+					}
 
 					// The console: exactly the buttons of the allowed actions.
 					page := e.get(p.web, "/changes/"+strconv.FormatInt(c.ID, 10))

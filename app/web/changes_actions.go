@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/a-h/templ"
 
@@ -35,6 +36,7 @@ func (h *handler) changeAction(done string, fn changeActionFunc) authedHandler {
 
 // renderChangeError shows a refused action on the request's page.
 func (h *handler) renderChangeError(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, err error) {
+	changed := app.ErrCode(err) == app.EREVISIONMISMATCH
 	h.renderRefused(w, r, a, err, func(reason string) (templ.Component, error) {
 		c, err := h.svc.GetChange(r.Context(), a.actor, id)
 		if err != nil {
@@ -42,8 +44,16 @@ func (h *handler) renderChangeError(w http.ResponseWriter, r *http.Request, a *s
 		}
 		v := h.changeDetailView(r.Context(), a, c)
 		v.Error = reason
+		v.Changed = changed
 		return views.ChangeDetailPage(h.page(a, c.Title, views.NavChanges, ""), v), nil
 	})
+}
+
+// decisionInput reads an approve or reject form: the hidden revision is the
+// one the page showed (a missing or garbled one is 0, which app refuses).
+func decisionInput(f url.Values) app.DecisionInput {
+	rev, _ := strconv.ParseInt(f.Get("revision"), 10, 64)
+	return app.DecisionInput{Revision: rev, Comment: f.Get("comment")}
 }
 
 // changeRoutes registers the change request pages.
@@ -65,11 +75,11 @@ func (h *handler) changeRoutes(mux *http.ServeMux) {
 		})))
 	mux.Handle("POST /changes/{id}/approve", h.authed(h.changeAction("You approved change request %d.",
 		func(ctx context.Context, act app.Actor, id int64, f url.Values) (*app.ChangeRequest, error) {
-			return s.ApproveChange(ctx, act, id, f.Get("comment"))
+			return s.ApproveChange(ctx, act, id, decisionInput(f))
 		})))
 	mux.Handle("POST /changes/{id}/reject", h.authed(h.changeAction("You rejected change request %d.",
 		func(ctx context.Context, act app.Actor, id int64, f url.Values) (*app.ChangeRequest, error) {
-			return s.RejectChange(ctx, act, id, f.Get("comment"))
+			return s.RejectChange(ctx, act, id, decisionInput(f))
 		})))
 	mux.Handle("POST /changes/{id}/cancel", h.authed(h.changeAction("Change request %d cancelled.",
 		func(ctx context.Context, act app.Actor, id int64, _ url.Values) (*app.ChangeRequest, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/views"
@@ -19,9 +20,14 @@ func (h *handler) changeDetailView(ctx context.Context, a *sessionUser, c *app.C
 		RequiredApprovals: requiredApprovals(sums, c.ConnectorID),
 		CreatedBy:         c.CreatedByEmail, Revision: strconv.FormatInt(c.Revision, 10), Created: formatTime(c.CreatedAt),
 		Submitted: formatOpt(c.SubmittedAt), Started: formatOpt(c.StartedAt), Finished: formatOpt(c.FinishedAt),
-		ApprovalCount: strconv.Itoa(c.ValidApprovals()), Emergency: c.Emergency, Justification: c.EmergencyJustification,
+		ApprovalCount: strconv.Itoa(c.ApprovalsOfRevision()), Emergency: c.Emergency, Justification: c.EmergencyJustification,
 		NeedsReview: c.NeedsReview(), ReviewedAt: formatOpt(c.ReviewedAt), ReviewComment: c.ReviewComment,
 		Polling: c.State.Running()}
+	emails := make([]string, 0, len(c.Contributors))
+	for _, k := range c.Contributors {
+		emails = append(emails, k.Email)
+	}
+	v.Contributors = strings.Join(emails, ", ")
 	for _, ap := range c.Approvals {
 		v.Approvals = append(v.Approvals, views.ApprovalView{Email: ap.UserEmail, Decision: string(ap.Decision),
 			Comment: ap.Comment, Revision: strconv.FormatInt(ap.Revision, 10), Void: ap.Void, At: formatTime(ap.At)})

@@ -159,7 +159,7 @@ func TestSelfApprovalRefused(t *testing.T) {
 	if r.StatusCode != http.StatusForbidden {
 		t.Fatalf("self-approval: %d", r.StatusCode)
 	}
-	requireContains(t, r, `data-testid="change-error"`, "you cannot approve your own change request", `data-testid="change-status">submitted<`)
+	requireContains(t, r, `data-testid="change-error"`, "you cannot approve a change request you created or edited", `data-testid="change-status">submitted<`)
 
 	// The dashboard: waiting for the approver, not for its creator.
 	requireContains(t, e.get(appr, "/"), `data-testid="card-approvals"`, "Mine", "Directory", "1 approval required")

@@ -98,7 +98,7 @@ func RenderInternalError(w http.ResponseWriter, r *http.Request) {
 func (h *handler) renderRefused(w http.ResponseWriter, r *http.Request, a *sessionUser, err error, page func(reason string) (templ.Component, error)) {
 	code := app.ErrCode(err)
 	switch code {
-	case app.EINVALID, app.ECONFLICT, app.EFORBIDDEN, app.EUNAVAILABLE:
+	case app.EINVALID, app.ECONFLICT, app.EREVISIONMISMATCH, app.EFORBIDDEN, app.EUNAVAILABLE:
 	default:
 		h.renderError(w, r, a, err)
 		return

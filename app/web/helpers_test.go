@@ -2,11 +2,13 @@ package web_test
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -163,6 +165,7 @@ func (e *env) get(c *http.Client, path string, hdr ...string) response {
 
 func (e *env) post(c *http.Client, path string, form url.Values, hdr ...string) response {
 	e.t.Helper()
+	form = e.withRevision(path, form)
 	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, strings.NewReader(form.Encode()))
 	if err != nil {
 		e.t.Fatal(err)
@@ -233,4 +236,29 @@ func requireContains(t *testing.T, r response, subs ...string) {
 			t.Errorf("body lacks %q (status %d):\n%s", s, r.StatusCode, r.body)
 		}
 	}
+}
+
+// withRevision adds the request's current revision to an approve or reject
+// form that gives none, as the page the approver read would.
+func (e *env) withRevision(path string, form url.Values) url.Values {
+	e.t.Helper()
+	rest, ok := strings.CutPrefix(path, "/changes/")
+	id, action, _ := strings.Cut(rest, "/")
+	if !ok || (action != "approve" && action != "reject") || form.Has("revision") {
+		return form
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil {
+		return form
+	}
+	c, err := e.db.ChangeRequestByID(context.Background(), n)
+	if err != nil {
+		return form
+	}
+	out := url.Values{}
+	for k, v := range form {
+		out[k] = v
+	}
+	out.Set("revision", strconv.FormatInt(c.Revision, 10))
+	return out
 }

@@ -281,7 +281,7 @@ func testHostOperations(t *testing.T, admin, op, appr *apiClient, root, hostname
 			who    *apiClient
 			action string
 		}{{op, "submit"}, {appr, "approve"}, {op, "execute"}} {
-			if st, body := step.who.do("POST", path+"/"+step.action, map[string]string{}); st != 200 {
+			if st, body := step.who.do("POST", path+"/"+step.action, stepBody(step.action)); st != 200 {
 				t.Fatalf("%s %s: %d %v", typ, step.action, st, body)
 			}
 		}
@@ -470,7 +470,7 @@ func runHostChange(t *testing.T, s *agentStack, typ string, params map[string]an
 		who    *apiClient
 		action string
 	}{{s.op, "submit"}, {s.appr, "approve"}, {s.op, "execute"}} {
-		if st, body := step.who.do("POST", path+"/"+step.action, map[string]string{}); st != 200 {
+		if st, body := step.who.do("POST", path+"/"+step.action, stepBody(step.action)); st != 200 {
 			t.Fatalf("%s %s: %d %v", typ, step.action, st, body)
 		}
 	}

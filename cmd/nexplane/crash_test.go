@@ -179,7 +179,7 @@ func TestCrashDuringExecutionThenResume(t *testing.T) {
 		who    *apiClient
 		action string
 	}{{op, "submit"}, {appr, "approve"}, {op, "execute"}} {
-		if st, body := step.who.do("POST", path+"/"+step.action, map[string]string{}); st != 200 {
+		if st, body := step.who.do("POST", path+"/"+step.action, stepBody(step.action)); st != 200 {
 			t.Fatalf("%s: %d %v", step.action, st, body)
 		}
 	}
@@ -304,4 +304,13 @@ func (a *apiClient) withBase(base string) *apiClient {
 	b := *a
 	b.base = base
 	return &b
+}
+
+// stepBody is the body of a submit, approve or execute of a new request:
+// an approval names the revision it approves (the first).
+func stepBody(action string) map[string]any {
+	if action == "approve" {
+		return map[string]any{"revision": 1}
+	}
+	return map[string]any{}
 }
