@@ -46,7 +46,7 @@ func TestLoginCookieAttributes(t *testing.T) {
 }
 
 func TestLoginFailures(t *testing.T) {
-	e := newEnv(t, envOpts{limiter: app.NewLoginLimiter(app.LoginLimitConfig{AccountMaxFailures: 3})})
+	e := newEnv(t, envOpts{limiter: app.NewLoginLimiter(app.LoginLimitConfig{PairMaxFailures: 3})})
 	e.seedUser("ops@example.com", app.RoleOperator)
 	disabled := e.seedUser("gone@example.com", app.RoleViewer)
 	f := true
