@@ -38,7 +38,19 @@ type LoginResult struct {
 func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error) {
 	account := strings.ToLower(strings.TrimSpace(in.Email))
 	now := s.now()
-	if retry, ok := s.limiter.Allow(account, in.ClientAddr, now); !ok {
+
+	user, lookupErr := s.store.UserByEmail(ctx, account)
+	if lookupErr != nil && ErrCode(lookupErr) != ENOTFOUND {
+		return nil, fmt.Errorf("login: look up user: %w", lookupErr)
+	}
+	var resetAt time.Time
+	if user != nil {
+		var err error
+		if resetAt, err = s.loginThrottleReset(ctx, user.ID); err != nil {
+			return nil, fmt.Errorf("login: %w", err)
+		}
+	}
+	if retry, ok := s.limiter.Allow(account, in.ClientAddr, now, resetAt); !ok {
 		s.log.WarnContext(ctx, "login rate limited", "client_addr", in.ClientAddr)
 		secs := int(retry.Round(time.Second) / time.Second)
 		if secs < 1 {
@@ -48,10 +60,6 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 			Message: fmt.Sprintf("too many failed login attempts; try again in %d seconds", secs)}
 	}
 
-	user, lookupErr := s.store.UserByEmail(ctx, account)
-	if lookupErr != nil && ErrCode(lookupErr) != ENOTFOUND {
-		return nil, fmt.Errorf("login: look up user: %w", lookupErr)
-	}
 	// Always run one bcrypt comparison so unknown users cost the same time.
 	hash := s.hasher.DummyHash()
 	if user != nil {
@@ -78,7 +86,10 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 
 	if reason != "" {
 		s.limiter.Fail(account, in.ClientAddr, now)
-		actor := Actor{Type: ActorUser, Email: account}
+		// The identifier is whatever an unauthenticated client sent: the
+		// audit record keeps no more of it than an email can be long.
+		submitted := truncateIdentifier(account)
+		actor := Actor{Type: ActorUser, Email: submitted}
 		resourceID := ""
 		if user != nil {
 			actor = UserActor(user)
@@ -86,7 +97,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 		}
 		err := s.store.WithTx(ctx, func(tx Tx) error {
 			return s.appendAudit(ctx, tx, actor, "auth.login_failed", "user", resourceID,
-				map[string]any{"email": account, "reason": reason, "via": via, "client_addr": in.ClientAddr})
+				map[string]any{"email": submitted, "reason": reason, "via": via, "client_addr": in.ClientAddr})
 		})
 		if err != nil {
 			return nil, fmt.Errorf("login: record failure: %w", err)

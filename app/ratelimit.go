@@ -9,33 +9,44 @@ import (
 // LoginLimitConfig sets the login rate limits. Zero (or negative) fields take
 // the defaults shown.
 type LoginLimitConfig struct {
-	// AccountMaxFailures failures on one account within AccountWindow lock
-	// the account for AccountWindow from the last of them. Default 10 / 15 min.
-	AccountMaxFailures int
-	AccountWindow      time.Duration
-	// AddrMaxFailures failures from one client address within AddrWindow
-	// lock that address out for AddrWindow. Default 50 / 15 min.
+	// PairMaxFailures failures on one account from one client address
+	// within PairWindow lock that pair (only) for PairWindow from the last
+	// of them. Default 10 / 15 min.
+	PairMaxFailures int
+	PairWindow      time.Duration
+	// AddrMaxFailures failures from one client address within AddrWindow,
+	// whatever the accounts, lock that address out for AddrWindow.
+	// Default 50 / 15 min.
 	AddrMaxFailures int
 	AddrWindow      time.Duration
-	// AccountHardCap is the most attempts on one account within
-	// HardCapWindow that are evaluated at all, however they are spread over
-	// addresses and lockouts; successful logins do not count. Default 100 / 1 h.
+	// AccountHardCap failures on one account within HardCapWindow, from any
+	// addresses, put the account under attack: until the window ends only
+	// addresses without recent failures are evaluated. Default 100 / 1 h.
 	AccountHardCap int
 	HardCapWindow  time.Duration
-	// MaxEntries bounds each of the two tables (accounts, addresses); when one
-	// is full the least recently active entry is dropped. Default 100,000.
+	// MaxEntries bounds each of the three tables (pairs, addresses,
+	// accounts); when one is full its least recently active entry is
+	// dropped. Default 100,000.
 	MaxEntries int
 }
 
 // Default login limits.
 const (
-	DefaultAccountMaxFailures = 10
-	DefaultAccountWindow      = 15 * time.Minute
-	DefaultAddrMaxFailures    = 50
-	DefaultAddrWindow         = 15 * time.Minute
-	DefaultAccountHardCap     = 100
-	DefaultHardCapWindow      = time.Hour
-	DefaultLimiterMaxEntries  = 100_000
+	DefaultPairMaxFailures   = 10
+	DefaultPairWindow        = 15 * time.Minute
+	DefaultAddrMaxFailures   = 50
+	DefaultAddrWindow        = 15 * time.Minute
+	DefaultAccountHardCap    = 100
+	DefaultHardCapWindow     = time.Hour
+	DefaultLimiterMaxEntries = 100_000
+)
+
+// Key lengths the limiter keeps: no valid email is longer than 254 bytes and
+// no IP address text longer than 64, so longer input (which can only fail)
+// shares a truncated key instead of growing memory.
+const (
+	maxAccountKey = 254
+	maxAddrKey    = 64
 )
 
 func (c LoginLimitConfig) withDefaults() LoginLimitConfig {
@@ -49,8 +60,8 @@ func (c LoginLimitConfig) withDefaults() LoginLimitConfig {
 			*v = d
 		}
 	}
-	setInt(&c.AccountMaxFailures, DefaultAccountMaxFailures)
-	setDur(&c.AccountWindow, DefaultAccountWindow)
+	setInt(&c.PairMaxFailures, DefaultPairMaxFailures)
+	setDur(&c.PairWindow, DefaultPairWindow)
 	setInt(&c.AddrMaxFailures, DefaultAddrMaxFailures)
 	setDur(&c.AddrWindow, DefaultAddrWindow)
 	setInt(&c.AccountHardCap, DefaultAccountHardCap)
@@ -59,40 +70,44 @@ func (c LoginLimitConfig) withDefaults() LoginLimitConfig {
 	return c
 }
 
-// LoginLimiter throttles password guessing per account and per client
-// address, in memory. It is safe for concurrent use.
+// LoginLimiter throttles password guessing, in memory, without letting the
+// throttling itself lock users out: it is safe for concurrent use.
 //
 // Protocol, per login attempt: call Allow once; if it refuses, do not check
-// the password (and call nothing else); otherwise check it and call Fail or
-// Succeed. An attempt that ends in neither (an internal error) still counts
-// towards the hard cap, which errs on the side of refusing.
+// the password; otherwise check it and call Fail or Succeed.
 //
-// Two kinds of limit apply:
+// Only failures count, and they count against the client address that made
+// them, so nobody elsewhere can use up a user's allowance:
 //
-//   - Lockouts: failures are counted by Fail in a fixed window that starts at
-//     the first failure; the one that reaches the maximum locks the account
-//     (or address) for a full window from that moment. Succeed clears the
-//     account's count.
-//   - The hard cap counts attempts when Allow admits them, not when Fail
-//     reports them: concurrent requests can all pass Allow before the first
-//     Fail lands, and reserving at Allow keeps the cap exact under such a
-//     burst. Succeed gives the reservation back; nothing else does.
+//   - per (account, address): PairMaxFailures lock that account for that
+//     address only; a success from the address clears its count.
+//   - per address: AddrMaxFailures, over any accounts, lock the address.
+//   - per account: past AccountHardCap failures an account is under
+//     attack, and only addresses with no recent failures are evaluated at
+//     all. An attacker gets one guess per fresh address; the user, from an
+//     address without failures, always gets in with the right password.
 //
-// Account names should be normalised by the caller (Login lower-cases and
-// trims); IPv6 callers may want to pass a /64 prefix as addr. An empty
-// account or addr skips that dimension.
+// Failures are counted in fixed windows that open at the first failure.
+// Concurrent attempts may all pass Allow before the first Fail lands, so a
+// burst overshoots a limit by at most its own size; every evaluated guess
+// still costs a bcrypt comparison.
 //
-// Memory is bounded: each table holds at most MaxEntries, entries whose
-// windows have all ended are pruned on every call (cheaply, from the
-// least-recently-active end of a list), and a full table drops its least
-// recently active entry. Flooding the table to evict a locked account needs
-// MaxEntries failed attempts, each paying for a bcrypt comparison.
+// An administrator's reset (resetAt, kept in the database so every server
+// and the CLI see it) forgets the account's pairs and count whose windows
+// or lockouts began at or before it; address limits stay, as they are not
+// the account's.
+//
+// Memory is bounded: keys are truncated, each table holds at most
+// MaxEntries, entries whose windows have all ended are pruned on every call
+// (cheaply, from the least-recently-active end of a list), and a full table
+// drops its least recently active entry.
 type LoginLimiter struct {
 	cfg LoginLimitConfig
 
 	mu       sync.Mutex
-	accounts *limitTable
+	pairs    *limitTable
 	addrs    *limitTable
+	accounts *limitTable
 }
 
 // NewLoginLimiter returns a limiter with cfg's limits (zero fields default).
@@ -100,79 +115,106 @@ func NewLoginLimiter(cfg LoginLimitConfig) *LoginLimiter {
 	cfg = cfg.withDefaults()
 	return &LoginLimiter{
 		cfg:      cfg,
-		accounts: newLimitTable(cfg.MaxEntries, max(cfg.AccountWindow, cfg.HardCapWindow)),
+		pairs:    newLimitTable(cfg.MaxEntries, cfg.PairWindow),
 		addrs:    newLimitTable(cfg.MaxEntries, cfg.AddrWindow),
+		accounts: newLimitTable(cfg.MaxEntries, cfg.HardCapWindow),
 	}
 }
 
-// Allow reports whether an attempt on account from addr may be evaluated. When
-// it may not, retryAfter says how long until it might (always > 0).
-func (l *LoginLimiter) Allow(account, addr string, now time.Time) (retryAfter time.Duration, ok bool) {
+// limiterKeys truncates account and addr and forms the pair key; an empty
+// account or addr skips the dimensions it is part of.
+func limiterKeys(account, addr string) (acct, ad, pair string) {
+	acct, ad = truncateBytes(account, maxAccountKey), truncateBytes(addr, maxAddrKey)
+	if acct != "" && ad != "" {
+		pair = acct + "\x00" + ad
+	}
+	return acct, ad, pair
+}
+
+func truncateBytes(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// Allow reports whether an attempt on account from addr may be evaluated.
+// resetAt is the account's last throttling reset (zero if none). When the
+// attempt may not be evaluated, retryAfter says how long until it might
+// (always > 0).
+func (l *LoginLimiter) Allow(account, addr string, now, resetAt time.Time) (retryAfter time.Duration, ok bool) {
+	acct, ad, pair := limiterKeys(account, addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.accounts.prune(now)
-	l.addrs.prune(now)
+	l.prune(now)
 
-	if addr != "" {
-		if e := l.addrs.get(addr); e != nil && now.Before(e.lockedUntil) {
+	addrDirty := false
+	if e := l.addrs.get(ad); e != nil {
+		if now.Before(e.lockedUntil) {
+			retryAfter = max(retryAfter, e.lockedUntil.Sub(now))
+		}
+		addrDirty = e.failures.count(now, l.cfg.AddrWindow) > 0
+	}
+	if e := l.pairs.get(pair); e != nil {
+		if e.resetBy(resetAt) {
+			l.pairs.remove(e)
+		} else if now.Before(e.lockedUntil) {
 			retryAfter = max(retryAfter, e.lockedUntil.Sub(now))
 		}
 	}
-	if account != "" {
-		if e := l.accounts.get(account); e != nil {
-			if now.Before(e.lockedUntil) {
-				retryAfter = max(retryAfter, e.lockedUntil.Sub(now))
-			}
-			if e.attempts.count(now, l.cfg.HardCapWindow) >= l.cfg.AccountHardCap {
-				retryAfter = max(retryAfter, e.attempts.end(l.cfg.HardCapWindow).Sub(now))
-			}
+	if e := l.accounts.get(acct); e != nil {
+		if e.resetBy(resetAt) {
+			l.accounts.remove(e)
+		} else if addrDirty && e.failures.count(now, l.cfg.HardCapWindow) >= l.cfg.AccountHardCap {
+			retryAfter = max(retryAfter, e.failures.end(l.cfg.HardCapWindow).Sub(now))
 		}
 	}
-	if retryAfter > 0 {
-		return retryAfter, false
-	}
-	if account != "" {
-		e := l.accounts.touch(account, now)
-		e.attempts.add(now, l.cfg.HardCapWindow)
-	}
-	return 0, true
+	return retryAfter, retryAfter <= 0
 }
 
 // Fail records a failed attempt (wrong password, unknown or disabled account).
 func (l *LoginLimiter) Fail(account, addr string, now time.Time) {
+	acct, ad, pair := limiterKeys(account, addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.accounts.prune(now)
-	l.addrs.prune(now)
-	if addr != "" {
-		l.addrs.touch(addr, now).fail(now, l.cfg.AddrWindow, l.cfg.AddrMaxFailures)
+	l.prune(now)
+	if ad != "" {
+		l.addrs.touch(ad, now).fail(now, l.cfg.AddrWindow, l.cfg.AddrMaxFailures)
 	}
-	if account != "" {
-		l.accounts.touch(account, now).fail(now, l.cfg.AccountWindow, l.cfg.AccountMaxFailures)
+	if pair != "" {
+		l.pairs.touch(pair, now).fail(now, l.cfg.PairWindow, l.cfg.PairMaxFailures)
+	}
+	if acct != "" {
+		// No lockout: the count only decides who is evaluated (see Allow).
+		l.accounts.touch(acct, now).failures.add(now, l.cfg.HardCapWindow)
 	}
 }
 
-// Succeed records a successful login: it clears the account's failure count
-// (not a running lockout, nor the address's count: a correct password for one
-// account says nothing about guesses from that address at others) and gives
-// back the hard-cap reservation Allow made.
+// Succeed records a successful login: it clears the pair's count, as the
+// address has shown it knows the password. It leaves the account's count
+// (guesses from elsewhere go on counting) and the address's (a correct
+// password for one account says nothing about guesses at others).
 func (l *LoginLimiter) Succeed(account, addr string) {
-	if account == "" {
-		return
-	}
+	_, _, pair := limiterKeys(account, addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e := l.accounts.get(account)
-	if e == nil {
-		return
+	if e := l.pairs.get(pair); e != nil {
+		l.pairs.remove(e)
 	}
-	e.failures = window{}
-	if e.attempts.n > 0 {
-		e.attempts.n--
-	}
-	if e.attempts.n == 0 && e.lockedUntil.IsZero() {
-		l.accounts.remove(e)
-	}
+}
+
+func (l *LoginLimiter) prune(now time.Time) {
+	l.pairs.prune(now)
+	l.addrs.prune(now)
+	l.accounts.prune(now)
+}
+
+// Len reports how many pairs, addresses and accounts the limiter tracks (for
+// tests and metrics).
+func (l *LoginLimiter) Len() (pairs, addrs, accounts int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.pairs.m), len(l.addrs.m), len(l.accounts.m)
 }
 
 // window counts events in a fixed window that opens at the first event.
@@ -200,22 +242,33 @@ func (w *window) add(now time.Time, length time.Duration) int {
 	return w.n
 }
 
-// limitEntry is one account's or address's state.
+// limitEntry is one pair's, address's or account's state.
 type limitEntry struct {
 	key         string
 	elem        *list.Element
-	touched     time.Time // last Allow or Fail; orders the list
-	failures    window    // counted by Fail, for the lockout
+	touched     time.Time // last Fail; orders the list
+	failures    window
+	lockedAt    time.Time
 	lockedUntil time.Time
-	attempts    window // counted by Allow, for the hard cap (accounts only)
 }
 
 // fail counts a failure and starts a lockout when it reaches maxFailures.
 func (e *limitEntry) fail(now time.Time, length time.Duration, maxFailures int) {
 	if e.failures.add(now, length) >= maxFailures {
-		e.lockedUntil = now.Add(length)
+		e.lockedAt, e.lockedUntil = now, now.Add(length)
 		e.failures = window{}
 	}
+}
+
+// resetBy reports whether a reset at resetAt wipes the entry: its failure
+// window or lockout began at or before the reset. Later ones are new
+// guesses and stand.
+func (e *limitEntry) resetBy(resetAt time.Time) bool {
+	if resetAt.IsZero() {
+		return false
+	}
+	return (e.failures.n > 0 && !e.failures.start.After(resetAt)) ||
+		(!e.lockedAt.IsZero() && !e.lockedAt.After(resetAt))
 }
 
 // limitTable is a map with a list ordered by last activity, so that both
@@ -233,7 +286,13 @@ func newLimitTable(maxEntries int, ttl time.Duration) *limitTable {
 	return &limitTable{max: maxEntries, ttl: ttl, m: make(map[string]*limitEntry)}
 }
 
-func (t *limitTable) get(key string) *limitEntry { return t.m[key] }
+// get returns key's entry, or nil (always for the empty key).
+func (t *limitTable) get(key string) *limitEntry {
+	if key == "" {
+		return nil
+	}
+	return t.m[key]
+}
 
 // touch returns key's entry, creating it (and evicting the least recently
 // touched entry if full), and marks it active at now.
@@ -273,12 +332,4 @@ func (t *limitTable) prune(now time.Time) {
 		}
 		t.remove(e)
 	}
-}
-
-// Len reports how many accounts and addresses the limiter tracks (for tests
-// and metrics).
-func (l *LoginLimiter) Len() (accounts, addrs int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.accounts.m), len(l.addrs.m)
 }

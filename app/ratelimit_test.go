@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,14 +16,15 @@ type step struct {
 	account string
 	addr    string
 	at      time.Duration
-	n       int // repeat count for "attempt" and "fail" (default 1)
+	n       int           // repeat count for "attempt" and "fail" (default 1)
+	reset   time.Duration // for "allow": the account's reset at t0+reset (0: none)
 
 	wantOK    bool          // for "allow"
 	wantRetry time.Duration // for refused "allow"; 0 means "any > 0"
 }
 
 func TestLoginLimiter(t *testing.T) {
-	small := LoginLimitConfig{AccountMaxFailures: 3, AccountWindow: 10 * time.Minute,
+	small := LoginLimitConfig{PairMaxFailures: 3, PairWindow: 10 * time.Minute,
 		AddrMaxFailures: 5, AddrWindow: 10 * time.Minute, AccountHardCap: 7, HardCapWindow: time.Hour}
 	tests := []struct {
 		name  string
@@ -36,11 +38,11 @@ func TestLoginLimiter(t *testing.T) {
 			{op: "attempt", account: "a", addr: "1.1.1.1", n: 9},
 			{op: "allow", account: "a", addr: "1.1.1.1", wantOK: true},
 		}},
-		{"default: 10th failure locks the account for 15 min", LoginLimitConfig{}, []step{
+		{"default: 10th failure locks the account for that address only, 15 min", LoginLimitConfig{}, []step{
 			{op: "attempt", account: "a", addr: "1.1.1.1", n: 10, at: time.Minute},
 			{op: "allow", account: "a", addr: "1.1.1.1", at: time.Minute, wantRetry: 15 * time.Minute},
-			{op: "allow", account: "a", addr: "2.2.2.2", at: time.Minute, wantRetry: 15 * time.Minute},
-			{op: "allow", account: "b", addr: "2.2.2.2", at: time.Minute, wantOK: true},
+			{op: "allow", account: "a", addr: "2.2.2.2", at: time.Minute, wantOK: true},
+			{op: "allow", account: "b", addr: "1.1.1.1", at: time.Minute, wantOK: true},
 			{op: "allow", account: "a", addr: "1.1.1.1", at: 16*time.Minute - time.Second, wantRetry: time.Second},
 			{op: "allow", account: "a", addr: "1.1.1.1", at: 16 * time.Minute, wantOK: true},
 		}},
@@ -52,12 +54,22 @@ func TestLoginLimiter(t *testing.T) {
 			{op: "allow", account: "other", addr: "8.8.8.8", at: 2 * time.Minute, wantOK: true},
 			{op: "allow", account: "other", addr: "9.9.9.9", at: 17 * time.Minute, wantOK: true},
 		}},
+		{"failures elsewhere never refuse a clean address", small, []step{
+			// Every limit the other addresses can reach, reached.
+			{op: "attempt", account: "a", addr: "x", n: 3},
+			{op: "fail", account: "a", addr: "y", n: 5},
+			{op: "fail", account: "a", addr: "z", n: 50},
+			{op: "allow", account: "a", addr: "x"},
+			{op: "allow", account: "a", addr: "y"},
+			{op: "allow", account: "a", addr: "clean", wantOK: true},
+			{op: "allow", account: "a", addr: "clean", at: 30 * time.Minute, wantOK: true},
+		}},
 		{"failures spread over windows do not lock", small, []step{
 			{op: "attempt", account: "a", addr: "x", n: 2},
-			{op: "attempt", account: "a", addr: "y", n: 2, at: 10 * time.Minute},
-			{op: "allow", account: "a", addr: "z", at: 10 * time.Minute, wantOK: true},
+			{op: "attempt", account: "a", addr: "x", n: 2, at: 10 * time.Minute},
+			{op: "allow", account: "a", addr: "x", at: 10 * time.Minute, wantOK: true},
 		}},
-		{"success clears the account count", small, []step{
+		{"success clears the pair count", small, []step{
 			{op: "attempt", account: "a", addr: "x", n: 2},
 			{op: "allow", account: "a", addr: "x", wantOK: true},
 			{op: "succeed", account: "a", addr: "x"},
@@ -72,60 +84,68 @@ func TestLoginLimiter(t *testing.T) {
 			{op: "fail", account: "d", addr: "x"},
 			{op: "allow", account: "e", addr: "x", wantRetry: 10 * time.Minute},
 		}},
-		{"success does not end a running lockout", small, []step{
-			{op: "attempt", account: "a", addr: "x", n: 3},
-			{op: "succeed", account: "a", addr: "x"},
-			{op: "allow", account: "a", addr: "x", at: time.Minute, wantRetry: 9 * time.Minute},
+		{"successes count for nothing", small, []step{
+			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a", addr: "1"},
+			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a", addr: "1"},
+			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a", addr: "1"},
+			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a", addr: "1"},
+			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a", addr: "1"},
+			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a", addr: "1"},
+			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a", addr: "1"},
+			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a", addr: "1"},
+			{op: "allow", account: "a", addr: "1", wantOK: true},
 		}},
-		{"hard cap across addresses and lockouts", small, []step{
+		{"account under attack: addresses with failures are refused, clean ones evaluated", small, []step{
 			{op: "attempt", account: "a", addr: "1", n: 2},
 			{op: "attempt", account: "a", addr: "2", n: 2, at: 11 * time.Minute},
 			{op: "attempt", account: "a", addr: "3", n: 2, at: 22 * time.Minute},
 			{op: "attempt", account: "a", addr: "4", n: 1, at: 33 * time.Minute},
-			// 7 attempts in the hour that started at t0: refused until t0+1h.
-			{op: "allow", account: "a", addr: "5", at: 40 * time.Minute, wantRetry: 20 * time.Minute},
-			{op: "allow", account: "a", addr: "5", at: time.Hour, wantOK: true},
+			// 7 failures in the hour that started at t0: a guesser with a
+			// recent failure waits until t0+1h; a clean address goes on.
+			{op: "allow", account: "a", addr: "4", at: 40 * time.Minute, wantRetry: 20 * time.Minute},
+			{op: "allow", account: "a", addr: "5", at: 40 * time.Minute, wantOK: true},
+			{op: "allow", account: "a", addr: "1", at: 40 * time.Minute, wantOK: true}, // its failures are 40 min old
+			{op: "allow", account: "b", addr: "4", at: 40 * time.Minute, wantOK: true},
+			{op: "allow", account: "a", addr: "4", at: time.Hour, wantOK: true},
 		}},
-		{"hard cap counts admitted attempts before Fail lands", small, []step{
-			// A burst of 7 concurrent attempts all pass Allow before any Fail.
+		{"default hard cap is 100 failures per hour", LoginLimitConfig{PairMaxFailures: 1000, AddrMaxFailures: 1000}, []step{
+			{op: "attempt", account: "a", addr: "1", n: 99},
 			{op: "allow", account: "a", addr: "1", wantOK: true},
-			{op: "allow", account: "a", addr: "2", wantOK: true},
-			{op: "allow", account: "a", addr: "3", wantOK: true},
-			{op: "allow", account: "a", addr: "4", wantOK: true},
-			{op: "allow", account: "a", addr: "5", wantOK: true},
-			{op: "allow", account: "a", addr: "6", wantOK: true},
-			{op: "allow", account: "a", addr: "7", wantOK: true},
-			{op: "allow", account: "a", addr: "8", wantRetry: time.Hour},
+			{op: "fail", account: "a", addr: "1"},
+			{op: "allow", account: "a", addr: "1", at: 10 * time.Minute, wantRetry: 50 * time.Minute},
+			{op: "allow", account: "a", addr: "2", at: 10 * time.Minute, wantOK: true},
 		}},
-		{"successes do not count towards the hard cap", small, []step{
-			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a"},
-			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a"},
-			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a"},
-			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a"},
-			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a"},
-			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a"},
-			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a"},
-			{op: "allow", account: "a", addr: "1", wantOK: true}, {op: "succeed", account: "a"},
-			{op: "allow", account: "a", addr: "1", wantOK: true},
+		{"reset wipes the account's pairs and count from before it", small, []step{
+			{op: "attempt", account: "a", addr: "x", n: 3},
+			{op: "attempt", account: "a", addr: "y", n: 2},
+			{op: "fail", account: "a", addr: "y", n: 5, at: time.Minute},
+			{op: "allow", account: "a", addr: "x", at: 2 * time.Minute},
+			{op: "allow", account: "a", addr: "x", at: 2 * time.Minute, reset: 2 * time.Minute, wantOK: true},
+			// The address lock is the address's, not the account's.
+			{op: "allow", account: "a", addr: "y", at: 2 * time.Minute, reset: 2 * time.Minute, wantRetry: 9 * time.Minute},
 		}},
-		{"default hard cap is 100 per hour", LoginLimitConfig{AccountMaxFailures: 1000, AddrMaxFailures: 1000}, []step{
-			{op: "attempt", account: "a", addr: "1", n: 100},
-			{op: "allow", account: "a", addr: "2", at: 30 * time.Minute, wantRetry: 30 * time.Minute},
+		{"failures after a reset stand", small, []step{
+			{op: "attempt", account: "a", addr: "x", n: 3, at: 2 * time.Minute},
+			{op: "allow", account: "a", addr: "x", at: 2 * time.Minute, reset: time.Minute, wantRetry: 10 * time.Minute},
 		}},
-		{"refused attempts do not extend the cap", LoginLimitConfig{AccountMaxFailures: 100, AccountHardCap: 7}, []step{
-			{op: "attempt", account: "a", addr: "1", n: 7, at: 0},
-			{op: "allow", account: "a", addr: "1", at: 50 * time.Minute},
-			{op: "allow", account: "a", addr: "1", at: 59 * time.Minute},
-			{op: "allow", account: "a", addr: "1", at: time.Hour, wantOK: true},
+		{"an old reset does not wipe a later lockout", small, []step{
+			{op: "attempt", account: "a", addr: "x", n: 2},
+			{op: "allow", account: "a", addr: "x", at: 5 * time.Minute, reset: 4 * time.Minute, wantOK: true},
+			{op: "attempt", account: "a", addr: "x", n: 3, at: 6 * time.Minute},
+			{op: "allow", account: "a", addr: "x", at: 6 * time.Minute, reset: 4 * time.Minute, wantRetry: 10 * time.Minute},
 		}},
 		{"longer of two refusals wins", small, []step{
 			{op: "fail", account: "", addr: "x", n: 5, at: 0},
-			{op: "attempt", account: "a", addr: "y", n: 3, at: 5 * time.Minute},
+			{op: "fail", account: "a", addr: "x", n: 3, at: 5 * time.Minute},
 			{op: "allow", account: "a", addr: "x", at: 6 * time.Minute, wantRetry: 9 * time.Minute},
 		}},
 		{"empty account and addr skip their limits", small, []step{
 			{op: "attempt", account: "", addr: "", n: 20},
 			{op: "allow", account: "", addr: "", wantOK: true},
+		}},
+		{"oversized keys share a truncated entry", small, []step{
+			{op: "attempt", account: strings.Repeat("a", 300) + "1", addr: "x", n: 3},
+			{op: "allow", account: strings.Repeat("a", 300) + "2", addr: "x", wantRetry: 10 * time.Minute},
 		}},
 	}
 	for _, tt := range tests {
@@ -133,11 +153,15 @@ func TestLoginLimiter(t *testing.T) {
 			l := NewLoginLimiter(tt.cfg)
 			for i, s := range tt.steps {
 				now := t0.Add(s.at)
+				var resetAt time.Time
+				if s.reset != 0 {
+					resetAt = t0.Add(s.reset)
+				}
 				n := max(s.n, 1)
 				switch s.op {
 				case "attempt":
 					for j := range n {
-						if retry, ok := l.Allow(s.account, s.addr, now); !ok {
+						if retry, ok := l.Allow(s.account, s.addr, now, time.Time{}); !ok {
 							t.Fatalf("step %d attempt %d: refused (retry %v)", i, j, retry)
 						}
 						l.Fail(s.account, s.addr, now)
@@ -149,7 +173,7 @@ func TestLoginLimiter(t *testing.T) {
 				case "succeed":
 					l.Succeed(s.account, s.addr)
 				case "allow":
-					retry, ok := l.Allow(s.account, s.addr, now)
+					retry, ok := l.Allow(s.account, s.addr, now, resetAt)
 					if ok != s.wantOK {
 						t.Fatalf("step %d: Allow ok = %v (retry %v), want %v", i, ok, retry, s.wantOK)
 					}
@@ -173,78 +197,77 @@ func TestLoginLimiterPrunes(t *testing.T) {
 	l := NewLoginLimiter(LoginLimitConfig{})
 	for i := range 1000 {
 		acct, addr := fmt.Sprintf("user%d", i), fmt.Sprintf("10.0.%d.%d", i/256, i%256)
-		l.Allow(acct, addr, t0)
+		l.Allow(acct, addr, t0, time.Time{})
 		l.Fail(acct, addr, t0)
 	}
-	if a, b := l.Len(); a != 1000 || b != 1000 {
-		t.Fatalf("Len = %d, %d; want 1000, 1000", a, b)
+	if p, a, c := l.Len(); p != 1000 || a != 1000 || c != 1000 {
+		t.Fatalf("Len = %d, %d, %d; want 1000 each", p, a, c)
 	}
-	// Addresses hold state for 15 minutes, accounts for the 1 h hard cap.
-	l.Allow("", "", t0.Add(15*time.Minute))
-	if a, b := l.Len(); a != 1000 || b != 0 {
-		t.Fatalf("after 15 min Len = %d, %d; want 1000, 0", a, b)
+	// Pairs and addresses hold state for 15 minutes, accounts for the 1 h
+	// hard cap.
+	l.Allow("", "", t0.Add(15*time.Minute), time.Time{})
+	if p, a, c := l.Len(); p != 0 || a != 0 || c != 1000 {
+		t.Fatalf("after 15 min Len = %d, %d, %d; want 0, 0, 1000", p, a, c)
 	}
-	l.Allow("", "", t0.Add(time.Hour))
-	if a, b := l.Len(); a != 0 || b != 0 {
-		t.Fatalf("after 1 h Len = %d, %d; want 0, 0", a, b)
+	l.Allow("", "", t0.Add(time.Hour), time.Time{})
+	if p, a, c := l.Len(); p != 0 || a != 0 || c != 0 {
+		t.Fatalf("after 1 h Len = %d, %d, %d; want 0, 0, 0", p, a, c)
 	}
 	// A successful login leaves nothing behind.
-	l.Allow("ok", "1.2.3.4", t0)
+	l.Allow("ok", "1.2.3.4", t0, time.Time{})
 	l.Succeed("ok", "1.2.3.4")
-	if a, _ := l.Len(); a != 0 {
-		t.Fatalf("successful login left %d account entries", a)
+	if p, a, c := l.Len(); p+a+c != 0 {
+		t.Fatalf("successful login left %d, %d, %d entries", p, a, c)
 	}
 }
 
 func TestLoginLimiterMaxEntries(t *testing.T) {
-	l := NewLoginLimiter(LoginLimitConfig{MaxEntries: 100, AccountMaxFailures: 2})
-	// Lock one account, then flood with others; the locked one is the least
+	l := NewLoginLimiter(LoginLimitConfig{MaxEntries: 100, PairMaxFailures: 2})
+	// Lock one pair, then flood with others; the locked one is the least
 	// recently active and is evicted first once the table is full.
-	l.Allow("victim", "", t0)
-	l.Fail("victim", "", t0)
-	l.Allow("victim", "", t0)
-	l.Fail("victim", "", t0)
-	if _, ok := l.Allow("victim", "", t0); ok {
+	l.Fail("victim", "v", t0)
+	l.Fail("victim", "v", t0)
+	if _, ok := l.Allow("victim", "v", t0, time.Time{}); ok {
 		t.Fatal("victim not locked")
 	}
 	for i := range 500 {
 		now := t0.Add(time.Duration(i) * time.Millisecond)
-		l.Allow(fmt.Sprint("u", i), fmt.Sprint("a", i), now)
 		l.Fail(fmt.Sprint("u", i), fmt.Sprint("a", i), now)
-		if a, b := l.Len(); a > 100 || b > 100 {
-			t.Fatalf("tables grew past MaxEntries: %d, %d", a, b)
+		if p, a, c := l.Len(); p > 100 || a > 100 || c > 100 {
+			t.Fatalf("tables grew past MaxEntries: %d, %d, %d", p, a, c)
 		}
 	}
-	if a, b := l.Len(); a != 100 || b != 100 {
-		t.Fatalf("Len = %d, %d; want 100, 100", a, b)
+	if p, a, c := l.Len(); p != 100 || a != 100 || c != 100 {
+		t.Fatalf("Len = %d, %d, %d; want 100 each", p, a, c)
 	}
 	// The newest entries survive.
-	l.Allow("u499", "", t0.Add(time.Second))
-	l.Fail("u499", "", t0.Add(time.Second))
-	if _, ok := l.Allow("u499", "", t0.Add(time.Second)); ok {
+	l.Fail("u499", "a499", t0.Add(time.Second))
+	if _, ok := l.Allow("u499", "a499", t0.Add(time.Second), time.Time{}); ok {
 		t.Fatal("recent entry was evicted")
 	}
 }
 
-func TestLoginLimiterConcurrentBurstRespectsHardCap(t *testing.T) {
-	l := NewLoginLimiter(LoginLimitConfig{AccountMaxFailures: 1000, AddrMaxFailures: 1000, AccountHardCap: 100})
+// TestLoginLimiterConcurrentCorrectLogins: however many concurrent logins
+// an address makes, successes never add up to a refusal.
+func TestLoginLimiterConcurrentCorrectLogins(t *testing.T) {
+	l := NewLoginLimiter(LoginLimitConfig{PairMaxFailures: 2, AddrMaxFailures: 2, AccountHardCap: 2})
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	admitted := 0
-	for i := range 1000 {
+	refused := 0
+	for range 1000 {
 		wg.Go(func() {
-			addr := fmt.Sprint("addr", i%37)
-			if _, ok := l.Allow("target", addr, t0); ok {
+			if _, ok := l.Allow("target", "10.0.0.1", t0, time.Time{}); !ok {
 				mu.Lock()
-				admitted++
+				refused++
 				mu.Unlock()
-				l.Fail("target", addr, t0)
+				return
 			}
+			l.Succeed("target", "10.0.0.1")
 		})
 	}
 	wg.Wait()
-	if admitted != 100 {
-		t.Fatalf("%d attempts admitted, want exactly 100", admitted)
+	if refused != 0 {
+		t.Fatalf("%d correct logins refused", refused)
 	}
 }
 
@@ -253,7 +276,7 @@ func BenchmarkLoginLimiterAllow(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		acct := fmt.Sprint("user", i%5000)
-		if _, ok := l.Allow(acct, "10.0.0.1", t0); ok {
+		if _, ok := l.Allow(acct, "10.0.0.1", t0, time.Time{}); ok {
 			l.Succeed(acct, "10.0.0.1")
 		}
 		i++

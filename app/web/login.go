@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"net/http"
 
 	"github.com/nexplane/nexplane/app"
@@ -12,14 +13,14 @@ import (
 func (h *handler) loginForm(w http.ResponseWriter, r *http.Request) {
 	next := r.URL.Query().Get("next")
 	if a, err := h.current(r); err == nil && a != nil {
-		redirect(w, r, safeNext(next))
+		redirect(w, r, cmp.Or(localTarget(next), "/"))
 		return
 	}
 	p := views.Page{Title: "Log in"}
 	if r.URL.Query().Get("setup") == "done" {
 		p.Flash = "The admin account was created. Log in with it."
 	}
-	h.render(w, r, http.StatusOK, views.LoginPage(p, views.LoginForm{Next: localOrEmpty(next)}))
+	h.render(w, r, http.StatusOK, views.LoginPage(p, views.LoginForm{Next: localTarget(next)}))
 }
 
 // login checks the credentials (under app's rate limits) and starts a new
@@ -31,7 +32,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := r.PostForm.Get("email")
-	next := localOrEmpty(r.PostForm.Get("next"))
+	next := localTarget(r.PostForm.Get("next"))
 
 	// A cookie from before this login names a session we will not reuse;
 	// end it so it cannot linger until its idle timeout.
@@ -60,7 +61,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		h.renderError(w, r, nil, err)
 		return
 	}
-	redirect(w, r, safeNext(next))
+	redirect(w, r, cmp.Or(next, "/"))
 }
 
 // logout ends the session on the server (so the cookie is dead even if it
@@ -79,12 +80,4 @@ func (h *handler) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, h.sessions.cookie("", -1))
 	redirect(w, r, "/login")
-}
-
-// localOrEmpty keeps next only when it is a safe local path.
-func localOrEmpty(next string) string {
-	if next == "" || safeNext(next) != next {
-		return ""
-	}
-	return next
 }

@@ -131,3 +131,23 @@ func updateMessage(before, after *app.User) string {
 		return fmt.Sprintf("Nothing changed for %s.", after.Email)
 	}
 }
+
+// clearLoginThrottle forgets a user's failed logins (app checks the role,
+// audits, and writes the reset where every server sees it).
+func (h *handler) clearLoginThrottle(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such user.")
+		return
+	}
+	u, err := h.svc.GetUser(r.Context(), a.actor, id)
+	if err == nil {
+		u, err = h.svc.ClearLoginThrottle(r.Context(), a.actor, u.Email)
+	}
+	if err != nil {
+		h.renderError(w, r, a, err)
+		return
+	}
+	h.addFlash(w, r, a, fmt.Sprintf("Login throttling cleared for %s: their failed logins no longer count.", u.Email))
+	redirect(w, r, "/users")
+}

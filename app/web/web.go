@@ -107,6 +107,7 @@ func (h *handler) routes(mux *http.ServeMux) {
 	mux.Handle("GET /users", h.authed(h.listUsers))
 	mux.Handle("POST /users", h.authed(h.createUser))
 	mux.Handle("POST /users/{id}", h.authed(h.updateUser))
+	mux.Handle("POST /users/{id}/login-throttle", h.authed(h.clearLoginThrottle))
 
 	mux.Handle("GET /audit", h.authed(h.auditList))
 	mux.Handle("GET /audit/{id}", h.authed(h.auditDetail))

@@ -46,7 +46,7 @@ func TestLoginCookieAttributes(t *testing.T) {
 }
 
 func TestLoginFailures(t *testing.T) {
-	e := newEnv(t, envOpts{limiter: app.NewLoginLimiter(app.LoginLimitConfig{AccountMaxFailures: 3})})
+	e := newEnv(t, envOpts{limiter: app.NewLoginLimiter(app.LoginLimitConfig{PairMaxFailures: 3})})
 	e.seedUser("ops@example.com", app.RoleOperator)
 	disabled := e.seedUser("gone@example.com", app.RoleViewer)
 	f := true
@@ -502,5 +502,36 @@ func TestNewValidatesConfig(t *testing.T) {
 		if _, err := web.New(tc.cfg); err == nil {
 			t.Errorf("%s: no error", tc.name)
 		}
+	}
+}
+
+// TestLoginNextStaysOnSite: whether the user is logged in already (GET) or
+// logs in (POST), a next that a browser would resolve off-site sends them
+// to / instead.
+func TestLoginNextStaysOnSite(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.seedUser("admin@example.com", app.RoleAdmin)
+	c := e.client()
+	e.login(c, "admin@example.com")
+	for _, raw := range []string{"/%09/evil.example", "//evil.example", "/%5Cevil.example", "/%0d%0a//evil.example",
+		"/.//evil.example", "https:evil.example", "%EF%BC%8F%EF%BC%8Fevil.example", "/login%3Fnext%3D//evil.example"} {
+		t.Run(raw, func(t *testing.T) {
+			r := e.get(c, "/login?next="+raw)
+			if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
+				t.Fatalf("GET: %d Location %q", r.StatusCode, r.Header.Get("Location"))
+			}
+			next, err := url.QueryUnescape(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r = e.post(e.client(), "/login", url.Values{"email": {"admin@example.com"}, "password": {testPassword}, "next": {next}})
+			if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
+				t.Fatalf("POST: %d Location %q", r.StatusCode, r.Header.Get("Location"))
+			}
+		})
+	}
+	r := e.get(c, "/login?next="+url.QueryEscape("/changes/3?x=1#y"))
+	if r.Header.Get("Location") != "/changes/3?x=1#y" {
+		t.Fatalf("internal next: Location %q", r.Header.Get("Location"))
 	}
 }

@@ -13,7 +13,7 @@ import (
 
 func cmdUser(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usageErr("user: missing subcommand (create, reset-password, list)")
+		return usageErr("user: missing subcommand (create, reset-password, unlock, list)")
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -21,10 +21,12 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 		return cmdUserCreate(ctx, e, args)
 	case "reset-password":
 		return cmdUserResetPassword(ctx, e, args)
+	case "unlock":
+		return cmdUserUnlock(ctx, e, args)
 	case "list":
 		return cmdUserList(ctx, e, args)
 	default:
-		return usageErr("user: unknown subcommand %q (create, reset-password, list)", sub)
+		return usageErr("user: unknown subcommand %q (create, reset-password, unlock, list)", sub)
 	}
 }
 
@@ -95,6 +97,31 @@ func cmdUserResetPassword(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "password reset for %s; their sessions and tokens have ended\n", strings.ToLower(strings.TrimSpace(*email)))
+	return nil
+}
+
+// cmdUserUnlock clears a user's login throttling. The reset is written to
+// the database, where every running server reads it at the next login.
+func cmdUserUnlock(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("user unlock", e.stderr)
+	email := fs.String("email", "", "email address")
+	cfg, err := loadConfig(e.getenv, fs, args, false)
+	if err != nil {
+		return err
+	}
+	if *email == "" {
+		return usageErr("user unlock: --email is required")
+	}
+	d, err := openDeps(ctx, e, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	u, err := d.svc.ClearLoginThrottle(ctx, app.SystemActor("cli"), *email)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "login throttling cleared for %s\n", u.Email)
 	return nil
 }
 
