@@ -101,7 +101,10 @@ type AuditFilter struct {
 	Actor        string // matches actor id or actor email
 	Event        string
 	BeforeID     int64 // keyset cursor: only ids below this; 0 = from the newest
-	Limit        int
+	// ReadableTypes limits the records to these resource types, those the
+	// reader's role may read (AuditReadableTypes); nil means every type.
+	ReadableTypes []string
+	Limit         int
 }
 
 const (

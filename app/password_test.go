@@ -37,6 +37,27 @@ func TestValidatePassword(t *testing.T) {
 		{"breached iloveyou", "iloveyou1234", "commonly breached"},
 		{"breached doubled", "passwordpassword", "commonly breached"},
 		{"breached padded", " password1234 ", "commonly breached"},
+		{"control character", "tangerine\x00kettle", "control characters"},
+		{"tab", "tangerine\tkettle", "control characters"},
+		{"escape", "tangerine\x1bkettle", "control characters"},
+		{"DEL", "tangerine\x7fkettle", "control characters"},
+		{"C1 control", "tangerine\u0085kettle", "control characters"},
+		{"only spaces", strings.Repeat(" ", 12), "only spaces"},
+		{"only unicode spaces", strings.Repeat("\u3000", 12), "only spaces"},
+		{"one character repeated", "zzzzzzzzzzzz", "one character repeated"},
+		{"one unicode character repeated", strings.Repeat("é", 14), "one character repeated"},
+		{"keyboard row", "qwertyuiopas", "keyboard or alphabet run"},
+		{"keyboard row upper case", "QWERTYUIOPAS", "keyboard or alphabet run"},
+		{"keyboard row backwards", "lkjhgfdsapoiuytrewq", "keyboard or alphabet run"},
+		{"alphabet", "bcdefghijklm", "keyboard or alphabet run"},
+		{"alphabet wrapping", "uvwxyzabcdefg", "keyboard or alphabet run"},
+		{"alphabet backwards", "zyxwvutsrqpon", "keyboard or alphabet run"},
+		{"digits wrapping", "567890123456", "keyboard or alphabet run"},
+		{"digits backwards", "876543210987", "keyboard or alphabet run"},
+		{"ok run inside more", "abcdefghijkl-tangerine", ""},
+		// NFC and NFD spell the same text: both count 12 characters.
+		{"ok decomposed counts composed", "cafe\u0301-au-lait!", ""},
+		{"decomposed too short", "cafe\u0301-au-lai", "at least 12 characters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

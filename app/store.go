@@ -26,7 +26,6 @@ type Queries interface {
 	UserByEmail(ctx context.Context, email string) (*User, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	CountUsers(ctx context.Context) (int, error)
-	CountActiveAdmins(ctx context.Context) (int, error)
 
 	SessionByID(ctx context.Context, id string) (*Session, error)
 
@@ -127,6 +126,10 @@ type Tx interface {
 	// UpdateUser writes email, password hash, role, disabled, session
 	// version and updated_at of u.ID.
 	UpdateUser(ctx context.Context, u *User) error
+	// LockActiveAdmins holds the rows of every enabled admin until the
+	// transaction ends and returns how many there are, so two requests
+	// demoting or disabling admins at once are counted one after the other.
+	LockActiveAdmins(ctx context.Context) (int, error)
 
 	CreateSession(ctx context.Context, s *Session) error
 	// TouchSession sets last_seen_at and data.

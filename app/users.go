@@ -123,8 +123,19 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, id int64, p UserP
 		}
 		newRole = r
 	}
+	// A patch that may take an admin away locks the active admins before
+	// reading the user, so the count below is still true at commit.
+	mayRemoveAdmin := (p.Role != nil && newRole != RoleAdmin) || (p.Disabled != nil && *p.Disabled)
 	var out *User
 	err := s.store.WithTx(ctx, func(tx Tx) error {
+		admins := 0
+		if mayRemoveAdmin {
+			n, err := tx.LockActiveAdmins(ctx)
+			if err != nil {
+				return err
+			}
+			admins = n
+		}
 		u, err := tx.UserByID(ctx, id)
 		if err != nil {
 			return err
@@ -153,11 +164,7 @@ func (s *Service) UpdateUser(ctx context.Context, actor Actor, id int64, p UserP
 			return nil
 		}
 		if wasActiveAdmin && (u.Role != RoleAdmin || u.Disabled) {
-			n, err := tx.CountActiveAdmins(ctx)
-			if err != nil {
-				return err
-			}
-			if n <= 1 {
+			if admins <= 1 {
 				return Errorf(ECONFLICT, "%s is the last active admin and cannot be demoted or disabled", u.Email)
 			}
 		}

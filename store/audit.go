@@ -75,6 +75,24 @@ func (q queries) ListAudit(ctx context.Context, f app.AuditFilter) ([]app.AuditE
 	if f.Event != "" {
 		add("event = ?", f.Event)
 	}
+	if f.ReadableTypes != nil {
+		if len(f.ReadableTypes) == 0 {
+			return []app.AuditEvent{}, nil
+		}
+		args := make([]any, len(f.ReadableTypes))
+		for i, t := range f.ReadableTypes {
+			args[i] = t
+		}
+		col := "resource_type"
+		if q.dialect == sqliteDialect {
+			// Unary + keeps SQLite from walking audit_log_resource for this
+			// term, which would sort the whole selection for one page; it
+			// scans the id order and skips the hidden types instead. (A
+			// resource_type = ? filter still uses the index.)
+			col = "+resource_type"
+		}
+		add(col+" IN (?"+strings.Repeat(", ?", len(args)-1)+")", args...)
+	}
 	limit := f.Limit
 	switch {
 	case limit <= 0:

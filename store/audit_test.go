@@ -80,7 +80,8 @@ func TestListAudit(t *testing.T) {
 				if (!f.From.IsZero() && e.At.Before(f.From)) || (!f.To.IsZero() && !e.At.Before(f.To)) ||
 					(f.ResourceType != "" && e.ResourceType != f.ResourceType) || (f.ResourceID != "" && e.ResourceID != f.ResourceID) ||
 					(f.Actor != "" && e.ActorID != f.Actor && e.ActorEmail != f.Actor) || (f.Event != "" && e.Event != f.Event) ||
-					(f.BeforeID > 0 && e.ID >= f.BeforeID) {
+					(f.BeforeID > 0 && e.ID >= f.BeforeID) ||
+					(f.ReadableTypes != nil && !slices.Contains(f.ReadableTypes, e.ResourceType)) {
 					continue
 				}
 				ids = append(ids, e.ID)
@@ -104,6 +105,10 @@ func TestListAudit(t *testing.T) {
 			{"before id", app.AuditFilter{BeforeID: 31, Limit: 100}},
 			{"default limit", app.AuditFilter{}},
 			{"nothing", app.AuditFilter{Event: "no.such", Limit: 100}},
+			{"readable types", app.AuditFilter{ReadableTypes: []string{"change_request"}, Limit: 100}},
+			{"readable types and event", app.AuditFilter{ReadableTypes: []string{"change_request", "asset"}, Event: "user.created", Limit: 100}},
+			{"readable types exclude the asked type", app.AuditFilter{ReadableTypes: []string{"change_request"}, ResourceType: "user", Limit: 100}},
+			{"no readable type", app.AuditFilter{ReadableTypes: []string{}, Limit: 100}},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
@@ -130,7 +135,7 @@ func TestListAudit(t *testing.T) {
 		}
 
 		// Keyset pages of 7 neither overlap nor miss a record.
-		for _, f := range []app.AuditFilter{{}, {ResourceType: "user"}, {Actor: "u0@example.com"}} {
+		for _, f := range []app.AuditFilter{{}, {ResourceType: "user"}, {Actor: "u0@example.com"}, {ReadableTypes: []string{"change_request"}}} {
 			f.Limit = 7
 			var seen []int64
 			for {

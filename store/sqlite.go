@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 
 	_ "modernc.org/sqlite" // registers driver "sqlite"
@@ -30,6 +32,9 @@ func OpenSQLite(ctx context.Context, path string, log *slog.Logger) (*DB, error)
 	if strings.ContainsAny(path, "?#") {
 		// The driver splits the DSN at '?', so such a path would be misread.
 		return nil, fmt.Errorf("open sqlite %s: path must not contain '?' or '#'", path)
+	}
+	if err := createPrivate(path); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	// _txlock=immediate takes the write lock at BEGIN, so a transaction never
 	// fails half-way when it upgrades from reading to writing.
@@ -74,4 +79,23 @@ func OpenSQLite(ctx context.Context, path string, log *slog.Logger) (*DB, error)
 	}
 	db.log.InfoContext(ctx, "store: opened sqlite", "path", path)
 	return db, nil
+}
+
+// createPrivate creates the database file empty with mode 0600, whatever the
+// umask, when it does not exist yet: it holds password hashes and sealed
+// secrets, and SQLite gives its -wal and -shm files the database file's
+// mode. An existing file keeps the mode its owner gave it.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -55,12 +55,27 @@ func (q queries) CountUsers(ctx context.Context) (int, error) {
 	return n, mapErr("count users", "", err)
 }
 
-// CountActiveAdmins counts enabled admins, so that use cases can refuse to
-// disable or demote the last one.
-func (q queries) CountActiveAdmins(ctx context.Context) (int, error) {
-	var n int
-	err := q.queryRow(ctx, "SELECT count(*) FROM users WHERE role = ? AND NOT disabled", string(app.RoleAdmin)).Scan(&n)
-	return n, mapErr("count active admins", "", err)
+// LockActiveAdmins counts enabled admins under their row locks. At READ
+// COMMITTED a plain count lets two transactions each see two admins and each
+// demote one; with FOR UPDATE the second waits, re-checks the rows the first
+// changed and no longer counts them. SQLite's single IMMEDIATE writer
+// serialises the transactions already.
+func (t *tx) LockActiveAdmins(ctx context.Context) (int, error) {
+	query := "SELECT id FROM users WHERE role = ? AND NOT disabled ORDER BY id"
+	if t.dialect == postgresDialect {
+		// Locking in id order keeps two lockers from deadlocking.
+		query += " FOR UPDATE"
+	}
+	rows, err := t.query(ctx, query, string(app.RoleAdmin))
+	if err != nil {
+		return 0, mapErr("lock active admins", "", err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return n, mapErr("lock active admins", "", rows.Err())
 }
 
 // CreateUser inserts u and sets u.ID. Zero CreatedAt/UpdatedAt become now,

@@ -92,7 +92,7 @@ func TestUsers(t *testing.T) {
 	})
 }
 
-func TestCountActiveAdmins(t *testing.T) {
+func TestLockActiveAdmins(t *testing.T) {
 	mustOpenBoth(t, func(t *testing.T, db *DB) {
 		for _, u := range []*app.User{
 			newUser("a1@example.com", app.RoleAdmin),
@@ -102,8 +102,15 @@ func TestCountActiveAdmins(t *testing.T) {
 		} {
 			mustCreateUser(t, db, u)
 		}
-		if n, err := db.CountActiveAdmins(t.Context()); err != nil || n != 2 {
-			t.Errorf("CountActiveAdmins = %d, %v; want 2 (a disabled admin does not count)", n, err)
+		err := db.WithTx(t.Context(), func(tx app.Tx) error {
+			n, err := tx.LockActiveAdmins(t.Context())
+			if err == nil && n != 2 {
+				t.Errorf("LockActiveAdmins = %d; want 2 (a disabled admin does not count)", n)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 }

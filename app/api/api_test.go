@@ -179,8 +179,12 @@ func TestRoleRouteMatrix(t *testing.T) {
 	all := func(s int) map[app.Role]int {
 		return map[app.Role]int{app.RoleAdmin: s, app.RoleOperator: s, app.RoleApprover: s, app.RoleViewer: s}
 	}
-	adminOnly := func(s int) map[app.Role]int {
-		return map[app.Role]int{app.RoleAdmin: s, app.RoleOperator: 403, app.RoleApprover: 403, app.RoleViewer: 403}
+	adminOnly := func(s int, others ...int) map[app.Role]int {
+		o := 403
+		if len(others) > 0 {
+			o = others[0]
+		}
+		return map[app.Role]int{app.RoleAdmin: s, app.RoleOperator: o, app.RoleApprover: o, app.RoleViewer: o}
 	}
 	routes := []route{
 		{"GET", "/api/v1/me", nil, all(200)},
@@ -192,7 +196,8 @@ func TestRoleRouteMatrix(t *testing.T) {
 		}, adminOnly(201)},
 		{"PATCH", fmt.Sprintf("/api/v1/users/%d", target.ID), func() any { return map[string]any{"role": "viewer"} }, adminOnly(200)},
 		{"GET", "/api/v1/audit", nil, all(200)},
-		{"GET", "/api/v1/audit/1", nil, all(200)},
+		// Record 1 is the admin's creation: only admins read user records.
+		{"GET", "/api/v1/audit/1", nil, adminOnly(200, 404)},
 	}
 	for _, rt := range routes {
 		for _, role := range app.Roles {

@@ -101,14 +101,15 @@ func (h *Hasher) acquire(ctx context.Context) error {
 
 func (h *Hasher) release() { <-h.sem }
 
-// Hash returns the bcrypt hash of password's pre-hash. It does not apply the
-// password policy; callers run app.ValidatePassword first.
+// Hash returns the bcrypt hash of the pre-hash of password's NFC form
+// (app.NormalizePassword). It does not apply the password policy; callers
+// run app.ValidatePassword first.
 func (h *Hasher) Hash(ctx context.Context, password string) ([]byte, error) {
 	if err := h.acquire(ctx); err != nil {
 		return nil, fmt.Errorf("auth: hash password: waiting for a hashing slot: %w", err)
 	}
 	defer h.release()
-	hash, err := bcrypt.GenerateFromPassword(preHash(password), h.cost)
+	hash, err := bcrypt.GenerateFromPassword(preHash(app.NormalizePassword(password)), h.cost)
 	if err != nil {
 		return nil, fmt.Errorf("auth: hash password: %w", err)
 	}
@@ -117,12 +118,18 @@ func (h *Hasher) Hash(ctx context.Context, password string) ([]byte, error) {
 
 // Compare checks password against hash: nil on a match,
 // app.ErrPasswordMismatch on a mismatch, another error if it could not run.
+// It tries the NFC form first; hashes made before passwords were normalised
+// hold the raw form as typed, so when that differs it is tried too.
 func (h *Hasher) Compare(ctx context.Context, hash []byte, password string) error {
 	if err := h.acquire(ctx); err != nil {
 		return fmt.Errorf("auth: compare password: waiting for a hashing slot: %w", err)
 	}
 	defer h.release()
-	err := bcrypt.CompareHashAndPassword(hash, preHash(password))
+	nfc := app.NormalizePassword(password)
+	err := bcrypt.CompareHashAndPassword(hash, preHash(nfc))
+	if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) && nfc != password {
+		err = bcrypt.CompareHashAndPassword(hash, preHash(password))
+	}
 	switch {
 	case err == nil:
 		return nil

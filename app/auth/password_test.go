@@ -25,7 +25,7 @@ func TestHasherRoundTrip(t *testing.T) {
 	}{
 		{"ascii", "correct horse battery staple", "correct horse battery stapl"},
 		{"unicode", "pässwörd-日本語-パスワード-🔐", "passwörd-日本語-パスワード-🔐"},
-		{"unicode normalisation is not applied", "caf\u00e9-caf\u00e9-caf\u00e9", "cafe\u0301-cafe\u0301-cafe\u0301"},
+		{"other accents differ", "caf\u00e9-caf\u00e9-caf\u00e9", "caf\u00e8-caf\u00e8-caf\u00e8"},
 		{"NUL inside", "abc\x00defghijklmnop", "abc"},
 		{"case matters", "CaseSensitivePassword", "casesensitivepassword"},
 		{"trailing space matters", "trailing-space-pass ", "trailing-space-pass"},
@@ -46,6 +46,36 @@ func TestHasherRoundTrip(t *testing.T) {
 				t.Fatalf("Compare(wrong) = %v, want app.ErrPasswordMismatch", err)
 			}
 		})
+	}
+}
+
+// The same text composed (NFC) or decomposed (NFD) is the same password;
+// a hash made before passwords were normalised, from the decomposed bytes
+// as typed, still verifies with them.
+func TestHasherNormalisesUnicode(t *testing.T) {
+	h := testHasher(t, 2)
+	ctx := context.Background()
+	const composed, decomposed = "caf\u00e9-caf\u00e9-caf\u00e9", "cafe\u0301-cafe\u0301-cafe\u0301"
+	for _, typed := range []string{composed, decomposed} {
+		hash, err := h.Hash(ctx, typed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, again := range []string{composed, decomposed} {
+			if err := h.Compare(ctx, hash, again); err != nil {
+				t.Errorf("hash of %+q: Compare(%+q) = %v, want a match", typed, again, err)
+			}
+		}
+	}
+	legacy, err := bcrypt.GenerateFromPassword(preHash(decomposed), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Compare(ctx, legacy, decomposed); err != nil {
+		t.Errorf("legacy hash of the raw form: Compare(same bytes) = %v, want a match", err)
+	}
+	if err := h.Compare(ctx, legacy, "cafe-cafe-cafe"); err != app.ErrPasswordMismatch {
+		t.Errorf("legacy hash: Compare(wrong) = %v, want a mismatch", err)
 	}
 }
 

@@ -56,7 +56,7 @@ func TestAgentPrivilegedGroupPolicy(t *testing.T) {
 			who    *apiClient
 			action string
 		}{{s.op, "submit"}, {s.appr, "approve"}, {s.op, "execute"}} {
-			if st, body := step.who.do("POST", path+"/"+step.action, map[string]string{}); st != 200 {
+			if st, body := step.who.do("POST", path+"/"+step.action, stepBody(step.action)); st != 200 {
 				t.Fatalf("%s: %d %v", step.action, st, body)
 			}
 		}

@@ -37,6 +37,23 @@ type config struct {
 // minSecretKeyLen is the shortest SECRET_KEY accepted: 256 bits of input.
 const minSecretKeyLen = 32
 
+// minSecretKeyDistinct is the fewest distinct bytes a SECRET_KEY may hold:
+// length alone lets "aaaa…" or "abababab…" through, keys anyone can guess.
+// Any random key (base64 of random bytes, hex) has far more.
+const minSecretKeyDistinct = 16
+
+func distinctBytes(s string) int {
+	var seen [256]bool
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !seen[s[i]] {
+			seen[s[i]] = true
+			n++
+		}
+	}
+	return n
+}
+
 // errConfig marks configuration errors: one line, exit status 2.
 type errConfig struct{ msg string }
 
@@ -49,7 +66,9 @@ func isConfigErr(err error) bool {
 	return errors.As(err, &ce)
 }
 
-// envOrFile reads NAME, or the contents of the file named by NAME_FILE.
+// envOrFile reads NAME, or the contents of the file named by NAME_FILE. The
+// file holds a secret, so one that group or others may read is refused: the
+// key would already be in more hands than the server's.
 func envOrFile(getenv func(string) string, name string) (string, error) {
 	v := getenv(name)
 	f := getenv(name + "_FILE")
@@ -57,6 +76,13 @@ func envOrFile(getenv func(string) string, name string) (string, error) {
 		return "", configErr("set %s or %s_FILE, not both", name, name)
 	}
 	if f != "" {
+		st, err := os.Stat(f)
+		if err != nil {
+			return "", configErr("%s_FILE: cannot read %s: %v", name, f, errors.Unwrap(err))
+		}
+		if m := st.Mode().Perm(); m&0o044 != 0 {
+			return "", configErr("%s_FILE %s is readable by group or others (mode %04o); make it readable by the server's user only (chmod 0600)", name, f, m)
+		}
 		b, err := os.ReadFile(f)
 		if err != nil {
 			return "", configErr("%s_FILE: cannot read %s: %v", name, f, errors.Unwrap(err))
@@ -142,6 +168,10 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 			return nil, configErr("SECRET_KEY is not set; set it to a random value of at least %d bytes (e.g. `openssl rand -base64 48`)", minSecretKeyLen)
 		case len(secret) < minSecretKeyLen:
 			return nil, configErr("SECRET_KEY is %d bytes; it must be at least %d bytes", len(secret), minSecretKeyLen)
+		case distinctBytes(secret) < minSecretKeyDistinct:
+			// SECRET_KEY_PREVIOUS is not held to this: it is how a weak key
+			// is rolled over to a strong one.
+			return nil, configErr("SECRET_KEY has only %d distinct bytes; it must have at least %d: use a random value (e.g. `openssl rand -base64 48`)", distinctBytes(secret), minSecretKeyDistinct)
 		case prev != "" && len(prev) < minSecretKeyLen:
 			return nil, configErr("SECRET_KEY_PREVIOUS is %d bytes; it must be at least %d bytes", len(prev), minSecretKeyLen)
 		}

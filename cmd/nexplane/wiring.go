@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -128,8 +129,16 @@ func (a *agentDispatcher) Dispatch(ctx context.Context, agentID string, w ops.Wo
 // ensureDataDir creates the data dir (0750) and proves it is writable, so an
 // unwritable directory fails at start with one clear line.
 func ensureDataDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return configErr("NEXPLANE_DATA_DIR %s cannot be created: %v", dir, errors.Unwrap(err))
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		// The directory holds the database and the TLS key: only the
+		// server's user may enter one we create, whatever the umask. One
+		// that exists is left as its owner (the package) made it.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return configErr("NEXPLANE_DATA_DIR %s cannot be created: %v", dir, errors.Unwrap(err))
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return configErr("NEXPLANE_DATA_DIR %s: cannot set its mode: %v", dir, errors.Unwrap(err))
+		}
 	}
 	f, err := os.CreateTemp(dir, ".write-check-*")
 	if err != nil {
