@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -164,33 +163,34 @@ func (s *Service) VerifyAudit(ctx context.Context, opts VerifyOptions) (*AuditVe
 		return e.Hash, nil
 	}
 	// mismatch classifies a checkpoint whose hash is not the chain's at its
-	// seq: the checkpointed record now sits later (records were inserted
-	// before it), earlier (records removed and the rest renumbered), or
-	// nowhere (contents changed and the chain recomputed).
+	// seq by where the checkpointed record (its content digest) is now:
+	// later (records were inserted before it), earlier (records removed and
+	// the rest renumbered), or at its seq or nowhere (records before it
+	// changed and the chain recomputed). Only a failed verify pays this walk.
 	mismatch := func(c *Checkpoint, source string, after int64) error {
 		b := &ChainBreak{Kind: BreakEdited, ID: c.Seq, Checkpoint: c.Seq, Source: source}
-		var found int64
+		found := int64(-1)
 		err := s.store.WalkAudit(ctx, time.Time{}, time.Time{}, func(e *AuditEvent) error {
-			if e.Hash == c.Hash {
+			d, err := e.ContentDigest()
+			if err == nil && d == c.RecordDigest && (found < 0 || abs(e.ID-c.Seq) < abs(found-c.Seq)) {
 				found = e.ID
-				return errStopWalk
 			}
 			return nil
 		})
-		if err != nil && !errors.Is(err, errStopWalk) {
+		if err != nil {
 			return fmt.Errorf("verify audit: %w", err)
 		}
 		switch {
 		case found > c.Seq:
 			b.Kind = BreakInserted
-			b.Reason = fmt.Sprintf("the record %s checkpointed at %d is now record %d: %d records were inserted in records %d..%d",
-				source, c.Seq, found, found-c.Seq, after+1, c.Seq)
-		case found > 0:
+			b.Reason = fmt.Sprintf("the record checkpointed at %d (%s) is now record %d: %d records were inserted after record %d",
+				c.Seq, source, found, found-c.Seq, after)
+		case found >= 0 && found < c.Seq:
 			b.Kind = BreakRemoved
-			b.Reason = fmt.Sprintf("the record %s checkpointed at %d is now record %d: %d records were removed from records %d..%d and the rest renumbered",
-				source, c.Seq, found, c.Seq-found, after+1, c.Seq)
+			b.Reason = fmt.Sprintf("the record checkpointed at %d (%s) is now record %d: %d records after record %d were removed and the rest renumbered",
+				c.Seq, source, found, c.Seq-found, after)
 		default:
-			b.Reason = fmt.Sprintf("record %d is not the one checkpointed (%s): records %d..%d were changed and the chain recomputed",
+			b.Reason = fmt.Sprintf("the chain at record %d is not the one checkpointed (%s): records %d..%d were changed and the chain recomputed",
 				c.Seq, source, after+1, c.Seq)
 		}
 		return b
@@ -280,7 +280,12 @@ func (s *Service) VerifyAudit(ctx context.Context, opts VerifyOptions) (*AuditVe
 	return res, nil
 }
 
-var errStopWalk = errors.New("stop walk")
+func abs(n int64) int64 {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
 
 // chainVerifier checks records handed to it in ascending id order, from the
 // first, against the chain so far.

@@ -29,11 +29,15 @@ const checkpointDomain = "nexplane-audit-checkpoint-v1"
 // Checkpoint is a signed statement that the audit chain had Hash at record
 // Seq at time At. Seq 0 with GenesisHash is the empty chain.
 type Checkpoint struct {
-	Seq       int64
-	Hash      string
-	At        time.Time // UTC, millisecond precision
-	KeyID     string
-	Signature []byte // Ed25519 over CheckpointSignedBytes
+	Seq  int64
+	Hash string
+	// RecordDigest is the record at Seq without its place in the chain
+	// (AuditEvent.ContentDigest), so that verify can tell records inserted
+	// or removed before it from an edit; GenesisHash for seq 0.
+	RecordDigest string
+	At           time.Time // UTC, millisecond precision
+	KeyID        string
+	Signature    []byte // Ed25519 over CheckpointSignedBytes
 }
 
 // CheckpointSignedBytes is exactly what a checkpoint signature covers:
@@ -41,16 +45,18 @@ type Checkpoint struct {
 //	nexplane-audit-checkpoint-v1\n
 //	seq=<decimal>\n
 //	hash=<64 lowercase hex>\n
+//	record_digest=<64 lowercase hex>\n
 //	at_ms=<unix milliseconds, decimal>\n
 //	key_id=<key id>\n
 //
 // No field can hold a newline (they are validated), so the encoding is
 // unambiguous.
-func CheckpointSignedBytes(seq int64, hash string, at time.Time, keyID string) []byte {
+func CheckpointSignedBytes(seq int64, hash, recordDigest string, at time.Time, keyID string) []byte {
 	var b bytes.Buffer
 	b.WriteString(checkpointDomain + "\n")
 	b.WriteString("seq=" + strconv.FormatInt(seq, 10) + "\n")
 	b.WriteString("hash=" + hash + "\n")
+	b.WriteString("record_digest=" + recordDigest + "\n")
 	b.WriteString("at_ms=" + strconv.FormatInt(at.UnixMilli(), 10) + "\n")
 	b.WriteString("key_id=" + keyID + "\n")
 	return b.Bytes()
@@ -65,16 +71,17 @@ func AuditKeyID(pub ed25519.PublicKey) string {
 // CheckpointLine is the JSON form of a checkpoint, one object per line in
 // the server log ("audit checkpoint") and in witness files, and the API's.
 type CheckpointLine struct {
-	Seq       int64  `json:"seq"`
-	Hash      string `json:"hash"`
-	At        string `json:"at"` // RFC 3339, UTC, milliseconds
-	KeyID     string `json:"key_id"`
-	Signature string `json:"signature"` // standard base64
+	Seq          int64  `json:"seq"`
+	Hash         string `json:"hash"`
+	RecordDigest string `json:"record_digest"`
+	At           string `json:"at"` // RFC 3339, UTC, milliseconds
+	KeyID        string `json:"key_id"`
+	Signature    string `json:"signature"` // standard base64
 }
 
 // Line returns c as a CheckpointLine.
 func (c *Checkpoint) Line() CheckpointLine {
-	return CheckpointLine{Seq: c.Seq, Hash: c.Hash, At: c.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
+	return CheckpointLine{Seq: c.Seq, Hash: c.Hash, RecordDigest: c.RecordDigest, At: c.At.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
 		KeyID: c.KeyID, Signature: base64.StdEncoding.EncodeToString(c.Signature)}
 }
 
@@ -98,7 +105,7 @@ func ParseCheckpointLine(line []byte) (*Checkpoint, error) {
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint line: signature: %w", err)
 	}
-	c := &Checkpoint{Seq: l.Seq, Hash: l.Hash, At: at.UTC(), KeyID: l.KeyID, Signature: sig}
+	c := &Checkpoint{Seq: l.Seq, Hash: l.Hash, RecordDigest: l.RecordDigest, At: at.UTC(), KeyID: l.KeyID, Signature: sig}
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("checkpoint line: %w", err)
 	}
@@ -111,6 +118,9 @@ func (c *Checkpoint) validate() error {
 	}
 	if !isLowerHex(c.Hash, 64) {
 		return fmt.Errorf("hash is not 64 lowercase hex digits")
+	}
+	if !isLowerHex(c.RecordDigest, 64) {
+		return fmt.Errorf("record_digest is not 64 lowercase hex digits")
 	}
 	if !isLowerHex(c.KeyID, 16) {
 		return fmt.Errorf("key_id is not 16 lowercase hex digits")
@@ -135,7 +145,7 @@ func (c *Checkpoint) VerifySignature(pub ed25519.PublicKey) bool {
 	if c.validate() != nil || len(pub) != ed25519.PublicKeySize || c.KeyID != AuditKeyID(pub) {
 		return false
 	}
-	return ed25519.Verify(pub, CheckpointSignedBytes(c.Seq, c.Hash, c.At, c.KeyID), c.Signature)
+	return ed25519.Verify(pub, CheckpointSignedBytes(c.Seq, c.Hash, c.RecordDigest, c.At, c.KeyID), c.Signature)
 }
 
 // AuditSigner signs checkpoints with the server's audit key.
@@ -155,11 +165,12 @@ func (a *AuditSigner) KeyID() string { return a.keyID }
 // PublicKey is the half anyone may hold to verify.
 func (a *AuditSigner) PublicKey() ed25519.PublicKey { return a.priv.Public().(ed25519.PublicKey) }
 
-// Sign makes the checkpoint for the chain head (seq, hash) at at.
-func (a *AuditSigner) Sign(seq int64, hash string, at time.Time) *Checkpoint {
+// Sign makes the checkpoint for the chain head (seq, hash, its record's
+// digest) at at.
+func (a *AuditSigner) Sign(seq int64, hash, recordDigest string, at time.Time) *Checkpoint {
 	at = at.UTC().Truncate(time.Millisecond)
-	return &Checkpoint{Seq: seq, Hash: hash, At: at, KeyID: a.keyID,
-		Signature: ed25519.Sign(a.priv, CheckpointSignedBytes(seq, hash, at, a.keyID))}
+	return &Checkpoint{Seq: seq, Hash: hash, RecordDigest: recordDigest, At: at, KeyID: a.keyID,
+		Signature: ed25519.Sign(a.priv, CheckpointSignedBytes(seq, hash, recordDigest, at, a.keyID))}
 }
 
 // LoadOrCreateAuditSigner returns the audit signing key, creating it on
@@ -278,9 +289,16 @@ func (s *Service) WriteCheckpoint(ctx context.Context, signer *AuditSigner) (*Ch
 }
 
 func (s *Service) checkpointTx(ctx context.Context, tx Tx, signer *AuditSigner) (*Checkpoint, error) {
-	seq, hash, err := auditHead(ctx, tx)
+	head, err := auditHead(ctx, tx)
 	if err != nil {
 		return nil, err
+	}
+	seq, hash, digest := int64(0), GenesisHash, GenesisHash
+	if head != nil {
+		if digest, err = head.ContentDigest(); err != nil {
+			return nil, err
+		}
+		seq, hash = head.ID, head.Hash
 	}
 	last, err := tx.ListCheckpoints(ctx, 0, 1)
 	if err != nil {
@@ -289,7 +307,7 @@ func (s *Service) checkpointTx(ctx context.Context, tx Tx, signer *AuditSigner) 
 	if len(last) > 0 && last[0].Seq >= seq {
 		return nil, nil
 	}
-	c := signer.Sign(seq, hash, s.now())
+	c := signer.Sign(seq, hash, digest, s.now())
 	stored, err := tx.AppendCheckpoint(ctx, c)
 	if err != nil || !stored { // not stored: another server checkpointed this seq
 		return nil, err
@@ -298,16 +316,16 @@ func (s *Service) checkpointTx(ctx context.Context, tx Tx, signer *AuditSigner) 
 	return c, nil
 }
 
-// auditHead is the newest record's id and hash, or 0 and GenesisHash.
-func auditHead(ctx context.Context, q Queries) (int64, string, error) {
+// auditHead is the newest record, nil when there is none.
+func auditHead(ctx context.Context, q Queries) (*AuditEvent, error) {
 	evs, err := q.ListAudit(ctx, AuditFilter{Limit: 1})
 	if err != nil {
-		return 0, "", fmt.Errorf("audit head: %w", err)
+		return nil, fmt.Errorf("audit head: %w", err)
 	}
 	if len(evs) == 0 {
-		return 0, GenesisHash, nil
+		return nil, nil
 	}
-	return evs[0].ID, evs[0].Hash, nil
+	return &evs[0], nil
 }
 
 // RunCheckpoints writes a checkpoint every interval while new records

@@ -10,7 +10,7 @@ import (
 // Like audit records, checkpoints are never updated or deleted: the store
 // has no method for it and triggers (0007) refuse both.
 
-const checkpointColumns = "seq, hash, at_ms, key_id, signature"
+const checkpointColumns = "seq, hash, record_digest, at_ms, key_id, signature"
 
 func (q queries) scanCheckpoints(ctx context.Context, op, query string, args ...any) ([]app.Checkpoint, error) {
 	rows, err := q.query(ctx, query, args...)
@@ -22,7 +22,7 @@ func (q queries) scanCheckpoints(ctx context.Context, op, query string, args ...
 	for rows.Next() {
 		var c app.Checkpoint
 		var at int64
-		if err := rows.Scan(&c.Seq, &c.Hash, &at, &c.KeyID, &c.Signature); err != nil {
+		if err := rows.Scan(&c.Seq, &c.Hash, &c.RecordDigest, &at, &c.KeyID, &c.Signature); err != nil {
 			return nil, mapErr(op, "", err)
 		}
 		c.At = fromMS(at)
@@ -56,8 +56,8 @@ func (q queries) CheckpointsAfter(ctx context.Context, afterSeq int64, limit int
 // NOTHING, the same in both dialects): two servers checkpointing the same
 // head store one checkpoint.
 func (t *tx) AppendCheckpoint(ctx context.Context, c *app.Checkpoint) (bool, error) {
-	res, err := t.exec(ctx, "INSERT INTO audit_checkpoints ("+checkpointColumns+") VALUES (?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING",
-		c.Seq, c.Hash, toMS(c.At), c.KeyID, nonNil(c.Signature))
+	res, err := t.exec(ctx, "INSERT INTO audit_checkpoints ("+checkpointColumns+") VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING",
+		c.Seq, c.Hash, c.RecordDigest, toMS(c.At), c.KeyID, nonNil(c.Signature))
 	if err != nil {
 		return false, mapErr("append checkpoint", "", err)
 	}

@@ -2,11 +2,12 @@
 -- per seq, append-only like audit_log.
 
 CREATE TABLE audit_checkpoints (
-	seq       BIGINT PRIMARY KEY, -- the audit_log id signed (0: the empty chain)
-	hash      TEXT   NOT NULL,
-	at_ms     BIGINT NOT NULL,
-	key_id    TEXT   NOT NULL,
-	signature BYTEA  NOT NULL
+	seq           BIGINT PRIMARY KEY, -- the audit_log id signed (0: the empty chain)
+	hash          TEXT   NOT NULL,
+	record_digest TEXT   NOT NULL, -- app.AuditEvent.ContentDigest of that record
+	at_ms         BIGINT NOT NULL,
+	key_id        TEXT   NOT NULL,
+	signature     BYTEA  NOT NULL
 );
 
 CREATE FUNCTION audit_checkpoints_append_only() RETURNS trigger

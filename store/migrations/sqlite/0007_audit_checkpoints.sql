@@ -2,11 +2,12 @@
 -- per seq, append-only like audit_log.
 
 CREATE TABLE audit_checkpoints (
-	seq       INTEGER PRIMARY KEY, -- the audit_log id signed (0: the empty chain)
-	hash      TEXT    NOT NULL,
-	at_ms     INTEGER NOT NULL,
-	key_id    TEXT    NOT NULL,
-	signature BLOB    NOT NULL
+	seq           INTEGER PRIMARY KEY, -- the audit_log id signed (0: the empty chain)
+	hash          TEXT    NOT NULL,
+	record_digest TEXT    NOT NULL, -- app.AuditEvent.ContentDigest of that record
+	at_ms         INTEGER NOT NULL,
+	key_id        TEXT    NOT NULL,
+	signature     BLOB    NOT NULL
 ) STRICT;
 
 CREATE TRIGGER audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
