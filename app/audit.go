@@ -74,6 +74,15 @@ func (e *AuditEvent) ComputeHash() (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
+// ContentDigest is the hash of the record without its place in the chain
+// (id 0, GenesisHash as prev_hash): the same record keeps it when records
+// before it are inserted or removed and the chain recomputed.
+func (e *AuditEvent) ContentDigest() (string, error) {
+	c := *e
+	c.ID, c.PrevHash = 0, GenesisHash
+	return c.ComputeHash()
+}
+
 // NewAuditEvent builds an event for actor with payload marshalled to compact
 // JSON. The store fills ID, PrevHash and Hash.
 func NewAuditEvent(at time.Time, actor Actor, event, resourceType, resourceID string, payload any) (*AuditEvent, error) {

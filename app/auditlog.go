@@ -124,60 +124,6 @@ func auditReadable(types []string, resourceType string) bool {
 	return types == nil || slices.Contains(types, resourceType)
 }
 
-// ChainBreak names the first audit record whose chain does not hold.
-type ChainBreak struct {
-	ID     int64
-	Reason string
-}
-
-func (b *ChainBreak) Error() string {
-	return fmt.Sprintf("audit chain broken at record %d: %s", b.ID, b.Reason)
-}
-
-// VerifyAudit walks the whole chain from the first record and returns the
-// number of records checked, or a *ChainBreak naming the first bad record.
-func (s *Service) VerifyAudit(ctx context.Context) (int64, error) {
-	v := newChainVerifier()
-	err := s.store.WalkAudit(ctx, time.Time{}, time.Time{}, v.next)
-	return v.n, err
-}
-
-// chainVerifier checks records handed to it in ascending id order, from the
-// first, against the chain so far.
-type chainVerifier struct {
-	prevID   int64
-	prevHash string
-	n        int64 // records that held
-}
-
-func newChainVerifier() *chainVerifier { return &chainVerifier{prevHash: GenesisHash} }
-
-func (v *chainVerifier) next(e *AuditEvent) error {
-	if err := verifyLink(e, v.prevID, v.prevHash); err != nil {
-		return err
-	}
-	v.prevID, v.prevHash = e.ID, e.Hash
-	v.n++
-	return nil
-}
-
-func verifyLink(e *AuditEvent, prevID int64, prevHash string) error {
-	if e.ID != prevID+1 {
-		return &ChainBreak{ID: e.ID, Reason: fmt.Sprintf("expected record %d next (a record is missing)", prevID+1)}
-	}
-	if e.PrevHash != prevHash {
-		return &ChainBreak{ID: e.ID, Reason: "prev_hash does not match the previous record's hash"}
-	}
-	h, err := e.ComputeHash()
-	if err != nil {
-		return &ChainBreak{ID: e.ID, Reason: "record cannot be encoded: " + err.Error()}
-	}
-	if h != e.Hash {
-		return &ChainBreak{ID: e.ID, Reason: "hash does not match the record's contents"}
-	}
-	return nil
-}
-
 // ExportAudit streams records with at in [from, to) in ascending order.
 func (s *Service) ExportAudit(ctx context.Context, actor Actor, from, to time.Time, fn func(*AuditEvent) error) error {
 	if err := actor.require(ActReadAudit); err != nil {

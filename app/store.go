@@ -35,6 +35,12 @@ type Queries interface {
 	// WalkAudit calls fn for records with at in [from, to) (zero = unbounded)
 	// in ascending id order, streaming; fn's error stops the walk.
 	WalkAudit(ctx context.Context, from, to time.Time, fn func(*AuditEvent) error) error
+	// ListCheckpoints returns up to limit audit checkpoints with seq below
+	// beforeSeq (0 = from the newest), highest seq first.
+	ListCheckpoints(ctx context.Context, beforeSeq int64, limit int) ([]Checkpoint, error)
+	// CheckpointsAfter returns up to limit checkpoints with seq above
+	// afterSeq (-1 includes the empty chain's, seq 0), lowest seq first.
+	CheckpointsAfter(ctx context.Context, afterSeq int64, limit int) ([]Checkpoint, error)
 
 	// Setting returns a stored value by key (ENOTFOUND when absent).
 	Setting(ctx context.Context, key string) ([]byte, error)
@@ -143,6 +149,9 @@ type Tx interface {
 	// AppendAudit assigns e.ID (previous id + 1), e.PrevHash and e.Hash,
 	// serialising appends so the chain has no forks, and inserts the record.
 	AppendAudit(ctx context.Context, e *AuditEvent) error
+	// AppendCheckpoint stores c unless a checkpoint of c.Seq exists, and
+	// reports whether it stored it.
+	AppendCheckpoint(ctx context.Context, c *Checkpoint) (bool, error)
 
 	PutSetting(ctx context.Context, key string, value []byte) error
 	// CreateSetting stores key only when it is absent and reports whether it

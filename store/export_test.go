@@ -15,3 +15,12 @@ const DefaultAssetLimit = defaultAssetLimit
 func AuditListPlan(t *testing.T, db *DB, f app.AuditFilter) string {
 	return sqlitePlan(t, db.reader, f)
 }
+
+// ExecRaw runs SQL on db's writer behind the store's back, as anyone who
+// can write to the database could (tamper tests).
+func ExecRaw(t testing.TB, db *DB, query string, args ...any) {
+	t.Helper()
+	if _, err := db.execRaw(t.Context(), query, args...); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+}

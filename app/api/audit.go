@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -101,4 +102,37 @@ func (a *api) getAudit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	httpx.WriteJSON(w, http.StatusOK, toAuditJSON(e))
+}
+
+func (a *api) listCheckpoints(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > app.MaxCheckpointLimit {
+			a.fail(w, r, app.Errorf(app.EINVALID, "limit must be between 1 and %d", app.MaxCheckpointLimit))
+			return
+		}
+		limit = n
+	}
+	page, err := a.svc.ListCheckpoints(r.Context(), actorFrom(r.Context()), q.Get("cursor"), limit)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := make([]app.CheckpointLine, 0, len(page.Checkpoints))
+	for i := range page.Checkpoints {
+		out = append(out, page.Checkpoints[i].Line())
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"checkpoints": out, "next_cursor": page.NextCursor})
+}
+
+func (a *api) checkpointKey(w http.ResponseWriter, r *http.Request) {
+	k, err := a.svc.AuditCheckpointKey(r.Context(), actorFrom(r.Context()))
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"algorithm": k.Algorithm, "key_id": k.KeyID,
+		"public_key": base64.StdEncoding.EncodeToString(k.PublicKey)})
 }

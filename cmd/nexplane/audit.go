@@ -3,9 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/nexplane/nexplane/app"
@@ -14,37 +18,126 @@ import (
 
 func cmdAudit(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usageErr("audit: missing subcommand (verify, export)")
+		return usageErr("audit: missing subcommand (verify, export, checkpoint)")
 	}
 	switch args[0] {
 	case "verify":
 		return cmdAuditVerify(ctx, e, args[1:])
 	case "export":
 		return cmdAuditExport(ctx, e, args[1:])
+	case "checkpoint":
+		return cmdAuditCheckpoint(ctx, e, args[1:])
 	default:
-		return usageErr("audit: unknown subcommand %q (verify, export)", args[0])
+		return usageErr("audit: unknown subcommand %q (verify, export, checkpoint)", args[0])
 	}
 }
 
+// repeated collects a flag given several times.
+type repeated []string
+
+func (r *repeated) String() string     { return strings.Join(*r, ",") }
+func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
+
+// cmdAuditVerify needs no SECRET_KEY: checkpoints are checked against the
+// public key in the database, or the one pinned with --key.
 func cmdAuditVerify(ctx context.Context, e *env, args []string) error {
-	cfg, err := loadConfig(e.getenv, newFlagSet("audit verify", e.stderr), args, false)
+	fs := newFlagSet("audit verify", e.stderr)
+	var witnesses, expects repeated
+	fs.Var(&witnesses, "witness", "file of checkpoint lines (JSON, one per line) kept outside the database; repeatable")
+	fs.Var(&expects, "expect", "seq:hash the chain is known to have had; repeatable")
+	keyArg := fs.String("key", "", "pin the audit public key: a file holding it, or the key itself (base64)")
+	cfg, err := loadConfig(e.getenv, fs, args, false)
 	if err != nil {
 		return err
+	}
+	var opts app.VerifyOptions
+	if *keyArg != "" {
+		if opts.PinnedKey, err = parsePinnedKey(*keyArg); err != nil {
+			return err
+		}
+	}
+	for _, w := range witnesses {
+		f, err := os.Open(w)
+		if err != nil {
+			return usageErr("audit verify: --witness: %v", err)
+		}
+		cs, err := app.ReadWitness(f)
+		f.Close()
+		if err != nil {
+			return usageErr("audit verify: --witness %s: %v", w, err)
+		}
+		opts.Witness = append(opts.Witness, cs...)
+	}
+	for _, x := range expects {
+		h, err := app.ParseExpectedHead(x)
+		if err != nil {
+			return usageErr("audit verify: --expect: %v", err)
+		}
+		opts.Expect = append(opts.Expect, h)
 	}
 	d, err := openDeps(ctx, e, cfg, false)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	n, err := d.svc.VerifyAudit(ctx)
+	res, err := d.svc.VerifyAudit(ctx, opts)
 	var brk *app.ChainBreak
 	if errors.As(err, &brk) {
-		return fmt.Errorf("audit chain BROKEN at record %d: %s (%d records before it verified)", brk.ID, brk.Reason, n)
+		where := "key"
+		switch {
+		case brk.ID > 0:
+			where = fmt.Sprintf("record %d", brk.ID)
+		case brk.Checkpoint >= 0:
+			where = fmt.Sprintf("checkpoint %d (%s)", brk.Checkpoint, brk.Source)
+		}
+		return fmt.Errorf("audit BROKEN at %s: %s: %s (%d records verified before)", where, brk.Kind, brk.Reason, res.Records)
 	}
 	if err != nil {
-		return fmt.Errorf("verify audit chain: %w", err)
+		return fmt.Errorf("verify audit: %w", err)
 	}
-	fmt.Fprintf(e.stdout, "audit chain OK: %d records verified\n", n)
+	fmt.Fprintf(e.stdout, "audit chain OK: %d records verified, %d checkpoints signed by key %s (last at record %d), %d witnessed states held\n",
+		res.Records, res.Checkpoints, res.KeyID, res.LastCheckpoint, res.Witnessed)
+	if res.Head > res.LastCheckpoint {
+		fmt.Fprintf(e.stdout, "records %d..%d are after the last checkpoint: only a later checkpoint proves they were not altered\n",
+			res.LastCheckpoint+1, res.Head)
+	}
+	return nil
+}
+
+// parsePinnedKey reads --key: a file holding the base64 public key, or the
+// key itself.
+func parsePinnedKey(arg string) (ed25519.PublicKey, error) {
+	text := arg
+	if b, err := os.ReadFile(arg); err == nil {
+		text = string(b)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(text))
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil, usageErr("audit verify: --key must be a file holding, or be, the base64 Ed25519 public key (GET /api/v1/audit/checkpoints/key)")
+	}
+	return ed25519.PublicKey(raw), nil
+}
+
+// cmdAuditCheckpoint signs the current chain head now.
+func cmdAuditCheckpoint(ctx context.Context, e *env, args []string) error {
+	cfg, err := loadConfig(e.getenv, newFlagSet("audit checkpoint", e.stderr), args, true)
+	if err != nil {
+		return err
+	}
+	d, err := openDeps(ctx, e, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	c, err := d.svc.WriteCheckpoint(ctx, d.auditSigner)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		fmt.Fprintln(e.stdout, "the chain head is already checkpointed")
+		return nil
+	}
+	fmt.Fprintln(e.stdout, c.MarshalLine())
 	return nil
 }
 

@@ -22,7 +22,7 @@ func cmdRekey(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer d.Close()
-	rep, err := d.svc.Rekey(ctx, app.SystemActor("cli"), []string{auth.SigningKeySetting, pki.CAKeySetting})
+	rep, err := d.svc.Rekey(ctx, app.SystemActor("cli"), []string{auth.SigningKeySetting, pki.CAKeySetting, app.AuditSigningKeySetting})
 	if err != nil {
 		return err
 	}

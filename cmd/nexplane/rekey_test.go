@@ -46,18 +46,20 @@ func TestRekeyRollover(t *testing.T) {
 	}
 	d.Close()
 
-	// Key B alone cannot read what A sealed: the server would fail to start.
+	// Key B alone cannot read what A sealed (the audit signing key is
+	// opened first): the server would fail to start.
 	c.env["SECRET_KEY"] = keyB
-	d = open()
-	if _, err := auth.LoadOrCreateSigningKey(ctx, d.store, d.vault); err == nil {
-		t.Fatal("key B opened the signing key sealed under key A")
+	if cfg, err := loadConfig(c.getenv, newFlagSet("t", io.Discard), nil, true); err != nil {
+		t.Fatal(err)
+	} else if _, err := openDeps(ctx, c.newEnv(nil, io.Discard, io.Discard), cfg, true); err == nil ||
+		!strings.Contains(err.Error(), app.AuditSigningKeySetting) {
+		t.Fatalf("key B opened the audit signing key sealed under key A: %v", err)
 	}
-	d.Close()
 
 	c.env["SECRET_KEY_PREVIOUS"] = keyA
 	code, out, stderr := c.run("", "rekey")
-	if code != 0 || !strings.Contains(out, "re-sealed 2 secrets") || !strings.Contains(out, "1 connector credentials") ||
-		!strings.Contains(out, "2 were under the previous key") {
+	if code != 0 || !strings.Contains(out, "re-sealed 3 secrets") || !strings.Contains(out, "1 connector credentials") ||
+		!strings.Contains(out, "3 were under the previous key") {
 		t.Fatalf("rekey: %d %q %q", code, out, stderr)
 	}
 	// A second run finds nothing left under the old key.

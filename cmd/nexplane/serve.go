@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -76,6 +77,11 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 
 	go purgeSessions(ctx, e, d.svc)
+	e.log.Info("audit checkpoints signed", "key_id", d.auditSigner.KeyID(),
+		"public_key", base64.StdEncoding.EncodeToString(d.auditSigner.PublicKey()))
+	checkpointsDone := make(chan struct{})
+	go func() { d.svc.RunCheckpoints(ctx, d.auditSigner, time.Second); close(checkpointsDone) }()
+	defer func() { <-checkpointsDone }()
 	engineDone := make(chan struct{})
 	go func() { d.engine.Run(ctx); close(engineDone) }()
 	defer func() { <-engineDone }()

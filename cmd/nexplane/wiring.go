@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,6 +54,9 @@ type deps struct {
 	svc       *app.Service
 	// svcCfg built svc; serve rebuilds svc from it with the agent CA.
 	svcCfg app.Config
+	// auditSigner signs audit checkpoints; nil without SECRET_KEY or when
+	// the command does not migrate (read-only commands such as verify).
+	auditSigner *app.AuditSigner
 }
 
 // openDeps opens the store (creating the data dir for SQLite), migrates it
@@ -105,10 +109,33 @@ func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, er
 	d.svcCfg = app.Config{Store: db, Hasher: d.hasher, Logger: e.log, Registry: d.registry,
 		Sealer: sealer, Queued: d.engine.Notify}
 	d.svc = app.NewService(d.svcCfg)
+	if migrate && d.vault != nil {
+		// Every process that may append audit records checkpoints them
+		// (at close, and every second in serve).
+		signer, created, err := d.svc.LoadOrCreateAuditSigner(ctx)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		if created {
+			e.log.Info("audit signing key created", "key_id", signer.KeyID(),
+				"public_key", base64.StdEncoding.EncodeToString(signer.PublicKey()))
+		}
+		d.auditSigner = signer
+	}
 	return d, nil
 }
 
-func (d *deps) Close() error { return d.store.Close() }
+// Close checkpoints what this process appended, then closes the store.
+func (d *deps) Close() error {
+	var cpErr error
+	if d.auditSigner != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, cpErr = d.svc.WriteCheckpoint(ctx, d.auditSigner)
+		cancel()
+	}
+	return errors.Join(cpErr, d.store.Close())
+}
 
 // agentDispatcher hands agents-connector work to the server's relay (this
 // process's hub, or another server's). The registry (and so the driver) is
