@@ -35,6 +35,13 @@ type Queries interface {
 	// WalkAudit calls fn for records with at in [from, to) (zero = unbounded)
 	// in ascending id order, streaming; fn's error stops the walk.
 	WalkAudit(ctx context.Context, from, to time.Time, fn func(*AuditEvent) error) error
+	// AuditAfter returns up to limit records with id > afterID, ascending.
+	AuditAfter(ctx context.Context, afterID int64, limit int) ([]AuditEvent, error)
+	// AuditHead returns the newest record's id (0 when there is none).
+	AuditHead(ctx context.Context) (int64, error)
+	// OutboxCursor returns the cursor of one outbound stream (ENOTFOUND
+	// before its first claim).
+	OutboxCursor(ctx context.Context, name string) (*OutboxCursor, error)
 
 	// Setting returns a stored value by key (ENOTFOUND when absent).
 	Setting(ctx context.Context, key string) ([]byte, error)
@@ -143,6 +150,16 @@ type Tx interface {
 	// AppendAudit assigns e.ID (previous id + 1), e.PrevHash and e.Hash,
 	// serialising appends so the chain has no forks, and inserts the record.
 	AppendAudit(ctx context.Context, e *AuditEvent) error
+
+	// ClaimOutbox creates the cursor name if absent and takes or renews its
+	// lease for owner until until, unless another owner's lease runs past
+	// now; it reports whether owner holds the lease.
+	ClaimOutbox(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+	// AdvanceOutbox moves the cursor forward to seq (never back) and clears
+	// its error. Cursor writes are delivery bookkeeping, not audited changes.
+	AdvanceOutbox(ctx context.Context, name string, seq int64, now time.Time) error
+	// SetOutboxError records the last delivery failure of name.
+	SetOutboxError(ctx context.Context, name, msg string, now time.Time) error
 
 	PutSetting(ctx context.Context, key string, value []byte) error
 	// CreateSetting stores key only when it is absent and reports whether it

@@ -19,6 +19,7 @@ import (
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/scheduler"
+	"github.com/nexplane/nexplane/app/siem"
 	"github.com/nexplane/nexplane/app/tlspolicy"
 	"github.com/nexplane/nexplane/app/web"
 )
@@ -79,6 +80,14 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	engineDone := make(chan struct{})
 	go func() { d.engine.Run(ctx); close(engineDone) }()
 	defer func() { <-engineDone }()
+	if cfg.Syslog != nil {
+		fw := siem.New(siem.Config{Store: d.store, Target: cfg.Syslog, Logger: e.log})
+		d.store.OnAuditCommitted(fw.Notify)
+		siemDone := make(chan struct{})
+		go func() { fw.Run(ctx); close(siemDone) }()
+		defer func() { <-siemDone }()
+		e.log.Info("forwarding audit records", "target", cfg.Syslog.String())
+	}
 	schedDone := make(chan struct{})
 	go func() { scheduler.New(d.svc, e.log, 0).Run(ctx); close(schedDone) }()
 	defer func() { <-schedDone }()
