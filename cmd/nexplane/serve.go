@@ -81,7 +81,11 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	go func() { d.engine.Run(ctx); close(engineDone) }()
 	defer func() { <-engineDone }()
 	if cfg.Syslog != nil {
-		fw := siem.New(siem.Config{Store: d.store, Target: cfg.Syslog, Logger: e.log})
+		// The lease owner outlives a crash: a server restarted on this host
+		// and address resumes at once instead of waiting out its own lease.
+		// Two live servers never share it, since they cannot share the address.
+		host, _ := os.Hostname()
+		fw := siem.New(siem.Config{Store: d.store, Target: cfg.Syslog, Owner: host + " " + cfg.Listen, Logger: e.log})
 		d.store.OnAuditCommitted(fw.Notify)
 		siemDone := make(chan struct{})
 		go func() { fw.Run(ctx); close(siemDone) }()
