@@ -161,7 +161,7 @@ func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*
 		agentURL = agents.url
 	}
 	webHandler, err := web.New(web.Config{Service: d.svc, Setup: setup, Secure: !cfg.InsecureHTTP,
-		CookieKey: ck, Logger: e.log, AgentURL: agentURL})
+		CookieKey: ck, Logger: e.log, AgentURL: agentURL, SyslogTarget: syslogTarget(cfg)})
 	if err != nil {
 		return nil, "", fmt.Errorf("console: %w", err)
 	}
@@ -177,7 +177,13 @@ func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*
 			httpx.WriteError(w, r, e.log, err)
 			return
 		}
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		body := map[string]any{"status": "ready"}
+		if cfg.Syslog != nil {
+			// A SIEM outage is reported, not fatal: the server keeps
+			// working and resends the backlog when the SIEM is back.
+			body["syslog"] = syslogDetails(r.Context(), d, cfg)
+		}
+		httpx.WriteJSON(w, http.StatusOK, body)
 	})
 	mux.Handle("/api/", apiHandler)
 	mux.Handle("/.well-known/", apiHandler)
@@ -224,6 +230,23 @@ func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*
 		NextProtos:   []string{"h2", "http/1.1"},
 	})
 	return srv, "https", nil
+}
+
+// syslogDetails is the SIEM forwarding part of /readyz.
+func syslogDetails(ctx context.Context, d *deps, cfg *config) map[string]any {
+	st, err := d.svc.OutboxStatus(ctx, app.OutboxSyslog)
+	if err != nil {
+		return map[string]any{"target": cfg.Syslog.String(), "ok": false, "last_error": "status unavailable"}
+	}
+	return map[string]any{"target": cfg.Syslog.String(), "ok": st.LastError == "", "backlog": st.Backlog,
+		"last_seq": st.LastSeq, "last_error": st.LastError}
+}
+
+func syslogTarget(cfg *config) string {
+	if cfg.Syslog == nil {
+		return ""
+	}
+	return cfg.Syslog.String()
 }
 
 func printSetupLink(e *env, cfg *config, token string) {

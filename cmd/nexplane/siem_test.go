@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -143,4 +144,36 @@ func TestSyslogSurvivesServerKill(t *testing.T) {
 	if n := checkSyslog(t, rs, c); int64(n) != head {
 		t.Fatalf("%d distinct records at rsyslogd, want %d", n, head)
 	}
+
+	// /readyz tells how forwarding goes and stays 200 while the SIEM is down.
+	readyz := func() map[string]any {
+		t.Helper()
+		resp, err := insecureClient().Get(srv.base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Status string         `json:"status"`
+			Syslog map[string]any `json:"syslog"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 || body.Status != "ready" {
+			t.Fatalf("readyz: %d %v %+v", resp.StatusCode, err, body)
+		}
+		return body.Syslog
+	}
+	waitFor("a clean syslog status", func() bool {
+		s := readyz()
+		return s["ok"] == true && s["backlog"] == float64(0) && s["last_seq"] == float64(head) && s["target"] == rs.URL()
+	})
+	rs.Kill()
+	// A login appends a record in the server, which wakes the forwarder.
+	if code, _, stderr := c.run("a long enough password\n", "user", "create", "--email", "admin@example.com", "--role", "admin", "--password-stdin"); code != 0 {
+		t.Fatal(stderr)
+	}
+	login(t, srv.base, "admin@example.com")
+	waitFor("the outage in /readyz", func() bool {
+		s := readyz()
+		return s["ok"] == false && s["last_error"] != "" && s["backlog"].(float64) > 0
+	})
 }
