@@ -41,6 +41,13 @@ type Queries interface {
 	// CheckpointsAfter returns up to limit checkpoints with seq above
 	// afterSeq (-1 includes the empty chain's, seq 0), lowest seq first.
 	CheckpointsAfter(ctx context.Context, afterSeq int64, limit int) ([]Checkpoint, error)
+	// AuditAfter returns up to limit records with id > afterID, ascending.
+	AuditAfter(ctx context.Context, afterID int64, limit int) ([]AuditEvent, error)
+	// AuditHead returns the newest record's id (0 when there is none).
+	AuditHead(ctx context.Context) (int64, error)
+	// OutboxCursor returns the cursor of one outbound stream (ENOTFOUND
+	// before its first claim).
+	OutboxCursor(ctx context.Context, name string) (*OutboxCursor, error)
 
 	// Setting returns a stored value by key (ENOTFOUND when absent).
 	Setting(ctx context.Context, key string) ([]byte, error)
@@ -152,6 +159,16 @@ type Tx interface {
 	// AppendCheckpoint stores c unless a checkpoint of c.Seq exists, and
 	// reports whether it stored it.
 	AppendCheckpoint(ctx context.Context, c *Checkpoint) (bool, error)
+
+	// ClaimOutbox creates the cursor name if absent and takes or renews its
+	// lease for owner until until, unless another owner's lease runs past
+	// now; it reports whether owner holds the lease.
+	ClaimOutbox(ctx context.Context, name, owner string, now, until time.Time) (bool, error)
+	// AdvanceOutbox moves the cursor forward to seq (never back) and clears
+	// its error. Cursor writes are delivery bookkeeping, not audited changes.
+	AdvanceOutbox(ctx context.Context, name string, seq int64, now time.Time) error
+	// SetOutboxError records the last delivery failure of name.
+	SetOutboxError(ctx context.Context, name, msg string, now time.Time) error
 
 	PutSetting(ctx context.Context, key string, value []byte) error
 	// CreateSetting stores key only when it is absent and reports whether it

@@ -253,5 +253,8 @@ func (t *tx) AppendAudit(ctx context.Context, e *app.AuditEvent) error {
 	_, err = t.exec(ctx, "INSERT INTO audit_log ("+auditColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		e.ID, toMS(e.At), string(e.ActorType), e.ActorID, e.ActorEmail, e.Event,
 		e.ResourceType, e.ResourceID, string(e.Payload), e.PrevHash, e.Hash)
+	if err == nil {
+		t.appendedAudit = true
+	}
 	return mapErr("append audit", "", err)
 }

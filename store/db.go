@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nexplane/nexplane/app"
@@ -42,7 +43,15 @@ type DB struct {
 	reader *sql.DB
 	log    *slog.Logger
 	path   string // the SQLite file; empty on PostgreSQL
+	// auditHook, when set, runs after a transaction that appended an audit
+	// record commits (OnAuditCommitted).
+	auditHook atomic.Pointer[func()]
 }
+
+// OnAuditCommitted sets fn to run after every commit that appended an audit
+// record in this process, so outbound streams wake at once instead of
+// waiting for their poll.
+func (db *DB) OnAuditCommitted(fn func()) { db.auditHook.Store(&fn) }
 
 // Path is the SQLite database file, or "" on PostgreSQL (backups, tests
 // that inspect the bytes at rest).
@@ -111,13 +120,17 @@ func (db *DB) WithTx(ctx context.Context, fn func(app.Tx) error) (err error) {
 			db.log.ErrorContext(ctx, "store: rollback failed", "err", rbErr)
 		}
 	}()
-	if err := fn(&tx{queries: queries{q: sqlTx, dialect: db.dialect}}); err != nil {
+	t := &tx{queries: queries{q: sqlTx, dialect: db.dialect}}
+	if err := fn(t); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit transaction: %w", err)
 	}
 	committed = true
+	if hook := db.auditHook.Load(); hook != nil && t.appendedAudit {
+		(*hook)()
+	}
 	return nil
 }
 
@@ -125,6 +138,7 @@ func (db *DB) WithTx(ctx context.Context, fn func(app.Tx) error) (err error) {
 // to the transaction, plus the writes.
 type tx struct {
 	queries
+	appendedAudit bool
 }
 
 // querier is what *sql.DB and *sql.Tx have in common, so that one set of

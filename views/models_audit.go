@@ -7,6 +7,17 @@ type AuditView struct {
 	// NextURL keeps the filters and adds the cursor; empty on the last page.
 	NextURL string
 	Error   string
+	// SIEM is the syslog forwarding status; nil hides the panel.
+	SIEM *SIEMPanel
+}
+
+// SIEMPanel is how far audit forwarding to the SIEM has got.
+type SIEMPanel struct {
+	Target    string
+	Delivered string // the id of the last record delivered
+	Backlog   string // records not yet delivered
+	LastError string // empty when the last attempt succeeded
+	UpdatedAt string // empty before the first attempt
 }
 
 // AuditFilterForm holds the filter values as entered, so the form shows them.

@@ -101,7 +101,29 @@ func (h *handler) auditList(w http.ResponseWriter, r *http.Request, a *sessionUs
 		h.render(w, r, status, views.AuditResults(v), views.AuditResultsFragment)
 		return
 	}
+	v.SIEM = h.siemPanel(r, a)
 	h.render(w, r, status, views.AuditPage(h.page(a, "Audit log", views.NavAudit, ""), v))
+}
+
+// siemPanel is the forwarding status for those app lets see it (admins);
+// nil when forwarding is off or the reader may not see it.
+func (h *handler) siemPanel(r *http.Request, a *sessionUser) *views.SIEMPanel {
+	if h.syslog == "" {
+		return nil
+	}
+	st, err := h.svc.OutboxStatusFor(r.Context(), a.actor, app.OutboxSyslog)
+	if err != nil {
+		if app.ErrCode(err) != app.EFORBIDDEN {
+			h.log.WarnContext(r.Context(), "console: SIEM status", "err", err)
+		}
+		return nil
+	}
+	p := &views.SIEMPanel{Target: h.syslog, Delivered: strconv.FormatInt(st.LastSeq, 10),
+		Backlog: strconv.FormatInt(st.Backlog, 10), LastError: st.LastError}
+	if !st.UpdatedAt.IsZero() {
+		p.UpdatedAt = formatTime(st.UpdatedAt)
+	}
+	return p
 }
 
 func auditRows(evs []app.AuditEvent) []views.AuditRow {

@@ -61,6 +61,8 @@ type envOpts struct {
 	agents bool
 	// agentURL is web.Config.AgentURL.
 	agentURL string
+	// syslog is web.Config.SyslogTarget.
+	syslog string
 	// api serves the JSON API under /api/ beside the console, over the
 	// same service, as the server does.
 	api bool
@@ -95,7 +97,8 @@ func newEnv(t *testing.T, o envOpts) *env {
 		e.gate = g
 	}
 	h, err := web.New(web.Config{Service: svc, Setup: e.gate, Secure: !o.insecure,
-		CookieKey: bytes.Repeat([]byte{0x42}, 32), Logger: log, Clock: clock.Now, AgentURL: o.agentURL})
+		CookieKey: bytes.Repeat([]byte{0x42}, 32), Logger: log, Clock: clock.Now, AgentURL: o.agentURL,
+		SyslogTarget: o.syslog})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,9 @@ type Config struct {
 	// AgentURL is the agent listener's public URL, for the enroll command
 	// the console shows with a new token; empty shows a placeholder.
 	AgentURL string
+	// SyslogTarget names the SIEM audit records are forwarded to; empty
+	// when forwarding is off (no status panel).
+	SyslogTarget string
 }
 
 // minCookieKey is the shortest MAC key we accept: 256 bits.
@@ -48,6 +51,7 @@ type handler struct {
 	log      *slog.Logger
 	now      app.Clock
 	agentURL string
+	syslog   string
 }
 
 // New builds the console handler. The caller wraps it with request ids,
@@ -61,7 +65,8 @@ func New(cfg Config) (http.Handler, error) {
 	if len(cfg.CookieKey) < minCookieKey {
 		return nil, errors.New("web: Config.CookieKey must be at least 32 bytes")
 	}
-	h := &handler{svc: cfg.Service, setup: cfg.Setup, log: cfg.Logger, now: cfg.Clock, agentURL: cfg.AgentURL}
+	h := &handler{svc: cfg.Service, setup: cfg.Setup, log: cfg.Logger, now: cfg.Clock, agentURL: cfg.AgentURL,
+		syslog: cfg.SyslogTarget}
 	if h.log == nil {
 		h.log = slog.Default()
 	}

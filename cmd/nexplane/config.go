@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/nexplane/nexplane/app/siem"
 )
 
 // config is the server's configuration: environment first, flags mirror it.
@@ -32,6 +34,11 @@ type config struct {
 	AgentHostnames []string
 	// AgentCertTTL is the lifetime of agent certificates.
 	AgentCertTTL time.Duration
+	// SyslogURL forwards every audit record to a SIEM (empty: off);
+	// SyslogCAFile pins its CA. Syslog is the parsed target.
+	SyslogURL    string
+	SyslogCAFile string
+	Syslog       *siem.Target
 }
 
 // minSecretKeyLen is the shortest SECRET_KEY accepted: 256 bits of input.
@@ -101,7 +108,9 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 		Listen:      getenv("NEXPLANE_LISTEN"),
 		TLSCert:     getenv("NEXPLANE_TLS_CERT"),
 		TLSKey:      getenv("NEXPLANE_TLS_KEY"),
+		SyslogURL:   getenv("NEXPLANE_SYSLOG_URL"),
 	}
+	c.SyslogCAFile = getenv("NEXPLANE_SYSLOG_CA_FILE")
 	if c.DataDir == "" {
 		c.DataDir = "/var/lib/nexplane"
 	}
@@ -125,6 +134,8 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 	fs.StringVar(&c.TLSKey, "tls-key", c.TLSKey, "TLS key file (NEXPLANE_TLS_KEY)")
 	fs.StringVar(&c.AgentListen, "agent-listen", c.AgentListen, `agent mutual-TLS listen address, or "off" (NEXPLANE_AGENT_LISTEN)`)
 	fs.StringVar(&c.AgentPublicURL, "agent-public-url", c.AgentPublicURL, "agent listener URL hosts use, for the enroll command (NEXPLANE_AGENT_PUBLIC_URL)")
+	fs.StringVar(&c.SyslogURL, "syslog-url", c.SyslogURL, "forward audit records to this SIEM, tcp+tls://host:6514 (NEXPLANE_SYSLOG_URL)")
+	fs.StringVar(&c.SyslogCAFile, "syslog-ca-file", c.SyslogCAFile, "CA certificate (PEM) of the SIEM's syslog server (NEXPLANE_SYSLOG_CA_FILE)")
 	fs.BoolVar(&c.InsecureHTTP, "insecure-http", c.InsecureHTTP, "serve plain HTTP behind a TLS-terminating proxy (NEXPLANE_INSECURE_HTTP)")
 	for _, d := range []struct {
 		env string
@@ -150,6 +161,15 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, configErr("set both NEXPLANE_TLS_CERT and NEXPLANE_TLS_KEY, or neither")
+	}
+	if c.SyslogURL != "" {
+		t, err := siem.ParseTarget(c.SyslogURL, c.SyslogCAFile)
+		if err != nil {
+			return nil, configErr("NEXPLANE_SYSLOG_URL: %v", err)
+		}
+		c.Syslog = t
+	} else if c.SyslogCAFile != "" {
+		return nil, configErr("NEXPLANE_SYSLOG_CA_FILE needs NEXPLANE_SYSLOG_URL")
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return nil, configErr("DATABASE_URL must start with postgres:// (unset it to use SQLite)")

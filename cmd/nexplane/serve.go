@@ -20,6 +20,7 @@ import (
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/app/pki"
 	"github.com/nexplane/nexplane/app/scheduler"
+	"github.com/nexplane/nexplane/app/siem"
 	"github.com/nexplane/nexplane/app/tlspolicy"
 	"github.com/nexplane/nexplane/app/web"
 )
@@ -85,6 +86,18 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	engineDone := make(chan struct{})
 	go func() { d.engine.Run(ctx); close(engineDone) }()
 	defer func() { <-engineDone }()
+	if cfg.Syslog != nil {
+		// The lease owner outlives a crash: a server restarted on this host
+		// and address resumes at once instead of waiting out its own lease.
+		// Two live servers never share it, since they cannot share the address.
+		host, _ := os.Hostname()
+		fw := siem.New(siem.Config{Store: d.store, Target: cfg.Syslog, Owner: host + " " + cfg.Listen, Logger: e.log})
+		d.store.OnAuditCommitted(fw.Notify)
+		siemDone := make(chan struct{})
+		go func() { fw.Run(ctx); close(siemDone) }()
+		defer func() { <-siemDone }()
+		e.log.Info("forwarding audit records", "target", cfg.Syslog.String())
+	}
 	schedDone := make(chan struct{})
 	go func() { scheduler.New(d.svc, e.log, 0).Run(ctx); close(schedDone) }()
 	defer func() { <-schedDone }()
@@ -154,7 +167,7 @@ func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*
 		agentURL = agents.url
 	}
 	webHandler, err := web.New(web.Config{Service: d.svc, Setup: setup, Secure: !cfg.InsecureHTTP,
-		CookieKey: ck, Logger: e.log, AgentURL: agentURL})
+		CookieKey: ck, Logger: e.log, AgentURL: agentURL, SyslogTarget: syslogTarget(cfg)})
 	if err != nil {
 		return nil, "", fmt.Errorf("console: %w", err)
 	}
@@ -170,7 +183,13 @@ func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*
 			httpx.WriteError(w, r, e.log, err)
 			return
 		}
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		body := map[string]any{"status": "ready"}
+		if cfg.Syslog != nil {
+			// A SIEM outage is reported, not fatal: the server keeps
+			// working and resends the backlog when the SIEM is back.
+			body["syslog"] = syslogDetails(r.Context(), d, cfg)
+		}
+		httpx.WriteJSON(w, http.StatusOK, body)
 	})
 	mux.Handle("/api/", apiHandler)
 	mux.Handle("/.well-known/", apiHandler)
@@ -217,6 +236,23 @@ func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*
 		NextProtos:   []string{"h2", "http/1.1"},
 	})
 	return srv, "https", nil
+}
+
+// syslogDetails is the SIEM forwarding part of /readyz.
+func syslogDetails(ctx context.Context, d *deps, cfg *config) map[string]any {
+	st, err := d.svc.OutboxStatus(ctx, app.OutboxSyslog)
+	if err != nil {
+		return map[string]any{"target": cfg.Syslog.String(), "ok": false, "last_error": "status unavailable"}
+	}
+	return map[string]any{"target": cfg.Syslog.String(), "ok": st.LastError == "", "backlog": st.Backlog,
+		"last_seq": st.LastSeq, "last_error": st.LastError}
+}
+
+func syslogTarget(cfg *config) string {
+	if cfg.Syslog == nil {
+		return ""
+	}
+	return cfg.Syslog.String()
 }
 
 func printSetupLink(e *env, cfg *config, token string) {
