@@ -148,53 +148,7 @@ func (s *Service) VerifyAudit(ctx context.Context, opts VerifyOptions) (*AuditVe
 	}
 	res.Records, res.Head = v.n, v.prevID
 
-	// hashAt is the chain's hash at seq, "" past the head.
-	hashAt := func(seq int64) (string, error) {
-		if seq == 0 {
-			return GenesisHash, nil
-		}
-		if seq > res.Head {
-			return "", nil
-		}
-		e, err := s.store.AuditByID(ctx, seq)
-		if err != nil {
-			return "", fmt.Errorf("verify audit: record %d: %w", seq, err)
-		}
-		return e.Hash, nil
-	}
-	// mismatch classifies a checkpoint whose hash is not the chain's at its
-	// seq by where the checkpointed record (its content digest) is now:
-	// later (records were inserted before it), earlier (records removed and
-	// the rest renumbered), or at its seq or nowhere (records before it
-	// changed and the chain recomputed). Only a failed verify pays this walk.
-	mismatch := func(c *Checkpoint, source string, after int64) error {
-		b := &ChainBreak{Kind: BreakEdited, ID: c.Seq, Checkpoint: c.Seq, Source: source}
-		found := int64(-1)
-		err := s.store.WalkAudit(ctx, time.Time{}, time.Time{}, func(e *AuditEvent) error {
-			d, err := e.ContentDigest()
-			if err == nil && d == c.RecordDigest && (found < 0 || abs(e.ID-c.Seq) < abs(found-c.Seq)) {
-				found = e.ID
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("verify audit: %w", err)
-		}
-		switch {
-		case found > c.Seq:
-			b.Kind = BreakInserted
-			b.Reason = fmt.Sprintf("the record checkpointed at %d (%s) is now record %d: %d records were inserted after record %d",
-				c.Seq, source, found, found-c.Seq, after)
-		case found >= 0 && found < c.Seq:
-			b.Kind = BreakRemoved
-			b.Reason = fmt.Sprintf("the record checkpointed at %d (%s) is now record %d: %d records after record %d were removed and the rest renumbered",
-				c.Seq, source, found, c.Seq-found, after)
-		default:
-			b.Reason = fmt.Sprintf("the chain at record %d is not the one checkpointed (%s): records %d..%d were changed and the chain recomputed",
-				c.Seq, source, after+1, c.Seq)
-		}
-		return b
-	}
+	cv := chainView{s: s, head: res.Head}
 
 	// The database's checkpoints, oldest first.
 	stored := map[int64]string{}
@@ -215,12 +169,12 @@ func (s *Service) VerifyAudit(ctx context.Context, opts VerifyOptions) (*AuditVe
 					Reason: fmt.Sprintf("the chain ends at record %d but was checkpointed at record %d: records %d..%d were removed",
 						res.Head, c.Seq, res.Head+1, c.Seq)}
 			}
-			h, err := hashAt(c.Seq)
+			h, err := cv.hashAt(ctx, c.Seq)
 			if err != nil {
 				return res, err
 			}
 			if h != c.Hash {
-				return res, mismatch(c, "database", good)
+				return res, cv.mismatch(ctx, c, "database", good)
 			}
 			stored[c.Seq] = c.Hash
 			good = c.Seq
@@ -240,21 +194,6 @@ func (s *Service) VerifyAudit(ctx context.Context, opts VerifyOptions) (*AuditVe
 	}
 
 	// State kept elsewhere.
-	outside := func(c *Checkpoint, source string) error {
-		if c.Seq > res.Head {
-			return &ChainBreak{Kind: BreakRolledBack, ID: res.Head + 1, Checkpoint: c.Seq, Source: source,
-				Reason: fmt.Sprintf("the chain ends at record %d but %s saw record %d: the database was rolled back or records %d..%d removed",
-					res.Head, source, c.Seq, res.Head+1, c.Seq)}
-		}
-		h, err := hashAt(c.Seq)
-		if err != nil {
-			return err
-		}
-		if h != c.Hash {
-			return mismatch(c, source, 0)
-		}
-		return nil
-	}
 	for _, w := range opts.Witness {
 		c := &w.Checkpoint
 		source := fmt.Sprintf("witness line %d", w.Line)
@@ -262,7 +201,7 @@ func (s *Service) VerifyAudit(ctx context.Context, opts VerifyOptions) (*AuditVe
 			return res, &ChainBreak{Kind: BreakBadSignature, Checkpoint: c.Seq, Source: source,
 				Reason: fmt.Sprintf("witness checkpoint at record %d (key %s) is not signed by key %s", c.Seq, c.KeyID, res.KeyID)}
 		}
-		if err := outside(c, source); err != nil {
+		if err := cv.outside(ctx, c, source); err != nil {
 			return res, err
 		}
 		if _, ok := stored[c.Seq]; !ok {
@@ -272,12 +211,86 @@ func (s *Service) VerifyAudit(ctx context.Context, opts VerifyOptions) (*AuditVe
 		res.Witnessed++
 	}
 	for _, x := range opts.Expect {
-		if err := outside(&Checkpoint{Seq: x.Seq, Hash: x.Hash}, "--expect"); err != nil {
+		if err := cv.outside(ctx, &Checkpoint{Seq: x.Seq, Hash: x.Hash}, "--expect"); err != nil {
 			return res, err
 		}
 		res.Witnessed++
 	}
 	return res, nil
+}
+
+// chainView answers questions about the stored chain, whose newest record
+// is head, for VerifyAudit and CheckWitnessHead.
+type chainView struct {
+	s    *Service
+	head int64
+}
+
+// hashAt is the chain's hash at seq, "" past the head.
+func (v chainView) hashAt(ctx context.Context, seq int64) (string, error) {
+	if seq == 0 {
+		return GenesisHash, nil
+	}
+	if seq > v.head {
+		return "", nil
+	}
+	e, err := v.s.store.AuditByID(ctx, seq)
+	if err != nil {
+		return "", fmt.Errorf("verify audit: record %d: %w", seq, err)
+	}
+	return e.Hash, nil
+}
+
+// mismatch classifies a checkpoint whose hash is not the chain's at its
+// seq by where the checkpointed record (its content digest) is now:
+// later (records were inserted before it), earlier (records removed and
+// the rest renumbered), or at its seq or nowhere (records before it
+// changed and the chain recomputed). Only a failed verify pays this walk.
+func (v chainView) mismatch(ctx context.Context, c *Checkpoint, source string, after int64) error {
+	b := &ChainBreak{Kind: BreakEdited, ID: c.Seq, Checkpoint: c.Seq, Source: source}
+	found := int64(-1)
+	err := v.s.store.WalkAudit(ctx, time.Time{}, time.Time{}, func(e *AuditEvent) error {
+		d, err := e.ContentDigest()
+		if err == nil && d == c.RecordDigest && (found < 0 || abs(e.ID-c.Seq) < abs(found-c.Seq)) {
+			found = e.ID
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("verify audit: %w", err)
+	}
+	switch {
+	case found > c.Seq:
+		b.Kind = BreakInserted
+		b.Reason = fmt.Sprintf("the record checkpointed at %d (%s) is now record %d: %d records were inserted after record %d",
+			c.Seq, source, found, found-c.Seq, after)
+	case found >= 0 && found < c.Seq:
+		b.Kind = BreakRemoved
+		b.Reason = fmt.Sprintf("the record checkpointed at %d (%s) is now record %d: %d records after record %d were removed and the rest renumbered",
+			c.Seq, source, found, c.Seq-found, after)
+	default:
+		b.Reason = fmt.Sprintf("the chain at record %d is not the one checkpointed (%s): records %d..%d were changed and the chain recomputed",
+			c.Seq, source, after+1, c.Seq)
+	}
+	return b
+}
+
+// outside checks a checkpoint kept outside the database (witness,
+// --expect) against the chain.
+func (v chainView) outside(ctx context.Context, c *Checkpoint, source string) error {
+	if c.Seq > v.head {
+		return &ChainBreak{Kind: BreakRolledBack, ID: v.head + 1, Checkpoint: c.Seq, Source: source,
+			Reason: fmt.Sprintf("the chain ends at record %d but %s saw record %d: the database was rolled back or records %d..%d removed",
+				v.head, source, c.Seq, v.head+1, c.Seq)}
+	}
+	h, err := v.hashAt(ctx, c.Seq)
+	if err != nil {
+		return err
+	}
+	if h != c.Hash {
+		return v.mismatch(ctx, c, source, 0)
+	}
+	return nil
 }
 
 func abs(n int64) int64 {

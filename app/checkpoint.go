@@ -330,21 +330,29 @@ func auditHead(ctx context.Context, q Queries) (*AuditEvent, error) {
 
 // RunCheckpoints writes a checkpoint every interval while new records
 // arrive, and a last one when ctx ends (shutdown). Appends never wait for
-// it: it reads the head once per interval.
-func (s *Service) RunCheckpoints(ctx context.Context, signer *AuditSigner, every time.Duration) {
+// it: it reads the head once per interval. stored, when not nil, is called
+// with each checkpoint once it is committed (the witness file).
+func (s *Service) RunCheckpoints(ctx context.Context, signer *AuditSigner, every time.Duration, stored func(*Checkpoint)) {
 	t := time.NewTicker(every)
 	defer t.Stop()
+	write := func(ctx context.Context) error {
+		c, err := s.WriteCheckpoint(ctx, signer)
+		if c != nil && stored != nil {
+			stored(c)
+		}
+		return err
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			if _, err := s.WriteCheckpoint(final, signer); err != nil {
+			if err := write(final); err != nil {
 				s.log.Error("audit checkpoint at shutdown", "err", err)
 			}
 			cancel()
 			return
 		case <-t.C:
-			if _, err := s.WriteCheckpoint(ctx, signer); err != nil && ctx.Err() == nil {
+			if err := write(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("audit checkpoint", "err", err)
 			}
 		}

@@ -105,7 +105,7 @@ func TestRunCheckpoints(t *testing.T) {
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { env.Service.RunCheckpoints(runCtx, signer, 10*time.Millisecond); close(done) }()
+	go func() { env.Service.RunCheckpoints(runCtx, signer, 10*time.Millisecond, nil); close(done) }()
 	testkit.MustCreateUser(t, env.Service, "a@example.com", app.RoleViewer)
 	for deadline := time.Now().Add(10 * time.Second); last().Seq != 1; {
 		if time.Now().After(deadline) {
@@ -118,7 +118,7 @@ func TestRunCheckpoints(t *testing.T) {
 	// A loop that never ticks still checkpoints at shutdown.
 	runCtx, stop = context.WithCancel(ctx)
 	done = make(chan struct{})
-	go func() { env.Service.RunCheckpoints(runCtx, signer, time.Hour); close(done) }()
+	go func() { env.Service.RunCheckpoints(runCtx, signer, time.Hour, nil); close(done) }()
 	testkit.MustCreateUser(t, env.Service, "b@example.com", app.RoleViewer)
 	stop()
 	<-done

@@ -141,7 +141,7 @@ func BenchmarkAuditAppendCheckpointed(b *testing.B) {
 		}
 		loopCtx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
-		go func() { svc.RunCheckpoints(loopCtx, signer, time.Second); close(done) }()
+		go func() { svc.RunCheckpoints(loopCtx, signer, time.Second, nil); close(done) }()
 		defer func() { stop(); <-done }()
 		actor := app.SystemActor("bench")
 		i := 0

@@ -39,6 +39,11 @@ type config struct {
 	SyslogURL    string
 	SyslogCAFile string
 	Syslog       *siem.Target
+	// AuditWitness is a file every stored checkpoint is appended to,
+	// outside the database (empty: off); AcceptAuditRollback lets serve
+	// start on a database behind it, audited.
+	AuditWitness        string
+	AcceptAuditRollback bool
 }
 
 // minSecretKeyLen is the shortest SECRET_KEY accepted: 256 bits of input.
@@ -111,6 +116,7 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 		SyslogURL:   getenv("NEXPLANE_SYSLOG_URL"),
 	}
 	c.SyslogCAFile = getenv("NEXPLANE_SYSLOG_CA_FILE")
+	c.AuditWitness = getenv("NEXPLANE_AUDIT_WITNESS")
 	if c.DataDir == "" {
 		c.DataDir = "/var/lib/nexplane"
 	}
@@ -136,6 +142,8 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 	fs.StringVar(&c.AgentPublicURL, "agent-public-url", c.AgentPublicURL, "agent listener URL hosts use, for the enroll command (NEXPLANE_AGENT_PUBLIC_URL)")
 	fs.StringVar(&c.SyslogURL, "syslog-url", c.SyslogURL, "forward audit records to this SIEM, tcp+tls://host:6514 (NEXPLANE_SYSLOG_URL)")
 	fs.StringVar(&c.SyslogCAFile, "syslog-ca-file", c.SyslogCAFile, "CA certificate (PEM) of the SIEM's syslog server (NEXPLANE_SYSLOG_CA_FILE)")
+	fs.StringVar(&c.AuditWitness, "audit-witness", c.AuditWitness, "append every audit checkpoint to this file, best on another volume (NEXPLANE_AUDIT_WITNESS)")
+	fs.BoolVar(&c.AcceptAuditRollback, "accept-audit-rollback", false, "start although the database is behind the audit witness (recorded in the audit log)")
 	fs.BoolVar(&c.InsecureHTTP, "insecure-http", c.InsecureHTTP, "serve plain HTTP behind a TLS-terminating proxy (NEXPLANE_INSECURE_HTTP)")
 	for _, d := range []struct {
 		env string
@@ -170,6 +178,11 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 		c.Syslog = t
 	} else if c.SyslogCAFile != "" {
 		return nil, configErr("NEXPLANE_SYSLOG_CA_FILE needs NEXPLANE_SYSLOG_URL")
+	}
+	if c.AuditWitness != "" {
+		if err := checkWitnessPath(c.AuditWitness); err != nil {
+			return nil, err
+		}
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		return nil, configErr("DATABASE_URL must start with postgres:// (unset it to use SQLite)")

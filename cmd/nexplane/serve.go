@@ -42,6 +42,14 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer d.Close()
+	if cfg.AuditWitness != "" {
+		// Before listening: a database rolled back behind its witness
+		// must not take requests.
+		if d.witness, err = startWitness(ctx, e, d, cfg.AuditWitness, cfg.AcceptAuditRollback); err != nil {
+			return err
+		}
+		e.log.Info("audit checkpoints witnessed", "path", cfg.AuditWitness)
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -81,7 +89,7 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	e.log.Info("audit checkpoints signed", "key_id", d.auditSigner.KeyID(),
 		"public_key", base64.StdEncoding.EncodeToString(d.auditSigner.PublicKey()))
 	checkpointsDone := make(chan struct{})
-	go func() { d.svc.RunCheckpoints(ctx, d.auditSigner, time.Second); close(checkpointsDone) }()
+	go func() { d.svc.RunCheckpoints(ctx, d.auditSigner, time.Second, d.witnessed); close(checkpointsDone) }()
 	defer func() { <-checkpointsDone }()
 	engineDone := make(chan struct{})
 	go func() { d.engine.Run(ctx); close(engineDone) }()
@@ -188,6 +196,10 @@ func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*
 			// A SIEM outage is reported, not fatal: the server keeps
 			// working and resends the backlog when the SIEM is back.
 			body["syslog"] = syslogDetails(r.Context(), d, cfg)
+		}
+		if d.witness != nil {
+			// Like the SIEM: reported, not fatal.
+			body["audit_witness"] = d.witness.status()
 		}
 		httpx.WriteJSON(w, http.StatusOK, body)
 	})

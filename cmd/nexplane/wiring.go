@@ -57,6 +57,8 @@ type deps struct {
 	// auditSigner signs audit checkpoints; nil without SECRET_KEY or when
 	// the command does not migrate (read-only commands such as verify).
 	auditSigner *app.AuditSigner
+	// witness receives every checkpoint serve stores; nil when off.
+	witness *witnessFile
 }
 
 // openDeps opens the store (creating the data dir for SQLite), migrates it
@@ -131,10 +133,19 @@ func (d *deps) Close() error {
 	var cpErr error
 	if d.auditSigner != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, cpErr = d.svc.WriteCheckpoint(ctx, d.auditSigner)
+		var c *app.Checkpoint
+		c, cpErr = d.svc.WriteCheckpoint(ctx, d.auditSigner)
 		cancel()
+		d.witnessed(c)
 	}
 	return errors.Join(cpErr, d.store.Close())
+}
+
+// witnessed appends a committed checkpoint to the witness file, if any.
+func (d *deps) witnessed(c *app.Checkpoint) {
+	if c != nil && d.witness != nil {
+		d.witness.Append(c)
+	}
 }
 
 // agentDispatcher hands agents-connector work to the server's relay (this
