@@ -9,6 +9,10 @@ import (
 // OutboxSyslog is the outbox cursor of SIEM forwarding over syslog.
 const OutboxSyslog = "syslog"
 
+// OutboxSyslogCheckpoints is the cursor of the signed checkpoints sent on
+// the same syslog connection: the SIEM then holds a witness too.
+const OutboxSyslogCheckpoints = "syslog-checkpoints"
+
 // OutboxCursor is the durable position of one outbound stream of audit
 // records (syslog today; webhooks and email later). LastSeq is the id of the
 // last record delivered: a sender resends from LastSeq+1 after an outage or

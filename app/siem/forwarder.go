@@ -41,8 +41,8 @@ type message struct {
 	body  []byte
 }
 
-// stream is one kind of record sent on the connection with its own cursor;
-// audit records today, signed checkpoints can be another.
+// stream is one kind of record sent on the connection with its own cursor:
+// audit records, and the signed checkpoints.
 type stream struct {
 	cursor string
 	next   func(ctx context.Context, after int64, limit int) ([]message, error)
@@ -57,7 +57,7 @@ type Forwarder struct {
 
 const batchSize = 200
 
-// New builds a forwarder of the audit log.
+// New builds a forwarder of the audit log and its checkpoints.
 func New(cfg Config) *Forwarder {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 5 * time.Second
@@ -82,11 +82,13 @@ func New(cfg Config) *Forwarder {
 		cfg.Owner = cfg.Hostname + "-" + rand.Text()
 	}
 	f := &Forwarder{cfg: cfg, wake: make(chan struct{}, 1)}
-	f.streams = []stream{{cursor: app.OutboxSyslog, next: f.auditMessages}}
+	f.streams = []stream{{cursor: app.OutboxSyslog, next: f.auditMessages},
+		{cursor: app.OutboxSyslogCheckpoints, next: f.checkpointMessages}}
 	return f
 }
 
-// Notify wakes the forwarder: a record was appended. It never blocks.
+// Notify wakes the forwarder: a record or checkpoint was stored. It never
+// blocks.
 func (f *Forwarder) Notify() {
 	select {
 	case f.wake <- struct{}{}:
@@ -129,6 +131,22 @@ func (f *Forwarder) auditMessages(ctx context.Context, after int64, limit int) (
 			return nil, fmt.Errorf("encode audit record %d: %w", evs[i].ID, err)
 		}
 		out[i] = message{seq: evs[i].ID, at: evs[i].At, msgID: "audit-" + strconv.FormatInt(evs[i].ID, 10), body: b}
+	}
+	return out, nil
+}
+
+// checkpointMessages are the checkpoints after seq after, each as its
+// CheckpointLine (the witness file's format). Seq 0, the empty chain, is
+// never sent: the cursor starts there and the genesis hash is public.
+func (f *Forwarder) checkpointMessages(ctx context.Context, after int64, limit int) ([]message, error) {
+	cs, err := f.cfg.Store.CheckpointsAfter(ctx, after, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]message, len(cs))
+	for i := range cs {
+		out[i] = message{seq: cs[i].Seq, at: cs[i].At, msgID: "checkpoint-" + strconv.FormatInt(cs[i].Seq, 10),
+			body: []byte(cs[i].MarshalLine())}
 	}
 	return out, nil
 }

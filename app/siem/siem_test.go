@@ -2,6 +2,8 @@ package siem_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"strconv"
 	"strings"
@@ -36,6 +38,9 @@ func received(t testing.TB, rs *syslogtest.Server, db app.Store) (distinct int, 
 	}
 	seen := map[int64]bool{}
 	for _, m := range msgs {
+		if strings.HasPrefix(m.MsgID, "checkpoint-") {
+			continue
+		}
 		id, err := strconv.ParseInt(strings.TrimPrefix(m.MsgID, "audit-"), 10, 64)
 		if err != nil {
 			return 0, "bad MSGID " + m.MsgID
@@ -56,15 +61,46 @@ func received(t testing.TB, rs *syslogtest.Server, db app.Store) (distinct int, 
 	return len(seen), ""
 }
 
+// receivedCheckpoints returns the seqs of the checkpoints rs holds, each
+// checked to be a stored checkpoint's line exactly.
+func receivedCheckpoints(t testing.TB, rs *syslogtest.Server, db app.Store) map[int64]bool {
+	t.Helper()
+	msgs, err := rs.Messages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := db.CheckpointsAfter(context.Background(), -1, app.MaxCheckpointLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for i := range stored {
+		want["checkpoint-"+strconv.FormatInt(stored[i].Seq, 10)] = stored[i].MarshalLine()
+	}
+	seen := map[int64]bool{}
+	for _, m := range msgs {
+		seqS, ok := strings.CutPrefix(m.MsgID, "checkpoint-")
+		if !ok {
+			continue
+		}
+		if m.Msg != want[m.MsgID] {
+			t.Fatalf("%s arrived as\n%s\nstored as\n%s", m.MsgID, m.Msg, want[m.MsgID])
+		}
+		seq, _ := strconv.ParseInt(seqS, 10, 64)
+		seen[seq] = true
+	}
+	return seen
+}
+
 func appendN(t testing.TB, db app.Store, n int) {
 	for i := 0; i < n; i++ {
 		testkit.AppendAudit(t, db, "test.event", "asset", strconv.Itoa(i))
 	}
 }
 
-// TestForwardAcrossOutage: records appended before, during and after an
-// rsyslogd crash all arrive, each exactly as stored, and the status shows
-// the outage while it lasts.
+// TestForwardAcrossOutage: records and checkpoints stored before, during
+// and after an rsyslogd crash all arrive, each exactly as stored, and the
+// status shows the outage while it lasts.
 func TestForwardAcrossOutage(t *testing.T) {
 	storetest.MustOpenBoth(t, func(t *testing.T, db *store.DB) {
 		rs := syslogtest.Start(t)
@@ -79,6 +115,20 @@ func TestForwardAcrossOutage(t *testing.T) {
 		done := make(chan struct{})
 		go func() { fw.Run(ctx); close(done) }()
 		t.Cleanup(func() { cancel(); <-done })
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer := app.NewAuditSigner(priv)
+		checkpoint := func() int64 {
+			t.Helper()
+			c, err := svc.WriteCheckpoint(t.Context(), signer)
+			if err != nil || c == nil {
+				t.Fatalf("checkpoint: %v %v", c, err)
+			}
+			fw.Notify()
+			return c.Seq
+		}
 
 		appendN(t, db, 30)
 		waitUntil(t, "the first 30 records at rsyslogd", func() bool {
@@ -88,9 +138,11 @@ func TestForwardAcrossOutage(t *testing.T) {
 			}
 			return n == 30
 		})
+		cp := []int64{checkpoint()}
 
 		rs.Kill()
 		appendN(t, db, 30)
+		cp = append(cp, checkpoint())
 		waitUntil(t, "the outage on the status", func() bool {
 			st, err := svc.OutboxStatus(ctx, app.OutboxSyslog)
 			if err != nil {
@@ -100,6 +152,7 @@ func TestForwardAcrossOutage(t *testing.T) {
 		})
 		rs.Restart(t)
 		appendN(t, db, 20)
+		cp = append(cp, checkpoint())
 		waitUntil(t, "all 80 records at rsyslogd", func() bool {
 			n, bad := received(t, rs, db)
 			if bad != "" {
@@ -114,6 +167,14 @@ func TestForwardAcrossOutage(t *testing.T) {
 			}
 			return st.LastError == "" && st.Backlog == 0 && st.LastSeq == 80
 		})
+		// The checkpoints went on the same connection, through the outage.
+		waitUntil(t, "checkpoints 30, 60 and 80 at rsyslogd", func() bool {
+			got := receivedCheckpoints(t, rs, db)
+			return got[cp[0]] && got[cp[1]] && got[cp[2]]
+		})
+		if cp[0] != 30 || cp[1] != 60 || cp[2] != 80 {
+			t.Fatalf("checkpoints at %v, want 30, 60, 80", cp)
+		}
 	})
 }
 

@@ -86,26 +86,33 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 
 	go purgeSessions(ctx, e, d.svc)
-	e.log.Info("audit checkpoints signed", "key_id", d.auditSigner.KeyID(),
-		"public_key", base64.StdEncoding.EncodeToString(d.auditSigner.PublicKey()))
-	checkpointsDone := make(chan struct{})
-	go func() { d.svc.RunCheckpoints(ctx, d.auditSigner, time.Second, d.witnessed); close(checkpointsDone) }()
-	defer func() { <-checkpointsDone }()
-	engineDone := make(chan struct{})
-	go func() { d.engine.Run(ctx); close(engineDone) }()
-	defer func() { <-engineDone }()
+	var fw *siem.Forwarder
 	if cfg.Syslog != nil {
 		// The lease owner outlives a crash: a server restarted on this host
 		// and address resumes at once instead of waiting out its own lease.
 		// Two live servers never share it, since they cannot share the address.
 		host, _ := os.Hostname()
-		fw := siem.New(siem.Config{Store: d.store, Target: cfg.Syslog, Owner: host + " " + cfg.Listen, Logger: e.log})
+		fw = siem.New(siem.Config{Store: d.store, Target: cfg.Syslog, Owner: host + " " + cfg.Listen, Logger: e.log})
 		d.store.OnAuditCommitted(fw.Notify)
 		siemDone := make(chan struct{})
 		go func() { fw.Run(ctx); close(siemDone) }()
 		defer func() { <-siemDone }()
 		e.log.Info("forwarding audit records", "target", cfg.Syslog.String())
 	}
+	e.log.Info("audit checkpoints signed", "key_id", d.auditSigner.KeyID(),
+		"public_key", base64.StdEncoding.EncodeToString(d.auditSigner.PublicKey()))
+	checkpointsDone := make(chan struct{})
+	stored := func(c *app.Checkpoint) {
+		d.witnessed(c)
+		if fw != nil {
+			fw.Notify() // the checkpoint is the SIEM's too
+		}
+	}
+	go func() { d.svc.RunCheckpoints(ctx, d.auditSigner, time.Second, stored); close(checkpointsDone) }()
+	defer func() { <-checkpointsDone }()
+	engineDone := make(chan struct{})
+	go func() { d.engine.Run(ctx); close(engineDone) }()
+	defer func() { <-engineDone }()
 	schedDone := make(chan struct{})
 	go func() { scheduler.New(d.svc, e.log, 0).Run(ctx); close(schedDone) }()
 	defer func() { <-schedDone }()
