@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -98,12 +99,54 @@ func appendLine(path, line string) (err error) {
 	return nil
 }
 
+// dropTornLine removes a last line that a crash cut short: every line is
+// written with its newline in one append and fsynced, so bytes after the
+// last newline are a write that never completed. Left in place, they would
+// stop the server from starting and join the next line. It reports how
+// many bytes it removed.
+func dropTornLine(path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("open witness: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return 0, err
+	}
+	// Lines are a few hundred bytes: the last newline is in the final 64 KiB.
+	start := max(0, st.Size()-64<<10)
+	tail := make([]byte, st.Size()-start)
+	if _, err := f.ReadAt(tail, start); err != nil {
+		return 0, fmt.Errorf("read witness: %w", err)
+	}
+	if tail[len(tail)-1] == '\n' {
+		return 0, nil
+	}
+	keep := start + int64(bytes.LastIndexByte(tail, '\n')+1)
+	if err := f.Truncate(keep); err != nil {
+		return 0, fmt.Errorf("drop torn witness line: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("sync witness: %w", err)
+	}
+	return st.Size() - keep, nil
+}
+
 // startWitness compares the database with the witness file's newest line
 // and refuses to start when the database is behind it or disagrees, unless
 // accept (--accept-audit-rollback), which is audited. It then appends the
 // database's newest checkpoint when the file lacks it.
 func startWitness(ctx context.Context, e *env, d *deps, path string, accept bool) (*witnessFile, error) {
 	w := &witnessFile{path: path, log: e.log, lastSeq: -1}
+	if n, err := dropTornLine(path); err != nil {
+		return nil, fmt.Errorf("audit witness %s: %w", path, err)
+	} else if n > 0 {
+		e.log.Warn("audit witness: dropped a line a crash cut short", "path", path, "bytes", n)
+	}
 	var lines []app.WitnessCheckpoint
 	f, err := os.Open(path)
 	switch {
