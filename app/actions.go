@@ -41,6 +41,7 @@ const (
 	ActionManageAgents          = "manage_agents"
 	ActionManageConnectors      = "manage_connectors"
 	ActionManageUsers           = "manage_users"
+	ActionExportAudit           = "export_audit"
 )
 
 // Actions is what an actor may do now to one resource (or on one page):
@@ -297,9 +298,12 @@ func (s *Service) ListActions(actor Actor) Actions {
 		ActionManageUsers:           ActManageUsers,
 	}
 	return decideActions([]string{ActionCreateChangeRequest, ActionCreateEnrollmentToken, ActionManageAgents, ActionManageConnectors,
-		ActionManageUsers, ActionAcknowledge}, func(n string) error {
-		if n == ActionAcknowledge {
+		ActionManageUsers, ActionAcknowledge, ActionExportAudit}, func(n string) error {
+		switch n {
+		case ActionAcknowledge:
 			return checkAcknowledge(actor, nil) // any open record
+		case ActionExportAudit:
+			return checkExportAudit(actor)
 		}
 		return actor.require(need[n])
 	})

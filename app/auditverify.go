@@ -34,20 +34,31 @@ type ChainBreak struct {
 	// Source says where that checkpoint came from: "database", "witness
 	// line N" or "--expect".
 	Source string
+	// Line is the export file's line at fault when the break is in the
+	// file's structure (0: none, or the end of the file).
+	Line   int
 	Reason string
 }
 
-func (b *ChainBreak) Error() string {
-	var where string
+// Where names the place of the break: a record, a checkpoint, an export
+// line, or the key.
+func (b *ChainBreak) Where() string {
 	switch {
 	case b.ID > 0:
-		where = fmt.Sprintf("record %d", b.ID)
+		return fmt.Sprintf("record %d", b.ID)
 	case b.Checkpoint >= 0:
-		where = fmt.Sprintf("checkpoint %d (%s)", b.Checkpoint, b.Source)
+		return fmt.Sprintf("checkpoint %d (%s)", b.Checkpoint, b.Source)
+	case b.Line > 0:
+		return fmt.Sprintf("line %d", b.Line)
+	case b.Kind == BreakTruncated || b.Kind == BreakRemoved:
+		return "end of file"
 	default:
-		where = "key"
+		return "key"
 	}
-	return fmt.Sprintf("audit log broken at %s: %s: %s", where, b.Kind, b.Reason)
+}
+
+func (b *ChainBreak) Error() string {
+	return fmt.Sprintf("audit log broken at %s: %s: %s", b.Where(), b.Kind, b.Reason)
 }
 
 func recordBreak(kind BreakKind, id int64, reason string) *ChainBreak {
@@ -160,9 +171,8 @@ func (s *Service) VerifyAudit(ctx context.Context, opts VerifyOptions) (*AuditVe
 		}
 		for i := range cs {
 			c := &cs[i]
-			if !c.VerifySignature(key) {
-				return res, &ChainBreak{Kind: BreakBadSignature, Checkpoint: c.Seq, Source: "database",
-					Reason: fmt.Sprintf("checkpoint at record %d (key %s) is not signed by key %s", c.Seq, c.KeyID, res.KeyID)}
+			if err := checkCheckpoint(c, key, "database"); err != nil {
+				return res, err
 			}
 			if c.Seq > res.Head {
 				return res, &ChainBreak{Kind: BreakTruncated, ID: res.Head + 1, Checkpoint: c.Seq, Source: "database",
@@ -197,9 +207,8 @@ func (s *Service) VerifyAudit(ctx context.Context, opts VerifyOptions) (*AuditVe
 	for _, w := range opts.Witness {
 		c := &w.Checkpoint
 		source := fmt.Sprintf("witness line %d", w.Line)
-		if !c.VerifySignature(key) {
-			return res, &ChainBreak{Kind: BreakBadSignature, Checkpoint: c.Seq, Source: source,
-				Reason: fmt.Sprintf("witness checkpoint at record %d (key %s) is not signed by key %s", c.Seq, c.KeyID, res.KeyID)}
+		if err := checkCheckpoint(c, key, source); err != nil {
+			return res, err
 		}
 		if err := cv.outside(ctx, c, source); err != nil {
 			return res, err
@@ -293,6 +302,16 @@ func (v chainView) outside(ctx context.Context, c *Checkpoint, source string) er
 	return nil
 }
 
+// checkCheckpoint is the signature check of every checkpoint, wherever it
+// was read (source).
+func checkCheckpoint(c *Checkpoint, key ed25519.PublicKey, source string) error {
+	if !c.VerifySignature(key) {
+		return &ChainBreak{Kind: BreakBadSignature, Checkpoint: c.Seq, Source: source,
+			Reason: fmt.Sprintf("checkpoint at record %d (key %s) is not signed by key %s", c.Seq, c.KeyID, AuditKeyID(key))}
+	}
+	return nil
+}
+
 func abs(n int64) int64 {
 	if n < 0 {
 		return -n
@@ -301,7 +320,9 @@ func abs(n int64) int64 {
 }
 
 // chainVerifier checks records handed to it in ascending id order, from the
-// first, against the chain so far.
+// first (or, for an export starting mid-history, from a link taken as
+// given), against the chain so far: the one chain walk of both the
+// database's and an export file's verify.
 type chainVerifier struct {
 	prevID   int64
 	prevHash string

@@ -231,3 +231,93 @@ func TestBenchQueryPlans(t *testing.T) {
 		}
 	}
 }
+
+// checkpointedStore is the seeded store with the audit signing key and a
+// checkpoint every 10,000 records, as the server's loop would have left.
+func checkpointedStore(b *testing.B, driver string) (*storetest.Bench, *app.Service, *app.AuditSigner) {
+	db := seededStore(b, driver, benchRows(b))
+	ctx := b.Context()
+	v, err := vault.New([]byte("bench-secret-key-0123456789abcdef"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc := app.NewService(app.Config{Store: db, Sealer: v, Logger: slog.New(slog.DiscardHandler)})
+	signer, _, err := svc.LoadOrCreateAuditSigner(ctx) // checkpoints the head
+	if err != nil {
+		b.Fatal(err)
+	}
+	for seq := int64(10_000); seq < int64(benchRows(b)); seq += 10_000 {
+		e, err := db.AuditByID(ctx, seq)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, err := e.ContentDigest()
+		if err != nil {
+			b.Fatal(err)
+		}
+		c := signer.Sign(seq, e.Hash, d, e.At)
+		if err := db.WithTx(ctx, func(tx app.Tx) error { _, err := tx.AppendCheckpoint(ctx, c); return err }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return db, svc, signer
+}
+
+// BenchmarkAuditVerify is `nexplane audit verify` over the whole seeded
+// log (1M records by default): the chain walk and every checkpoint.
+func BenchmarkAuditVerify(b *testing.B) {
+	benchDrivers(b, func(b *testing.B, driver string) {
+		_, svc, _ := checkpointedStore(b, driver)
+		var n int64
+		for b.Loop() {
+			res, err := svc.VerifyAudit(b.Context(), app.VerifyOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += res.Records
+		}
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "records/s")
+	})
+}
+
+// BenchmarkAuditExport streams the whole seeded log as an export to a file
+// (export) and verifies that file offline (verify-file).
+func BenchmarkAuditExport(b *testing.B) {
+	benchDrivers(b, func(b *testing.B, driver string) {
+		_, svc, signer := checkpointedStore(b, driver)
+		path := b.TempDir() + "/export.jsonl"
+		b.Run("export", func(b *testing.B) {
+			for b.Loop() {
+				f, err := os.Create(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				x, err := svc.PrepareAuditExport(b.Context(), app.SystemActor("bench"), time.Time{}, time.Time{})
+				if err == nil {
+					err = x.WriteTo(b.Context(), f)
+				}
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(benchRows(b))*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+		b.Run("verify-file", func(b *testing.B) {
+			for b.Loop() {
+				f, err := os.Open(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, err = app.VerifyAuditExport(f, signer.PublicKey())
+				f.Close()
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(benchRows(b))*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	})
+}

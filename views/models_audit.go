@@ -9,6 +9,9 @@ type AuditView struct {
 	Error   string
 	// SIEM is the syslog forwarding status; nil hides the panel.
 	SIEM *SIEMPanel
+	// ExportURL downloads the export of the filter's time range; empty
+	// when app does not allow the reader to export.
+	ExportURL string
 }
 
 // SIEMPanel is how far audit forwarding to the SIEM has got.

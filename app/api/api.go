@@ -52,6 +52,7 @@ func New(cfg Config) http.Handler {
 	mux.Handle("PATCH /api/v1/users/{id}", a.authed(a.updateUser))
 	mux.Handle("GET /api/v1/audit", a.authed(a.listAudit))
 	mux.Handle("GET /api/v1/audit/{id}", a.authed(a.getAudit))
+	mux.Handle("GET /api/v1/audit/export", a.authed(a.exportAudit))
 	mux.Handle("GET /api/v1/audit/checkpoints", a.authed(a.listCheckpoints))
 	mux.Handle("GET /api/v1/audit/checkpoints/key", a.authed(a.checkpointKey))
 

@@ -96,27 +96,11 @@ func (f *Forwarder) Notify() {
 	}
 }
 
-// auditRecord is a record exactly as stored, column for column, so a
-// receiver can recompute hash and follow prev_hash.
-type auditRecord struct {
-	ID           int64           `json:"id"`
-	AtMS         int64           `json:"at_ms"`
-	ActorType    app.ActorType   `json:"actor_type"`
-	ActorID      string          `json:"actor_id"`
-	ActorEmail   string          `json:"actor_email"`
-	Event        string          `json:"event"`
-	ResourceType string          `json:"resource_type"`
-	ResourceID   string          `json:"resource_id"`
-	Payload      json.RawMessage `json:"payload"`
-	PrevHash     string          `json:"prev_hash"`
-	Hash         string          `json:"hash"`
-}
-
-// AuditJSON is the message body of one audit record.
+// AuditJSON is the message body of one audit record: the record exactly
+// as stored (app.AuditRecordJSON, the export's shape too), so a receiver
+// can recompute hash and follow prev_hash.
 func AuditJSON(e *app.AuditEvent) ([]byte, error) {
-	return json.Marshal(auditRecord{ID: e.ID, AtMS: e.At.UnixMilli(), ActorType: e.ActorType, ActorID: e.ActorID,
-		ActorEmail: e.ActorEmail, Event: e.Event, ResourceType: e.ResourceType, ResourceID: e.ResourceID,
-		Payload: e.Payload, PrevHash: e.PrevHash, Hash: e.Hash})
+	return json.Marshal(e.RecordJSON())
 }
 
 func (f *Forwarder) auditMessages(ctx context.Context, after int64, limit int) ([]message, error) {

@@ -102,6 +102,12 @@ func (h *handler) auditList(w http.ResponseWriter, r *http.Request, a *sessionUs
 		return
 	}
 	v.SIEM = h.siemPanel(r, a)
+	if h.svc.ListActions(a.actor).Allowed(app.ActionExportAudit) {
+		v.ExportURL = "/audit/export"
+		if p := keepParams(q, "from", "to"); len(p) > 0 {
+			v.ExportURL += "?" + p.Encode()
+		}
+	}
 	h.render(w, r, status, views.AuditPage(h.page(a, "Audit log", views.NavAudit, ""), v))
 }
 
@@ -167,4 +173,35 @@ func (h *handler) auditDetail(w http.ResponseWriter, r *http.Request, a *session
 		PrevHash: e.PrevHash, Hash: e.Hash,
 	}
 	h.render(w, r, http.StatusOK, views.AuditDetailPage(h.page(a, fmt.Sprintf("Audit record %d", e.ID), views.NavAudit, ""), d))
+}
+
+// keepParams is q reduced to the non-empty values of keys.
+func keepParams(q url.Values, keys ...string) url.Values {
+	out := url.Values{}
+	for _, k := range keys {
+		if v := q.Get(k); v != "" {
+			out.Set(k, v)
+		}
+	}
+	return out
+}
+
+// auditExport streams the same export as GET /api/v1/audit/export for the
+// filter's time range, under the console session.
+func (h *handler) auditExport(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	aq, err := parseAuditQuery(keepParams(r.URL.Query(), "from", "to"))
+	if err != nil {
+		h.renderError(w, r, a, err)
+		return
+	}
+	x, err := h.svc.PrepareAuditExport(r.Context(), a.actor, aq.From, aq.To)
+	if err != nil {
+		h.renderError(w, r, a, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Content-Disposition", `attachment; filename="audit-export.jsonl"`)
+	if err := x.WriteTo(r.Context(), w); err != nil {
+		h.log.ErrorContext(r.Context(), "console: audit export", "err", err)
+	}
 }

@@ -115,6 +115,7 @@ func (h *handler) routes(mux *http.ServeMux) {
 	mux.Handle("POST /users/{id}/login-throttle", h.authed(h.clearLoginThrottle))
 
 	mux.Handle("GET /audit", h.authed(h.auditList))
+	mux.Handle("GET /audit/export", h.authed(h.auditExport))
 	mux.Handle("GET /audit/{id}", h.authed(h.auditDetail))
 
 	// Everything else is a readable 404 rather than the mux's plain text.

@@ -46,6 +46,7 @@ func cmdAuditVerify(ctx context.Context, e *env, args []string) error {
 	fs.Var(&witnesses, "witness", "file of checkpoint lines (JSON, one per line) kept outside the database; repeatable")
 	fs.Var(&expects, "expect", "seq:hash the chain is known to have had; repeatable")
 	keyArg := fs.String("key", "", "pin the audit public key: a file holding it, or the key itself (base64)")
+	file := fs.String("file", "", "verify this export (JSON Lines from audit export) offline instead of the database")
 	cfg, err := loadConfig(e.getenv, fs, args, false)
 	if err != nil {
 		return err
@@ -55,6 +56,12 @@ func cmdAuditVerify(ctx context.Context, e *env, args []string) error {
 		if opts.PinnedKey, err = parsePinnedKey(*keyArg); err != nil {
 			return err
 		}
+	}
+	if *file != "" {
+		if len(witnesses) > 0 || len(expects) > 0 {
+			return usageErr("audit verify: --file takes only --key")
+		}
+		return verifyExportFile(e, *file, opts.PinnedKey)
 	}
 	for _, w := range witnesses {
 		f, err := os.Open(w)
@@ -83,14 +90,7 @@ func cmdAuditVerify(ctx context.Context, e *env, args []string) error {
 	res, err := d.svc.VerifyAudit(ctx, opts)
 	var brk *app.ChainBreak
 	if errors.As(err, &brk) {
-		where := "key"
-		switch {
-		case brk.ID > 0:
-			where = fmt.Sprintf("record %d", brk.ID)
-		case brk.Checkpoint >= 0:
-			where = fmt.Sprintf("checkpoint %d (%s)", brk.Checkpoint, brk.Source)
-		}
-		return fmt.Errorf("audit BROKEN at %s: %s: %s (%d records verified before)", where, brk.Kind, brk.Reason, res.Records)
+		return fmt.Errorf("audit BROKEN at %s: %s: %s (%d records verified before)", brk.Where(), brk.Kind, brk.Reason, res.Records)
 	}
 	if err != nil {
 		return fmt.Errorf("verify audit: %w", err)
@@ -100,6 +100,38 @@ func cmdAuditVerify(ctx context.Context, e *env, args []string) error {
 	if res.Head > res.LastCheckpoint {
 		fmt.Fprintf(e.stdout, "records %d..%d are after the last checkpoint: only a later checkpoint proves they were not altered\n",
 			res.LastCheckpoint+1, res.Head)
+	}
+	return nil
+}
+
+// verifyExportFile checks an export with the public key only: no
+// database, no SECRET_KEY.
+func verifyExportFile(e *env, path string, pinned ed25519.PublicKey) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return usageErr("audit verify: --file: %v", err)
+	}
+	defer f.Close()
+	res, err := app.VerifyAuditExport(f, pinned)
+	var brk *app.ChainBreak
+	if errors.As(err, &brk) {
+		return fmt.Errorf("export BROKEN at %s: %s: %s (%d records verified before)", brk.Where(), brk.Kind, brk.Reason, res.Records)
+	}
+	if err != nil {
+		return fmt.Errorf("verify export: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "export OK: %d records (%d..%d), %d checkpoints signed by key %s\n",
+		res.Records, res.FirstID, res.LastID, res.Checkpoints, res.KeyID)
+	if !res.Pinned {
+		fmt.Fprintf(e.stdout, "the key was read from the export itself: compare key id %s with the server's (GET /api/v1/audit/checkpoints/key) or pass --key\n", res.KeyID)
+	}
+	if res.MidHistory {
+		fmt.Fprintf(e.stdout, "the export starts at record %d: record %d's prev_hash is taken as given (verify the database, or an export from the start, for what came before)\n",
+			res.FirstID, res.FirstID)
+	}
+	if res.LastID > res.LastCheckpoint {
+		fmt.Fprintf(e.stdout, "records %d..%d are after the export's last checkpoint: only a later checkpoint proves they were not altered\n",
+			max(res.LastCheckpoint+1, res.FirstID), res.LastID)
 	}
 	return nil
 }
