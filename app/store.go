@@ -69,8 +69,8 @@ type Queries interface {
 	// approvals).
 	ChangesAwaitingExecution(ctx context.Context, connectorID int64) ([]int64, error)
 	// QueuedExecutions lists executing requests nobody holds (empty lease
-	// owner), oldest first.
-	QueuedExecutions(ctx context.Context, limit int) ([]int64, error)
+	// owner): emergency changes first, then oldest first.
+	QueuedExecutions(ctx context.Context, limit int) ([]QueuedExecution, error)
 	// ExpiredLeases lists executing requests whose owner's lease ended
 	// before now.
 	ExpiredLeases(ctx context.Context, now time.Time) ([]int64, error)
@@ -283,4 +283,21 @@ type Tx interface {
 	// RevokeAgent marks a non-revoked agent revoked at at; false when it
 	// already was (ENOTFOUND when there is no such agent).
 	RevokeAgent(ctx context.Context, id string, at time.Time) (bool, error)
+}
+
+// QueuedExecution is an executing request waiting for a worker, with what
+// the engine needs to choose among them (per-connector limits, emergencies
+// first).
+type QueuedExecution struct {
+	ID          int64
+	ConnectorID int64
+	Emergency   bool
+}
+
+// Waker is implemented by stores that can tell this process that another
+// one queued work (PostgreSQL LISTEN/NOTIFY). The channel receives after a
+// request was moved to executing anywhere; it is closed or never fires when
+// the store cannot tell, and the engine's poll covers that.
+type Waker interface {
+	Wake(ctx context.Context) <-chan struct{}
 }

@@ -120,15 +120,30 @@ func TestWorkerQueues(t *testing.T) {
 		mk(app.StateInterrupted, "w4", now.Add(-time.Hour))
 		queued2 := mk(app.StateExecuting, "", time.Time{})
 		expired2 := mk(app.StateExecuting, "w5", now.Add(-time.Hour))
+		// Queued last but an emergency: it goes first.
+		ec := newChange(conn.ID, u, "emergency", 0)
+		ec.State, ec.Emergency = app.StateExecuting, true
+		emergency := mustCreateChange(t, db, ec).ID
+		queued := func(limit int) ([]int64, error) {
+			qs, err := db.QueuedExecutions(ctx, limit)
+			var ids []int64
+			for _, q := range qs {
+				if q.ConnectorID != conn.ID || q.Emergency != (q.ID == emergency) {
+					t.Errorf("queued %+v: wrong connector or emergency flag", q)
+				}
+				ids = append(ids, q.ID)
+			}
+			return ids, err
+		}
 
 		cases := []struct {
 			name string
 			run  func() ([]int64, error)
 			want []int64
 		}{
-			{"queued", func() ([]int64, error) { return db.QueuedExecutions(ctx, 10) }, []int64{queued1, queued2}},
-			{"queued limit", func() ([]int64, error) { return db.QueuedExecutions(ctx, 1) }, []int64{queued1}},
-			{"queued default limit", func() ([]int64, error) { return db.QueuedExecutions(ctx, 0) }, []int64{queued1, queued2}},
+			{"queued", func() ([]int64, error) { return queued(10) }, []int64{emergency, queued1, queued2}},
+			{"queued limit", func() ([]int64, error) { return queued(1) }, []int64{emergency}},
+			{"queued default limit", func() ([]int64, error) { return queued(0) }, []int64{emergency, queued1, queued2}},
 			{"expired", func() ([]int64, error) { return db.ExpiredLeases(ctx, now) }, []int64{expired1, expired2}},
 			{"expired long ago", func() ([]int64, error) { return db.ExpiredLeases(ctx, now.Add(-time.Minute)) }, []int64{expired2}},
 		}
@@ -158,5 +173,33 @@ func TestWorkerQueues(t *testing.T) {
 		if c := mustGetChange(t, db, expired1); c.State != app.StateInterrupted || c.LeaseOwner != "" || !c.LeaseExpiresAt.IsZero() {
 			t.Errorf("interrupted request = %s owner %q until %v", c.State, c.LeaseOwner, c.LeaseExpiresAt)
 		}
+	})
+}
+
+// TestWakeOnQueuedExecution: on PostgreSQL a transaction that moves a
+// request to executing wakes every listener when it commits; SQLite has no
+// other writer to hear from.
+func TestWakeOnQueuedExecution(t *testing.T) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
+		ctx := t.Context()
+		wake := db.Wake(ctx)
+		if db.Driver() != DriverPostgres {
+			if wake != nil {
+				t.Fatal("SQLite Wake returned a channel")
+			}
+			return
+		}
+		<-wake // listening now (the first wake-up covers work queued before)
+		conn := mustCreateConnector(t, db, newConnector("ldap"))
+		u := mustCreateUser(t, db, newUser("op@example.com", app.RoleOperator))
+		c := mustCreateChange(t, db, newChange(conn.ID, u, "queued", 1))
+		select {
+		case <-wake:
+			t.Fatal("woken by a change that was not queued")
+		default:
+		}
+		c.State = app.StateExecuting
+		mustTx(t, db, func(tx app.Tx) error { return tx.UpdateChangeRequest(ctx, c) })
+		<-wake
 	})
 }

@@ -237,14 +237,28 @@ func (q queries) ChangesAwaitingExecution(ctx context.Context, connectorID int64
 		"SELECT id FROM change_requests WHERE connector_id = ? AND state IN ('submitted', 'approved') ORDER BY id", connectorID)
 }
 
-// QueuedExecutions lists executing requests nobody holds, oldest first; a
-// limit of 0 or less means defaultQueueLimit.
-func (q queries) QueuedExecutions(ctx context.Context, limit int) ([]int64, error) {
+// QueuedExecutions lists executing requests nobody holds, emergency changes
+// first (a revocation must not wait behind routine work), then oldest first;
+// a limit of 0 or less means defaultQueueLimit.
+func (q queries) QueuedExecutions(ctx context.Context, limit int) ([]app.QueuedExecution, error) {
 	if limit <= 0 {
 		limit = defaultQueueLimit
 	}
-	return q.ids(ctx, "queued executions",
-		"SELECT id FROM change_requests WHERE state = '"+executing+"' AND lease_owner = '' ORDER BY id LIMIT ?", limit)
+	rows, err := q.query(ctx, "SELECT id, connector_id, emergency FROM change_requests WHERE state = '"+executing+
+		"' AND lease_owner = '' ORDER BY emergency DESC, id LIMIT ?", limit)
+	if err != nil {
+		return nil, mapErr("queued executions", "", err)
+	}
+	defer rows.Close()
+	var out []app.QueuedExecution
+	for rows.Next() {
+		var w app.QueuedExecution
+		if err := rows.Scan(&w.ID, &w.ConnectorID, &w.Emergency); err != nil {
+			return nil, mapErr("queued executions", "", err)
+		}
+		out = append(out, w)
+	}
+	return out, mapErr("queued executions", "", rows.Err())
 }
 
 // ExpiredLeases lists executing requests whose owner's lease ended before
@@ -341,7 +355,17 @@ WHERE id = ?`,
 	if err != nil {
 		return mapErr("update change request", "", err)
 	}
-	return mustAffect(res, "update change request", "change request not found")
+	if err := mustAffect(res, "update change request", "change request not found"); err != nil {
+		return err
+	}
+	if c.State == app.StateExecuting && c.LeaseOwner == "" && t.dialect == postgresDialect {
+		// Delivered at commit, so other servers' engines wake only for
+		// work they can see.
+		if _, err := t.exec(ctx, "SELECT pg_notify('"+queueChannel+"', '')"); err != nil {
+			return mapErr("notify queued execution", "", err)
+		}
+	}
+	return nil
 }
 
 func roundChangeTimes(c *app.ChangeRequest) {

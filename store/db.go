@@ -43,6 +43,7 @@ type DB struct {
 	reader *sql.DB
 	log    *slog.Logger
 	path   string // the SQLite file; empty on PostgreSQL
+	url    string // the PostgreSQL URL, for the LISTEN connection; empty on SQLite
 	// auditHook, when set, runs after a transaction that appended an audit
 	// record commits (OnAuditCommitted).
 	auditHook atomic.Pointer[func()]

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers driver "pgx"
 )
 
@@ -43,7 +44,73 @@ func OpenPostgres(ctx context.Context, url string, log *slog.Logger) (*DB, error
 		writer:  pool,
 		reader:  pool,
 		log:     orDiscard(log),
+		url:     url,
 	}
 	db.log.InfoContext(ctx, "store: opened postgres")
 	return db, nil
+}
+
+// queueChannel is the NOTIFY channel on which a transaction that queued an
+// execution tells every server's engine.
+const queueChannel = "nexplane_queue"
+
+// Wake returns a channel that receives when any server queued an execution
+// (PostgreSQL LISTEN on a dedicated connection, outside the pool so it never
+// holds a pooled connection). On SQLite it returns nil: only this process
+// writes, and it notifies its engine directly. A lost connection is
+// re-established after a pause; the engine's poll covers the gap.
+func (db *DB) Wake(ctx context.Context) <-chan struct{} {
+	if db.dialect != postgresDialect {
+		return nil
+	}
+	ch := make(chan struct{}, 1)
+	go func() {
+		const retry = 2 * time.Second
+		for {
+			err := db.listen(ctx, ch)
+			if ctx.Err() != nil {
+				return
+			}
+			db.log.Warn("store: queue notifications lost; polling until they come back", "err", err)
+			t := time.NewTimer(retry)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return ch
+}
+
+func (db *DB) listen(ctx context.Context, ch chan<- struct{}) error {
+	conn, err := pgx.Connect(ctx, db.url)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer func() {
+		// Bounded, so a database that went silent cannot hold the retry.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		conn.Close(cctx)
+	}()
+	if _, err := conn.Exec(ctx, "LISTEN "+queueChannel); err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	// Work queued while the connection was down is found by this wake-up.
+	signal(ch)
+	for {
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return fmt.Errorf("wait for notification: %w", err)
+		}
+		signal(ch)
+	}
+}
+
+func signal(ch chan<- struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }

@@ -33,6 +33,10 @@ type Config struct {
 	Poll time.Duration
 	// Workers is how many requests run at once (default 4).
 	Workers int
+	// PerConnector is how many of them may run against one connector at
+	// once (default 2, at most Workers), so a target that hangs holds only
+	// its own slots and every other connector keeps moving.
+	PerConnector int
 }
 
 // Engine runs queued change requests.
@@ -44,7 +48,9 @@ type Engine struct {
 	wake   chan struct{}
 	slots  chan struct{}
 	wg     sync.WaitGroup
-	active sync.Map // change id -> struct{}: running here
+	mu     sync.Mutex
+	busy   map[int64]int // connector id -> requests running here
+	active sync.Map      // change id -> struct{}: running here
 }
 
 // New builds an engine; call Run to start it.
@@ -61,7 +67,12 @@ func New(cfg Config) *Engine {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 4
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger, now: cfg.Clock, wake: make(chan struct{}, 1), slots: make(chan struct{}, cfg.Workers)}
+	if cfg.PerConnector <= 0 {
+		cfg.PerConnector = 2
+	}
+	cfg.PerConnector = min(cfg.PerConnector, cfg.Workers)
+	e := &Engine{cfg: cfg, log: cfg.Logger, now: cfg.Clock, wake: make(chan struct{}, 1),
+		slots: make(chan struct{}, cfg.Workers), busy: map[int64]int{}}
 	if e.log == nil {
 		e.log = slog.Default()
 	}
@@ -88,6 +99,10 @@ func (e *Engine) Notify(int64) {
 func (e *Engine) Run(ctx context.Context) {
 	t := time.NewTicker(e.cfg.Poll)
 	defer t.Stop()
+	var remote <-chan struct{} // other servers queued work (nil: poll only)
+	if w, ok := e.cfg.Store.(app.Waker); ok {
+		remote = w.Wake(ctx)
+	}
 	for {
 		e.reapExpired(ctx)
 		e.dispatch(ctx)
@@ -96,42 +111,72 @@ func (e *Engine) Run(ctx context.Context) {
 			e.wg.Wait()
 			return
 		case <-e.wake:
+		case <-remote:
 		case <-t.C:
 		}
 	}
 }
 
-// dispatch claims queued requests while worker slots are free.
+// dispatch claims queued requests, emergencies first, while worker slots
+// are free and the request's connector is under its limit. It looks past
+// the requests of a saturated connector, so a hung target delays only its
+// own queue.
 func (e *Engine) dispatch(ctx context.Context) {
-	ids, err := e.cfg.Store.QueuedExecutions(ctx, e.cfg.Workers)
+	queued, err := e.cfg.Store.QueuedExecutions(ctx, 0)
 	if err != nil {
 		if ctx.Err() == nil {
 			e.log.Error("engine: list queued executions", "err", err)
 		}
 		return
 	}
-	for _, id := range ids {
+	for _, q := range queued {
+		if !e.reserve(q.ConnectorID) {
+			continue
+		}
 		select {
 		case e.slots <- struct{}{}:
 		default:
-			return // all workers busy; the poll comes back
+			e.release(q.ConnectorID)
+			return // all workers busy; a finishing worker wakes the loop
 		}
-		claimed, err := e.claim(ctx, id)
+		claimed, err := e.claim(ctx, q.ID)
 		if err != nil || !claimed {
 			<-e.slots
+			e.release(q.ConnectorID)
 			if err != nil && ctx.Err() == nil {
-				e.log.Error("engine: claim", "change_id", id, "err", err)
+				e.log.Error("engine: claim", "change_id", q.ID, "err", err)
 			}
 			continue
 		}
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
+			defer e.Notify(0) // a slot is free: claim the next request now, not at the poll
+			defer e.release(q.ConnectorID)
 			defer func() { <-e.slots }()
-			e.active.Store(id, struct{}{})
-			defer e.active.Delete(id)
-			e.execute(ctx, id)
+			e.active.Store(q.ID, struct{}{})
+			defer e.active.Delete(q.ID)
+			e.execute(ctx, q.ID)
 		}()
+	}
+}
+
+// reserve takes one of connector's slots if it has one free.
+func (e *Engine) reserve(connector int64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.busy[connector] >= e.cfg.PerConnector {
+		return false
+	}
+	e.busy[connector]++
+	return true
+}
+
+func (e *Engine) release(connector int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.busy[connector]--; e.busy[connector] <= 0 {
+		delete(e.busy, connector)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,9 @@ type config struct {
 	// worker's request stays executing before it becomes interrupted.
 	OpTimeout time.Duration
 	LeaseTTL  time.Duration
+	// ConnectorConcurrency is how many requests run against one connector
+	// at once, so a hung target cannot take every worker.
+	ConnectorConcurrency int
 	// AgentListen is the agent listener's address; "off" disables it.
 	AgentListen string
 	// AgentPublicURL is how hosts reach the agent listener, printed in the
@@ -45,6 +49,10 @@ type config struct {
 	AuditWitness        string
 	AcceptAuditRollback bool
 }
+
+// maxConnectorConcurrency bounds NEXPLANE_CONNECTOR_CONCURRENCY; the
+// engine's worker count caps it further.
+const maxConnectorConcurrency = 64
 
 // minSecretKeyLen is the shortest SECRET_KEY accepted: 256 bits of input.
 const minSecretKeyLen = 32
@@ -161,8 +169,21 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 	}
 	fs.DurationVar(&c.OpTimeout, "op-timeout", c.OpTimeout, "time limit of one change operation (NEXPLANE_OP_TIMEOUT)")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", c.LeaseTTL, "execution lease; a dead worker's request is interrupted after it (NEXPLANE_LEASE_TTL)")
+	c.ConnectorConcurrency = 2
+	if v := getenv("NEXPLANE_CONNECTOR_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxConnectorConcurrency {
+			return nil, configErr("NEXPLANE_CONNECTOR_CONCURRENCY must be a number from 1 to %d, not %q", maxConnectorConcurrency, v)
+		}
+		c.ConnectorConcurrency = n
+	}
+	fs.IntVar(&c.ConnectorConcurrency, "connector-concurrency", c.ConnectorConcurrency,
+		"requests run at once against one connector (NEXPLANE_CONNECTOR_CONCURRENCY)")
 	if err := fs.Parse(args); err != nil {
 		return nil, configErr("%v", err)
+	}
+	if c.ConnectorConcurrency < 1 || c.ConnectorConcurrency > maxConnectorConcurrency {
+		return nil, configErr("-connector-concurrency must be from 1 to %d, not %d", maxConnectorConcurrency, c.ConnectorConcurrency)
 	}
 	if err := checkAgentConfig(c); err != nil {
 		return nil, err
