@@ -9,7 +9,7 @@ import (
 )
 
 // operatorAndApprover creates the two users a change request needs.
-func operatorAndApprover(t *testing.T, svc *app.Service) (op, appr app.Actor) {
+func operatorAndApprover(t testing.TB, svc *app.Service) (op, appr app.Actor) {
 	t.Helper()
 	mk := func(email string, role app.Role) app.Actor {
 		return app.UserActor(testkit.MustCreateUser(t, svc, email, role))
@@ -18,7 +18,7 @@ func operatorAndApprover(t *testing.T, svc *app.Service) (op, appr app.Actor) {
 }
 
 // approvedChange creates, submits and approves a change request.
-func approvedChange(ctx context.Context, t *testing.T, svc *app.Service, op, appr app.Actor, in app.ChangeInput) int64 {
+func approvedChange(ctx context.Context, t testing.TB, svc *app.Service, op, appr app.Actor, in app.ChangeInput) int64 {
 	t.Helper()
 	c, err := svc.CreateChange(ctx, op, in)
 	if err != nil {
