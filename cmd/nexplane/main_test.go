@@ -82,6 +82,8 @@ func TestConfigErrorsAreOneLineExit2(t *testing.T) {
 		{"relative witness", map[string]string{"NEXPLANE_AUDIT_WITNESS": "witness.jsonl"}, []string{"serve"}, "NEXPLANE_AUDIT_WITNESS witness.jsonl: must be an absolute path"},
 		{"witness in a missing directory", map[string]string{"NEXPLANE_AUDIT_WITNESS": "/nonexistent/witness.jsonl"}, []string{"serve"}, "NEXPLANE_AUDIT_WITNESS /nonexistent/witness.jsonl: its directory"},
 		{"witness is a directory", nil, []string{"serve", "--audit-witness", "/tmp"}, "not a regular file"},
+		{"connector concurrency zero", map[string]string{"NEXPLANE_CONNECTOR_CONCURRENCY": "0"}, []string{"serve"}, "NEXPLANE_CONNECTOR_CONCURRENCY must be a number from 1 to 64"},
+		{"connector concurrency flag", nil, []string{"serve", "--connector-concurrency", "65"}, "-connector-concurrency must be from 1 to 64"},
 		{"unknown command", nil, []string{"frobnicate"}, "unknown command"},
 		{"user without flags", nil, []string{"user", "create"}, "--email, --role and --password-stdin are required"},
 		{"unknown flag", nil, []string{"user", "list", "--bogus"}, "bogus"},
