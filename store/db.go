@@ -144,7 +144,10 @@ func (db *DB) WithTx(ctx context.Context, fn func(app.Tx) error) (err error) {
 	}()
 	t := &tx{queries: queries{q: sqlTx, dialect: db.dialect}}
 	if err := fn(t); err != nil {
-		return markUnavailable(err)
+		if fromDriver(err) {
+			return markUnavailable(err)
+		}
+		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return markUnavailable(fmt.Errorf("commit transaction: %w", err))

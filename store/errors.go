@@ -145,7 +145,8 @@ func unavailableOf(err error) (msg string, ok bool) {
 // markUnavailable gives err the app code EUNAVAILABLE when it is a database
 // that cannot answer (unavailableOf) and carries no app code yet; other
 // errors pass unchanged. It is for errors that did not go through mapErr:
-// those of a transaction's begin and commit, and those fn returns as is.
+// those of Ping and a transaction's begin and commit, and driver errors
+// (fromDriver) that WithTx's fn returns as is.
 func markUnavailable(err error) error {
 	var ae *app.Error
 	if err == nil || errors.As(err, &ae) {
@@ -155,6 +156,18 @@ func markUnavailable(err error) error {
 		return app.Wrap(app.EUNAVAILABLE, err, "%s", msg)
 	}
 	return err
+}
+
+// fromDriver reports whether err certainly comes from a database driver.
+// WithTx marks only those unavailable among the errors fn returns: fn may
+// also fail on its own network calls, and a timeout talking to an LDAP
+// server must not read "the database is not answering".
+func fromDriver(err error) bool {
+	var se *sqlite.Error
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
+	return errors.As(err, &se) || errors.As(err, &pe) || errors.As(err, &ce) || pgconn.Timeout(err) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)
 }
 
 // mapDeleteErr is mapErr for a DELETE: there a foreign key violation means
