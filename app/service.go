@@ -95,7 +95,10 @@ func (s *Service) appendAudit(ctx context.Context, tx Tx, actor Actor, event, re
 // Ready reports whether the database is reachable and fully migrated.
 func (s *Service) Ready(ctx context.Context) error {
 	if err := s.store.Ping(ctx); err != nil {
-		return Errorf(EUNAVAILABLE, "database unreachable")
+		if ErrCode(err) == EUNAVAILABLE { // says which: unreachable or storage full
+			return fmt.Errorf("ready: %w", err)
+		}
+		return Wrap(EUNAVAILABLE, err, "database unreachable")
 	}
 	applied, latest, err := s.store.SchemaVersion(ctx)
 	if err != nil {

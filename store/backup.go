@@ -30,29 +30,40 @@ type BackupInfo struct {
 	Size int64
 }
 
+// BackupCheck vets a backup's temporary copy, opened as a store, before it
+// takes its final name: cmd/nexplane verifies the audit chain with it.
+type BackupCheck func(ctx context.Context, copy *DB) error
+
 // BackupTo writes a consistent copy of the SQLite database to path, which
 // must not exist yet: the copy is the state of one instant, taken while
-// writers carry on beside it. The file gets mode 0600, as it holds password
-// hashes and sealed secrets. On failure no file is left at path.
-func (db *DB) BackupTo(ctx context.Context, path string) (info BackupInfo, err error) {
+// writers carry on beside it. The copy is written to a temporary file in
+// path's directory, checked (integrity_check, schema, then check when not
+// nil), synced and only then linked to path, so a failed or killed backup
+// never leaves a file under the final name. The file gets mode 0600, as it
+// holds password hashes and sealed secrets.
+func (db *DB) BackupTo(ctx context.Context, path string, check BackupCheck) (info BackupInfo, err error) {
 	if db.dialect != sqliteDialect {
 		return info, errors.New("backup: use pg_dump for PostgreSQL backups")
 	}
-	// Creating the file first refuses an existing target atomically and
-	// fixes its mode; VACUUM INTO accepts an empty file.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return info, fmt.Errorf("backup: %s already exists; choose a new file name: %w", path, fs.ErrExist)
+	existsErr := fmt.Errorf("backup: %s already exists; choose a new file name: %w", path, fs.ErrExist)
+	// Refused early so no copy is made in vain; the link below is what
+	// refuses atomically.
+	if _, err := os.Lstat(path); err == nil {
+		return info, existsErr
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return info, fmt.Errorf("backup: %w", err)
 	}
+	// CreateTemp makes the file 0600; VACUUM INTO accepts an empty file.
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".partial-*")
 	if err != nil {
 		return info, fmt.Errorf("backup: %w", err)
 	}
+	tmp := f.Name()
 	f.Close()
-	defer func() {
-		if err != nil {
-			os.Remove(path)
-		}
-	}()
+	// The temporary name goes in every case: after success path is a
+	// second link to the same file.
+	defer removeSQLiteFiles(tmp)
+
 	// A database newer than this binary can still be copied; restore is
 	// where the version matters.
 	info.Applied, info.Latest, err = db.SchemaVersion(ctx)
@@ -61,17 +72,23 @@ func (db *DB) BackupTo(ctx context.Context, path string) (info BackupInfo, err e
 	}
 	// VACUUM INTO reads the database in one read transaction (WAL lets the
 	// writer go on meanwhile); it runs on the writer connection.
-	if _, err = db.writer.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
-		return info, fmt.Errorf("backup: %w", err)
+	if _, err = db.writer.ExecContext(ctx, "VACUUM INTO ?", tmp); err != nil {
+		return info, fmt.Errorf("backup: %w", mapErr("write copy", "", err))
 	}
-	if err = syncFile(path); err != nil {
-		return info, fmt.Errorf("backup: %w", err)
-	}
-	st, err := os.Stat(path)
+	checked, err := checkBackup(ctx, tmp, true, check)
 	if err != nil {
+		return info, fmt.Errorf("backup: the copy failed its check: %w", err)
+	}
+	info.Size = checked.Size
+	// Link, unlike rename, never replaces a file that appeared meanwhile.
+	if err := os.Link(tmp, path); errors.Is(err, fs.ErrExist) {
+		return info, existsErr
+	} else if err != nil {
 		return info, fmt.Errorf("backup: %w", err)
 	}
-	info.Size = st.Size()
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return info, fmt.Errorf("backup: %w", err)
+	}
 	return info, nil
 }
 
@@ -80,6 +97,13 @@ func (db *DB) BackupTo(ctx context.Context, path string) (info BackupInfo, err e
 // (its WAL folded in), ready to be renamed into place. Checking opens the
 // file read-write, so restore checks a copy, never the user's backup.
 func CheckBackup(ctx context.Context, path string) (info BackupInfo, err error) {
+	return checkBackup(ctx, path, false, nil)
+}
+
+// checkBackup is CheckBackup; allowNewer accepts a schema newer than this
+// binary's (a backup may copy one; only restore refuses it), and check,
+// when not nil, runs on the opened store unless its schema is newer.
+func checkBackup(ctx context.Context, path string, allowNewer bool, check BackupCheck) (info BackupInfo, err error) {
 	if err := checkSQLiteHeader(path); err != nil {
 		return info, err
 	}
@@ -103,6 +127,12 @@ func CheckBackup(ctx context.Context, path string) (info BackupInfo, err error) 
 		return info, fmt.Errorf("check backup: %w", err)
 	}
 	info.Applied, info.Latest, err = db.SchemaVersion(ctx)
+	if err == nil && check != nil && info.Applied > 0 {
+		err = check(ctx, db)
+	}
+	if allowNewer && errors.Is(err, ErrSchemaTooNew) {
+		err = nil
+	}
 	if err == nil {
 		// Fold any WAL back into the file before it is renamed.
 		_, err = db.writer.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
@@ -163,10 +193,23 @@ func syncFile(path string) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	d, err := os.Open(filepath.Dir(path))
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes dir's entries durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// removeSQLiteFiles removes a database file and the journal files SQLite
+// may have left beside it.
+func removeSQLiteFiles(path string) {
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		os.Remove(path + suffix)
+	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -19,13 +20,13 @@ func TestBackupToWritesACheckedCopy(t *testing.T) {
 		ctx := t.Context()
 		target := filepath.Join(t.TempDir(), "backup.db")
 		if db.Driver() == DriverPostgres {
-			if _, err := db.BackupTo(ctx, target); err == nil || !strings.Contains(err.Error(), "pg_dump") {
+			if _, err := db.BackupTo(ctx, target, nil); err == nil || !strings.Contains(err.Error(), "pg_dump") {
 				t.Errorf("BackupTo on PostgreSQL: %v, want a pointer to pg_dump", err)
 			}
 			return
 		}
 		mustTx(t, db, func(tx app.Tx) error { return tx.PutSetting(ctx, "k", []byte("v")) })
-		info, err := db.BackupTo(ctx, target)
+		info, err := db.BackupTo(ctx, target, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,11 +64,54 @@ func TestBackupToRefusesExistingFile(t *testing.T) {
 	if err := os.WriteFile(target, []byte("precious"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.BackupTo(t.Context(), target); !errors.Is(err, fs.ErrExist) {
+	if _, err := db.BackupTo(t.Context(), target, nil); !errors.Is(err, fs.ErrExist) {
 		t.Errorf("BackupTo over a file: %v, want fs.ErrExist", err)
 	}
 	if b, _ := os.ReadFile(target); string(b) != "precious" {
 		t.Errorf("existing file changed: %q", b)
+	}
+}
+
+// A backup whose copy fails its check (here: the injected check, run after
+// the copy is written and before it is named) leaves nothing behind: no
+// file under the final name and no temporary file; the check sees the copy
+// while the final name is still free.
+func TestBackupToFailedCheckLeavesNoFile(t *testing.T) {
+	db := mustOpenSQLite(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "backup.db")
+	injected := errors.New("injected check failure")
+	checked := false
+	_, err := db.BackupTo(t.Context(), target, func(ctx context.Context, copy *DB) error {
+		checked = true
+		if _, err := os.Stat(target); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("final name exists before the check passed: %v", err)
+		}
+		if _, _, err := copy.SchemaVersion(ctx); err != nil {
+			t.Errorf("the copy cannot be read in the check: %v", err)
+		}
+		return injected
+	})
+	if !errors.Is(err, injected) || !checked {
+		t.Fatalf("BackupTo = %v (checked %v), want the injected failure", err, checked)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		names := []string{}
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("files left after a failed backup: %v", names)
+	}
+
+	// The same target then works, and only the final file remains.
+	if _, err := db.BackupTo(t.Context(), target, func(context.Context, *DB) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 || entries[0].Name() != "backup.db" {
+		t.Fatalf("after a backup the directory holds %v, want only backup.db", entries)
+	}
+	if st, err := os.Stat(target); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("backup file: %v, %v; want mode 0600", st, err)
 	}
 }
 
@@ -76,7 +120,7 @@ func TestCheckBackupRefuses(t *testing.T) {
 	dir := t.TempDir()
 	newer := filepath.Join(dir, "newer.db")
 	db := mustOpenSQLite(t)
-	if _, err := db.BackupTo(ctx, newer); err != nil {
+	if _, err := db.BackupTo(ctx, newer, nil); err != nil {
 		t.Fatal(err)
 	}
 	nb, err := OpenSQLite(ctx, newer, nil)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nexplane/nexplane/app"
@@ -83,12 +84,33 @@ func (db *DB) Driver() string { return db.dialect.name() }
 // Ping checks that the database is reachable.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.writer.PingContext(ctx); err != nil {
-		return fmt.Errorf("ping %s: %w", db.Driver(), err)
+		return markUnavailable(fmt.Errorf("ping %s: %w", db.Driver(), err))
 	}
 	if db.reader != db.writer {
 		if err := db.reader.PingContext(ctx); err != nil {
-			return fmt.Errorf("ping %s reader: %w", db.Driver(), err)
+			return markUnavailable(fmt.Errorf("ping %s reader: %w", db.Driver(), err))
 		}
+	}
+	return db.checkDiskRoom()
+}
+
+// minFreeBytes is the free space below which Ping reports storage full: a
+// few pages of WAL and journal, so readiness fails before writes do.
+const minFreeBytes = 1 << 20
+
+// checkDiskRoom reports storage full when the SQLite file's file system has
+// less than minFreeBytes left. PostgreSQL's disk is the server's to watch;
+// its disk_full errors map like SQLite's.
+func (db *DB) checkDiskRoom() error {
+	if db.path == "" {
+		return nil
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(filepath.Dir(db.path), &st); err != nil {
+		return fmt.Errorf("check free space: %w", err)
+	}
+	if free := st.Bavail * uint64(st.Bsize); free < minFreeBytes {
+		return app.Errorf(app.EUNAVAILABLE, "%s (%d bytes free)", msgStorageFull, free)
 	}
 	return nil
 }
@@ -108,7 +130,7 @@ func (db *DB) Close() error {
 func (db *DB) WithTx(ctx context.Context, fn func(app.Tx) error) (err error) {
 	sqlTx, err := db.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin transaction: %w", err)
+		return markUnavailable(fmt.Errorf("begin transaction: %w", err))
 	}
 	committed := false
 	defer func() {
@@ -123,10 +145,13 @@ func (db *DB) WithTx(ctx context.Context, fn func(app.Tx) error) (err error) {
 	}()
 	t := &tx{queries: queries{q: sqlTx, dialect: db.dialect}}
 	if err := fn(t); err != nil {
+		if fromDriver(err) {
+			return markUnavailable(err)
+		}
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("commit transaction: %w", err)
+		return markUnavailable(fmt.Errorf("commit transaction: %w", err))
 	}
 	committed = true
 	if hook := db.auditHook.Load(); hook != nil && t.appendedAudit {

@@ -1,10 +1,15 @@
 package store
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	sqlite "modernc.org/sqlite"
@@ -61,6 +66,9 @@ func mapErr(op, notFound string, err error) error {
 	if notFound != "" && errors.Is(err, sql.ErrNoRows) {
 		return app.Errorf(app.ENOTFOUND, "%s", notFound)
 	}
+	if msg, ok := unavailableOf(err); ok {
+		return fmt.Errorf("%s: %w", op, app.Wrap(app.EUNAVAILABLE, err, "%s", msg))
+	}
 	if code, name, ok := constraintOf(err); ok {
 		msg := "a value is not allowed"
 		switch code {
@@ -76,6 +84,90 @@ func mapErr(op, notFound string, err error) error {
 		return fmt.Errorf("%s: %w", op, app.Wrap(code, err, "%s", msg))
 	}
 	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Messages of the unavailable errors mapErr makes: the database did not
+// answer, or it has no room left. Both are the server's trouble, not the
+// request's, and pass once an operator acts, so the caller is told to retry.
+const (
+	msgDatabaseUnavailable = "the database is not answering; try again shortly"
+	msgStorageFull         = "storage full: the database has no room left for changes; nothing was saved"
+)
+
+// unavailableOf recognises a database that cannot be reached, did not
+// answer within its deadline, or has run out of disk, from either driver.
+// A caller's own cancellation (context.Canceled) is not among them: that
+// is the client leaving, not the database failing.
+func unavailableOf(err error) (msg string, ok bool) {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff { // the primary code; extended codes add bits above
+		case sqlite3.SQLITE_FULL:
+			return msgStorageFull, true
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+			// busy_timeout ran out: another writer held the lock too long.
+			return msgDatabaseUnavailable, true
+		case sqlite3.SQLITE_IOERR:
+			if errors.Is(err, syscall.ENOSPC) || strings.Contains(se.Error(), "disk is full") {
+				return msgStorageFull, true
+			}
+		}
+		return "", false
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "53100": // disk_full
+			return msgStorageFull, true
+		case strings.HasPrefix(pe.Code, "08"), // connection_exception
+			pe.Code == "57014",                                         // query_canceled: statement_timeout
+			pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", // shutdown, crash, cannot connect now
+			pe.Code == "53300": // too_many_connections
+			return msgDatabaseUnavailable, true
+		}
+		return "", false
+	}
+	if errors.Is(err, syscall.ENOSPC) {
+		return msgStorageFull, true
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ce), pgconn.Timeout(err), errors.Is(err, context.DeadlineExceeded),
+		errors.As(err, &ne), errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone),
+		errors.Is(err, pgconn.ErrConnClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET):
+		return msgDatabaseUnavailable, true
+	}
+	return "", false
+}
+
+// markUnavailable gives err the app code EUNAVAILABLE when it is a database
+// that cannot answer (unavailableOf) and carries no app code yet; other
+// errors pass unchanged. It is for errors that did not go through mapErr:
+// those of Ping and a transaction's begin and commit, and driver errors
+// (fromDriver) that WithTx's fn returns as is.
+func markUnavailable(err error) error {
+	var ae *app.Error
+	if err == nil || errors.As(err, &ae) {
+		return err
+	}
+	if msg, ok := unavailableOf(err); ok {
+		return app.Wrap(app.EUNAVAILABLE, err, "%s", msg)
+	}
+	return err
+}
+
+// fromDriver reports whether err certainly comes from a database driver.
+// WithTx marks only those unavailable among the errors fn returns: fn may
+// also fail on its own network calls, and a timeout talking to an LDAP
+// server must not read "the database is not answering".
+func fromDriver(err error) bool {
+	var se *sqlite.Error
+	var pe *pgconn.PgError
+	var ce *pgconn.ConnectError
+	return errors.As(err, &se) || errors.As(err, &pe) || errors.As(err, &ce) || pgconn.Timeout(err) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone)
 }
 
 // mapDeleteErr is mapErr for a DELETE: there a foreign key violation means

@@ -2,18 +2,27 @@ package store
 
 import (
 	"context"
-	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers driver "pgx"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // postgresMaxConns bounds the pool: enough for a 2-core server's handlers and
 // background work without crowding the server's max_connections.
 const postgresMaxConns = 16
+
+// postgresConnectTimeout bounds dialling and the startup exchange, so a
+// server behind a black hole fails a request instead of hanging it.
+const postgresConnectTimeout = 5 * time.Second
+
+// postgresStatementTimeout is the server-side limit of one statement: far
+// above any query this program runs, short of a request hung on a lock.
+const postgresStatementTimeout = 60 * time.Second
 
 // auditLockKey is the pg_advisory_xact_lock key that serialises audit
 // appends across every connection and every server process. Any constant
@@ -26,11 +35,21 @@ const migrateLockKey int64 = 0x6e786d6967726174
 // OpenPostgres opens a pool on the PostgreSQL database at url (pgx stdlib).
 // Runtime parameters such as search_path may be given in the URL query.
 func OpenPostgres(ctx context.Context, url string, log *slog.Logger) (*DB, error) {
-	pool, err := sql.Open("pgx", url)
+	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		// pgx error texts may quote the URL; say only what went wrong in general.
-		return nil, fmt.Errorf("open postgres: invalid DATABASE_URL: %w", err)
+		return nil, errors.New("open postgres: invalid DATABASE_URL")
 	}
+	// Every database call gets a deadline even when the caller's context
+	// has none: connecting (a server that accepts and never answers) and
+	// each statement. Values in the URL win.
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = postgresConnectTimeout
+	}
+	if _, ok := cfg.RuntimeParams["statement_timeout"]; !ok {
+		cfg.RuntimeParams["statement_timeout"] = strconv.FormatInt(postgresStatementTimeout.Milliseconds(), 10)
+	}
+	pool := stdlib.OpenDB(*cfg)
 	pool.SetMaxOpenConns(postgresMaxConns)
 	pool.SetMaxIdleConns(postgresMaxConns)
 	pool.SetConnMaxIdleTime(5 * time.Minute)

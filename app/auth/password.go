@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -29,13 +30,30 @@ const preHashKey = "nexplane-password-v1"
 // while both slots are busy; a login storm only queues behind the semaphore.
 func DefaultConcurrency() int { return max(2, runtime.NumCPU()/2) }
 
+// QueuePerSlot is how many callers NewHasher lets wait per hashing slot:
+// at cost 12 (~0.25 s a hash) the last of them waits about two seconds,
+// and anyone beyond is told to come back rather than left hanging.
+const QueuePerSlot = 8
+
+// queueRetryAfter is what a caller turned away by a full queue is told: by
+// then the queue has drained several times over.
+const queueRetryAfter = 2 * time.Second
+
 // Hasher implements app.PasswordHasher with bcrypt over an HMAC-SHA256
-// pre-hash, running at most a fixed number of hashes at once.
+// pre-hash, running at most a fixed number of hashes at once and letting
+// only a bounded number of callers wait for them.
 type Hasher struct {
 	cost  int
 	sem   chan struct{} // a slot per concurrent bcrypt run
+	queue chan struct{} // a ticket per caller running or waiting
 	dummy []byte
 }
+
+// errQueueFull turns a caller away when every ticket is taken: a login
+// storm gets a quick 503 and Retry-After instead of waits that end in
+// client timeouts.
+var errQueueFull = &app.Error{Code: app.EUNAVAILABLE, RetryAfter: queueRetryAfter,
+	Message: "the server is busy checking passwords; try again in a moment"}
 
 var _ app.PasswordHasher = (*Hasher)(nil)
 
@@ -49,6 +67,15 @@ var _ app.PasswordHasher = (*Hasher)(nil)
 //
 // NewHasher computes DummyHash at the given cost, so it takes one hash time.
 func NewHasher(cost, concurrency int) *Hasher {
+	if concurrency <= 0 {
+		concurrency = DefaultConcurrency()
+	}
+	return NewHasherQueue(cost, concurrency, concurrency*QueuePerSlot)
+}
+
+// NewHasherQueue is NewHasher letting at most queue callers wait for a slot
+// (0 or less: none wait); any further caller gets app.EUNAVAILABLE at once.
+func NewHasherQueue(cost, concurrency, queue int) *Hasher {
 	if cost == 0 {
 		cost = DefaultCost
 	}
@@ -58,7 +85,8 @@ func NewHasher(cost, concurrency int) *Hasher {
 	if concurrency <= 0 {
 		concurrency = DefaultConcurrency()
 	}
-	h := &Hasher{cost: cost, sem: make(chan struct{}, concurrency)}
+	h := &Hasher{cost: cost, sem: make(chan struct{}, concurrency),
+		queue: make(chan struct{}, concurrency+max(0, queue))}
 
 	// The dummy hash is of a random password nobody knows, so comparing
 	// against it always fails, in the same time as a real comparison.
@@ -84,7 +112,8 @@ func preHash(password string) []byte {
 	return out
 }
 
-// acquire waits for a hashing slot or for ctx to end.
+// acquire takes a queue ticket without waiting (errQueueFull when there is
+// none), then waits for a hashing slot or for ctx to end.
 func (h *Hasher) acquire(ctx context.Context) error {
 	// Checked first because select picks at random among ready cases: a
 	// cancelled caller must not get a slot just because one is free.
@@ -92,14 +121,20 @@ func (h *Hasher) acquire(ctx context.Context) error {
 		return err
 	}
 	select {
+	case h.queue <- struct{}{}:
+	default:
+		return errQueueFull
+	}
+	select {
 	case h.sem <- struct{}{}:
 		return nil
 	case <-ctx.Done():
+		<-h.queue
 		return ctx.Err()
 	}
 }
 
-func (h *Hasher) release() { <-h.sem }
+func (h *Hasher) release() { <-h.sem; <-h.queue }
 
 // Hash returns the bcrypt hash of the pre-hash of password's NFC form
 // (app.NormalizePassword). It does not apply the password policy; callers

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -135,7 +136,8 @@ func TestPreHashShape(t *testing.T) {
 
 func TestHasherCancelWhileWaiting(t *testing.T) {
 	h := testHasher(t, 1)
-	h.sem <- struct{}{} // occupy the only slot
+	h.queue <- struct{}{} // occupy the only slot, as a running hash does
+	h.sem <- struct{}{}
 	defer h.release()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -258,5 +260,52 @@ func TestNewHasherRejectsBadCost(t *testing.T) {
 	}
 	if DefaultConcurrency() < 1 {
 		t.Fatal("DefaultConcurrency < 1")
+	}
+}
+
+// A full queue turns callers away at once with EUNAVAILABLE and a
+// Retry-After, while those already queued still get their turn.
+func TestHasherQueueFull(t *testing.T) {
+	h := NewHasherQueue(bcrypt.MinCost, 1, 1)
+	ctx := context.Background()
+	hash, err := h.Hash(ctx, "queued-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.queue <- struct{}{} // one hash running
+	h.sem <- struct{}{}
+	waiter := make(chan error, 1)
+	go func() { waiter <- h.Compare(ctx, hash, "queued-password") }()
+	for deadline := time.Now().Add(10 * time.Second); len(h.queue) < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("the waiter never queued")
+		}
+		runtime.Gosched()
+	}
+
+	start := time.Now()
+	for _, call := range []func() error{
+		func() error { return h.Compare(ctx, hash, "queued-password") },
+		func() error { _, err := h.Hash(ctx, "another-password"); return err },
+	} {
+		err := call()
+		var ae *app.Error
+		if app.ErrCode(err) != app.EUNAVAILABLE || !errors.As(err, &ae) || ae.RetryAfter <= 0 {
+			t.Fatalf("with the queue full: %v, want unavailable with RetryAfter", err)
+		}
+		if errors.Is(err, app.ErrPasswordMismatch) {
+			t.Fatal("a turned-away compare must not look like a wrong password")
+		}
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatal("a full queue made callers wait")
+	}
+
+	h.release()
+	if err := <-waiter; err != nil {
+		t.Fatalf("queued compare = %v", err)
+	}
+	if len(h.queue) != 0 || len(h.sem) != 0 {
+		t.Fatalf("tickets leaked: queue %d, slots %d", len(h.queue), len(h.sem))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/nexplane/nexplane/app"
 )
@@ -145,13 +146,31 @@ func LogError(log *slog.Logger, r *http.Request, err error) {
 	}
 }
 
+// DefaultUnavailableRetry is the Retry-After of an unavailable answer
+// whose error names no wait (a database that does not answer).
+const DefaultUnavailableRetry = 5 * time.Second
+
 // RetryAfter sets the Retry-After header, in whole seconds rounded up, when
-// err is rate limited with a known wait; the one place for API, console and
-// agent listener.
+// err is rate limited with a known wait or unavailable (a busy or
+// unreachable dependency; DefaultUnavailableRetry unless err names a wait);
+// the one place for API, console and agent listener.
 func RetryAfter(w http.ResponseWriter, err error) {
 	var ae *app.Error
-	if app.ErrCode(err) == app.ERATELIMITED && errors.As(err, &ae) && ae.RetryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ae.RetryAfter.Seconds()))))
+	wait := time.Duration(0)
+	if errors.As(err, &ae) {
+		wait = ae.RetryAfter
+	}
+	switch app.ErrCode(err) {
+	case app.ERATELIMITED:
+	case app.EUNAVAILABLE:
+		if wait <= 0 {
+			wait = DefaultUnavailableRetry
+		}
+	default:
+		return
+	}
+	if wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 	}
 }
 

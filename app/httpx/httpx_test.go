@@ -23,7 +23,9 @@ func TestRetryAfter(t *testing.T) {
 		{"under a second", limited(time.Millisecond), "1"},
 		{"wrapped", fmt.Errorf("login: %w", limited(2*time.Second)), "2"},
 		{"no wait known", limited(0), ""},
-		{"not rate limited", &app.Error{Code: app.EUNAVAILABLE, RetryAfter: time.Second}, ""},
+		{"unavailable with a wait", &app.Error{Code: app.EUNAVAILABLE, RetryAfter: 2 * time.Second}, "2"},
+		{"unavailable, wait unknown", fmt.Errorf("list: %w", app.Errorf(app.EUNAVAILABLE, "database down")), "5"},
+		{"other code", &app.Error{Code: app.ECONFLICT, RetryAfter: time.Second}, ""},
 		{"internal", fmt.Errorf("boom"), ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

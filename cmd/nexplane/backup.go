@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/store"
 )
 
@@ -128,11 +129,30 @@ func cmdBackup(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	info, err := db.BackupTo(ctx, target)
+	info, err := db.BackupTo(ctx, target, verifyBackupAudit)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "backup of %s (schema version %d, %d bytes) written to %s\n", src, info.Applied, info.Size, target)
+	return nil
+}
+
+// verifyBackupAudit refuses a copy whose audit chain does not verify, as
+// audit verify would report it, before the copy gets its final name. A
+// database no server has opened yet has no signing key and nothing to verify.
+func verifyBackupAudit(ctx context.Context, copy *store.DB) error {
+	svc := app.NewService(app.Config{Store: copy})
+	if _, err := svc.AuditPublicKey(ctx); app.ErrCode(err) == app.ENOTFOUND {
+		return nil
+	}
+	res, err := svc.VerifyAudit(ctx, app.VerifyOptions{})
+	var brk *app.ChainBreak
+	if errors.As(err, &brk) {
+		return fmt.Errorf("audit BROKEN at %s: %s: %s (%d records verified before)", brk.Where(), brk.Kind, brk.Reason, res.Records)
+	}
+	if err != nil {
+		return fmt.Errorf("verify audit: %w", err)
+	}
 	return nil
 }
 

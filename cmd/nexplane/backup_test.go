@@ -192,6 +192,36 @@ func TestBackupRefusesExistingTarget(t *testing.T) {
 	}
 }
 
+// A database whose audit log was altered is not backed up as if intact:
+// the copy fails audit verification and nothing is left under the target
+// name or beside it.
+func TestBackupRefusesTamperedAuditAndLeavesNoFile(t *testing.T) {
+	c := newBackupCLI(t)
+	c.mustCreateUser("a@example.com")
+	c.mustCreateUser("b@example.com")
+	db, err := sql.Open("sqlite", filepath.Join(c.env["NEXPLANE_DATA_DIR"], "nexplane.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"DROP TRIGGER audit_log_no_update",
+		`UPDATE audit_log SET payload = '{"role":"admin"}' WHERE id = (SELECT max(id) FROM audit_log)`} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	dir := t.TempDir()
+	target := filepath.Join(dir, "backup.db")
+	code, _, stderr := c.runCmd(cmdBackup, "--to", target)
+	if code != 1 || !strings.Contains(stderr, "audit BROKEN") {
+		t.Fatalf("backup of a tampered database: %d %q", code, stderr)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("files left by a refused backup: %v", entries)
+	}
+}
+
 func TestRestoreRefusedWhileServerHoldsTheLock(t *testing.T) {
 	c := newBackupCLI(t)
 	c.mustCreateUser("a@example.com")

@@ -194,6 +194,11 @@ func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		// Monitoring must get an answer even from a database that never
+		// answers: not-ready after readyzTimeout, whatever the pool's deadlines.
+		ctx, cancel := context.WithTimeout(r.Context(), readyzTimeout)
+		defer cancel()
+		r = r.WithContext(ctx)
 		if err := d.svc.Ready(r.Context()); err != nil {
 			httpx.WriteError(w, r, e.log, err)
 			return
@@ -256,6 +261,9 @@ func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*
 	})
 	return srv, "https", nil
 }
+
+// readyzTimeout bounds /readyz: load balancers probe with short timeouts.
+const readyzTimeout = 2 * time.Second
 
 // syslogDetails is the SIEM forwarding part of /readyz.
 func syslogDetails(ctx context.Context, d *deps, cfg *config) map[string]any {

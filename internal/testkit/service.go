@@ -80,7 +80,9 @@ func NewService(tb testing.TB, o Options) *Env {
 	if o.Drivers != nil {
 		o.Drivers(e.Registry, e.DB, e.Clock)
 	}
-	cfg := app.Config{Store: e.DB, Hasher: auth.NewHasher(4, 2), Clock: e.Clock.Now, Logger: e.Log,
+	// A queue long enough for the tests' login storms, which are about the
+	// limiter; app's TestLoginStormOnTinyHashPool covers a full queue.
+	cfg := app.Config{Store: e.DB, Hasher: auth.NewHasherQueue(4, 2, 1000), Clock: e.Clock.Now, Logger: e.Log,
 		Registry: e.Registry, Sealer: e.Vault}
 	if o.Agents {
 		if e.CA, err = pki.LoadOrCreateCA(context.Background(), e.DB, e.Vault, e.Clock.Now()); err != nil {

@@ -126,3 +126,19 @@ func MustPostgresURL(tb testing.TB, baseURL string) string {
 	})
 	return u
 }
+
+// Proxy is a switchable TCP proxy in front of PostgreSQL (see pgtest.Proxy).
+type Proxy = pgtest.Proxy
+
+// ProxyMode is how the proxy treats connections.
+type ProxyMode = pgtest.ProxyMode
+
+// The proxy's modes.
+const (
+	ProxyForward   = pgtest.Forward
+	ProxyRefuse    = pgtest.Refuse
+	ProxyBlackhole = pgtest.Blackhole
+)
+
+// NewProxy starts a Proxy in front of the PostgreSQL database at url.
+func NewProxy(tb testing.TB, url string) *Proxy { return pgtest.NewProxy(tb, url) }
