@@ -86,6 +86,10 @@ type OpResult struct {
 	// does not report them as drift. A ref matches an asset of its kind by
 	// external id or by name.
 	Affects []AssetRef
+	// Reconciled says the target reported the effect as applied by an
+	// earlier run of this same operation (an agent answering a resumed
+	// work id from memory): it is recorded and audited as reconciled.
+	Reconciled bool
 }
 
 // FieldKind tells the console how to render a parameter.

@@ -276,6 +276,9 @@ func resultJSON(res *app.OpResult) json.RawMessage {
 		// Read by the next sync: changes made through Nexplane are not drift.
 		out["affects"] = res.Affects
 	}
+	if res.Reconciled {
+		out["reconciled"] = true
+	}
 	b, err := json.Marshal(out)
 	if err != nil {
 		return json.RawMessage(`{"summary":"result could not be encoded"}`)
@@ -323,7 +326,11 @@ func (e *Engine) succeed(ctx context.Context, c *app.ChangeRequest, connector *a
 			}
 			payload["credentials_rotated"] = true
 		}
-		return appendAudit(ctx, tx, e.now(), "change.operation_succeeded", c.ID, payload)
+		event := "change.operation_succeeded"
+		if res.Reconciled {
+			event, payload["reconciled"] = "change.operation_reconciled", true
+		}
+		return appendAudit(ctx, tx, e.now(), event, c.ID, payload)
 	})
 }
 

@@ -298,3 +298,48 @@ func TestResumeStopsWhenTheOutcomeCannotBeTold(t *testing.T) {
 	}
 	e.verifyAudit()
 }
+
+// memoOp answers like an agent asked again for work it finished: the
+// effect is there, from an earlier run.
+type memoOp struct {
+	N int `json:"n"`
+}
+
+func (o *memoOp) Validate() error                                { return nil }
+func (o *memoOp) Plan(context.Context, app.Conn) (string, error) { return "answers from memory", nil }
+func (o *memoOp) Execute(context.Context, app.Conn) (*app.OpResult, error) {
+	return &app.OpResult{Summary: "done before", Reconciled: true}, nil
+}
+
+// TestTargetReportedReconciliation: an operation whose target reports the
+// effect as already applied by an earlier run (OpResult.Reconciled) is
+// recorded with "reconciled": true and audited as reconciled.
+func TestTargetReportedReconciliation(t *testing.T) {
+	d := &keyDriver{keys: make(chan string, 10)}
+	k := testkit.NewService(t, testkit.Options{
+		Drivers: func(reg *app.Registry, _ *store.DB, _ *testkit.Clock) {
+			reg.RegisterDriver(d)
+			reg.RegisterOperation(app.OperationSpec{Type: "keytest.memo", ConnectorType: "keytest", New: func() app.Operation { return &memoOp{} }})
+		},
+		Engine: &engine.Config{Poll: 20 * time.Millisecond},
+	})
+	ctx := context.Background()
+	op, appr := operatorAndApprover(t, k.Service)
+	conn, err := k.Service.CreateConnector(ctx, app.SystemActor("test"), app.ConnectorInput{Name: "memo", Type: "keytest", Config: json.RawMessage(`{}`), Credentials: json.RawMessage(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &reconcileEnv{t: t, k: k, op: op, appr: appr, conn: conn}
+	id := e.approved(opIn("keytest.memo", `{"n":1}`))
+	if _, err := k.Service.ExecuteChange(ctx, op, id, app.ExecuteInput{}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.waitState(id, app.StateSucceeded)
+	if !strings.Contains(string(c.Operations[0].Result), `"reconciled":true`) {
+		t.Errorf("result %s, want reconciled", c.Operations[0].Result)
+	}
+	if n, m := e.auditCount(id, "change.operation_reconciled"), e.auditCount(id, "change.operation_succeeded"); n != 1 || m != 0 {
+		t.Errorf("%d reconciled and %d succeeded records, want 1 and 0", n, m)
+	}
+	e.verifyAudit()
+}
