@@ -20,6 +20,9 @@ const (
 	ActionEmergencyExecute = "emergency_execute"
 	ActionResume           = "resume"
 	ActionReview           = "review"
+	// ActionRerunUnknown resumes and runs again, without checking the
+	// target, an operation whose outcome reconciliation could not tell.
+	ActionRerunUnknown = "rerun_unknown"
 
 	// Assets: revoke submits a change request that waits for approval;
 	// revoke_now runs it at once as an emergency change. At most one is
@@ -99,7 +102,7 @@ func (a Actions) Names() []string {
 
 // changeActions is the order in which change request actions are listed.
 var changeActions = []string{ActionEdit, ActionSubmit, ActionApprove, ActionReject, ActionCancel,
-	ActionExecute, ActionEmergencyExecute, ActionResume, ActionReview}
+	ActionExecute, ActionEmergencyExecute, ActionResume, ActionRerunUnknown, ActionReview}
 
 // changeRule is one action's rule: who may try it at all (checked before
 // any input is read) and when it applies to a request (checked again in
@@ -163,6 +166,19 @@ var changeRules = map[string]changeRule{
 			return errIllegalTransition(c, "resume")
 		}
 		return nil
+	}},
+	// Offered only when reconciliation stopped the request: running an
+	// operation twice is a person's decision, never the engine's.
+	ActionRerunUnknown: {permits(ActExecuteChanges), func(_ Actor, c *ChangeRequest) error {
+		if c.State != StateInterrupted {
+			return errIllegalTransition(c, "resume")
+		}
+		for i := range c.Operations {
+			if c.Operations[i].Unsettled() {
+				return nil
+			}
+		}
+		return Errorf(ECONFLICT, "change request %d has no operation whose outcome is unknown; resume it", c.ID)
 	}},
 	ActionReview: {permits(ActApproveChanges), func(a Actor, c *ChangeRequest) error {
 		if !c.NeedsReview() {

@@ -224,6 +224,8 @@ func perform(svc *app.Service, actor app.Actor, id int64, action string) error {
 		_, err = svc.ExecuteChange(ctx, actor, id, app.ExecuteInput{Emergency: true, Justification: "the outage cannot wait"})
 	case app.ActionResume:
 		_, err = svc.ResumeChange(ctx, actor, id)
+	case app.ActionRerunUnknown:
+		_, err = svc.ResumeChangeWith(ctx, actor, id, app.ResumeInput{RerunUnknown: true})
 	case app.ActionReview:
 		_, err = svc.ReviewEmergency(ctx, actor, id, "was justified")
 	default:
@@ -242,7 +244,7 @@ func revisionOf(svc *app.Service, id int64) int64 {
 }
 
 var allChangeActions = []string{app.ActionEdit, app.ActionSubmit, app.ActionApprove, app.ActionReject, app.ActionCancel,
-	app.ActionExecute, app.ActionEmergencyExecute, app.ActionResume, app.ActionReview}
+	app.ActionExecute, app.ActionEmergencyExecute, app.ActionResume, app.ActionRerunUnknown, app.ActionReview}
 
 // TestChangeActionsAndUseCasesAgree walks every state, role and way of
 // having taken part: ChangeActions allows exactly what the rule book says,

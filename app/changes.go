@@ -483,24 +483,56 @@ func (s *Service) ExecuteChange(ctx context.Context, actor Actor, id int64, in E
 	return c, nil
 }
 
-// ResumeChange continues an interrupted request with its unfinished operations.
+// ResumeInput is how to resume an interrupted request.
+type ResumeInput struct {
+	// RerunUnknown runs again, without reconciling, the operations whose
+	// outcome reconciliation could not tell (ActionRerunUnknown).
+	RerunUnknown bool
+}
+
+// ResumeChange continues an interrupted request with its unfinished
+// operations; the engine first reconciles one whose outcome is unknown.
 func (s *Service) ResumeChange(ctx context.Context, actor Actor, id int64) (*ChangeRequest, error) {
-	if err := permitChange(actor, ActionResume); err != nil {
+	return s.ResumeChangeWith(ctx, actor, id, ResumeInput{})
+}
+
+// ResumeChangeWith is ResumeChange with options.
+func (s *Service) ResumeChangeWith(ctx context.Context, actor Actor, id int64, in ResumeInput) (*ChangeRequest, error) {
+	action := ActionResume
+	if in.RerunUnknown {
+		action = ActionRerunUnknown
+	}
+	if err := permitChange(actor, action); err != nil {
 		return nil, err
 	}
 	c, err := s.transition(ctx, actor, id, func(tx Tx, c *ChangeRequest) (string, map[string]any, error) {
-		if err := checkChange(actor, c, ActionResume); err != nil {
+		if err := checkChange(actor, c, action); err != nil {
 			return "", nil, err
 		}
 		var remaining int
-		for _, o := range c.Operations {
+		var rerun []int
+		for i := range c.Operations {
+			o := &c.Operations[i]
 			if o.Status != OpSucceeded {
 				remaining++
+			}
+			if in.RerunUnknown && o.Unsettled() {
+				// Never started, as far as the engine is concerned: it runs.
+				o.StartedAt, o.Error = time.Time{}, ""
+				o.Status = OpPending
+				if err := tx.UpdateOperation(ctx, o); err != nil {
+					return "", nil, err
+				}
+				rerun = append(rerun, o.Seq)
 			}
 		}
 		c.State = StateExecuting
 		c.LeaseOwner, c.LeaseExpiresAt = "", time.Time{}
-		return "change.resumed", map[string]any{"remaining_operations": remaining}, nil
+		payload := map[string]any{"remaining_operations": remaining}
+		if in.RerunUnknown {
+			payload["rerun_unknown"] = rerun
+		}
+		return "change.resumed", payload, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("resume change request %d: %w", id, err)

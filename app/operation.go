@@ -21,6 +21,57 @@ type Operation interface {
 	Execute(ctx context.Context, conn Conn) (*OpResult, error)
 }
 
+// Outcome is what an Observer found on the target.
+type Outcome int
+
+const (
+	// OutcomeUnknown: the target cannot say (a generated secret whose value
+	// was never recorded, or the target could not be read). A person decides.
+	OutcomeUnknown Outcome = iota
+	// OutcomeApplied: the effect is already present; running it again would
+	// fail or do it twice.
+	OutcomeApplied
+	// OutcomeNotApplied: the effect is absent; running it is safe.
+	OutcomeNotApplied
+)
+
+// Reconciliation is an Observer's verdict, with the reason in words for the
+// record (and, when unknown, for the person who must decide).
+type Reconciliation struct {
+	Outcome Outcome
+	Reason  string
+}
+
+// Observer is implemented by operations that can tell whether their effect
+// is already present on the target. After a crash the engine asks it
+// before running again an operation that started and has no recorded
+// result; an operation that is not an Observer simply runs again.
+type Observer interface {
+	Observe(ctx context.Context, conn Conn) (Reconciliation, error)
+}
+
+// unsettledPrefix marks the error of an operation whose outcome
+// reconciliation could not settle; the request waits for a person.
+const unsettledPrefix = "outcome unknown: "
+
+// UnsettledError is the recorded error of an operation whose outcome
+// reconciliation could not tell, with the reason spelled out.
+func UnsettledError(reason string) string {
+	return unsettledPrefix + reason + "; resume to check again, or run it again explicitly"
+}
+
+// OutcomeUnknown reports whether the operation started and no result was
+// recorded: the target may or may not have applied it.
+func (o *ChangeOperation) OutcomeUnknown() bool {
+	return !o.StartedAt.IsZero() && (o.Status == OpPending || o.Status == OpRunning)
+}
+
+// Unsettled reports whether reconciliation could not tell the outcome, so
+// only a person's explicit "run it again" runs the operation once more.
+func (o *ChangeOperation) Unsettled() bool {
+	return o.OutcomeUnknown() && strings.HasPrefix(o.Error, unsettledPrefix)
+}
+
 // OpResult is what an executed operation reports.
 type OpResult struct {
 	Summary string         // one line for reviewers, e.g. "disabled uid=alice"
@@ -35,6 +86,10 @@ type OpResult struct {
 	// does not report them as drift. A ref matches an asset of its kind by
 	// external id or by name.
 	Affects []AssetRef
+	// Reconciled says the target reported the effect as applied by an
+	// earlier run of this same operation (an agent answering a resumed
+	// work id from memory): it is recorded and audited as reconciled.
+	Reconciled bool
 }
 
 // FieldKind tells the console how to render a parameter.

@@ -103,11 +103,14 @@ type ChangeActions struct {
 	Emergency bool
 	Resume    bool
 	Review    bool
+	// RerunUnknown runs again an operation whose outcome reconciliation
+	// could not tell.
+	RerunUnknown bool
 }
 
 // Any reports whether any action is offered.
 func (a ChangeActions) Any() bool {
-	return a.Edit || a.Submit || a.Approve || a.Reject || a.Cancel || a.Execute || a.Emergency || a.Resume || a.Review
+	return a.Edit || a.Submit || a.Approve || a.Reject || a.Cancel || a.Execute || a.Emergency || a.Resume || a.Review || a.RerunUnknown
 }
 
 // ChangeDetailView is one change request.

@@ -101,6 +101,9 @@ func TestChangeRules(t *testing.T) {
 				t.Errorf("%s on %s: %d %v", c.action, c.state, st, body)
 			}
 		}
+		if st, body := e.action("op", id, "resume", map[string]any{"rerun_unknown": true}); st != http.StatusConflict || !strings.Contains(errMessage(body), "it is draft") {
+			t.Errorf("resume with rerun_unknown on draft: %d %v", st, body)
+		}
 		e.mustAction("op", id, "submit", nil, "submitted")
 		if st, body := e.action("op", id, "submit", nil); st != http.StatusConflict || !strings.Contains(errMessage(body), "it is submitted") {
 			t.Errorf("double submit: %d %v", st, body)

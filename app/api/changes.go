@@ -267,8 +267,11 @@ func (a *api) executeChange(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) resumeChange(w http.ResponseWriter, r *http.Request) {
-	a.changeActionWithBody(w, r, &struct{}{}, true, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
-		return a.svc.ResumeChange(r.Context(), act, id)
+	var req struct {
+		RerunUnknown bool `json:"rerun_unknown"`
+	}
+	a.changeActionWithBody(w, r, &req, true, func(act app.Actor, id int64) (*app.ChangeRequest, error) {
+		return a.svc.ResumeChangeWith(r.Context(), act, id, app.ResumeInput{RerunUnknown: req.RerunUnknown})
 	})
 }
 

@@ -88,6 +88,15 @@ func (e *Engine) run(ctx context.Context, id int64) error {
 		if op.Status == app.OpSucceeded || op.Status == app.OpSkipped {
 			continue // done in an earlier run: resume never repeats it
 		}
+		if op.OutcomeUnknown() {
+			applied, stop, err := e.reconcile(ctx, c, connector, conn, connErr, op)
+			if err != nil || stop {
+				return err
+			}
+			if applied {
+				continue
+			}
+		}
 		if err := e.markRunning(ctx, c, op); err != nil {
 			return err
 		}
@@ -134,6 +143,102 @@ func (e *Engine) runOne(ctx context.Context, connector *app.Connector, conn app.
 	return res, err
 }
 
+// reconcile settles an operation that started in an earlier run and has no
+// recorded result, before anything runs again: already applied → recorded
+// as succeeded ("reconciled": true); not applied, or a type that cannot
+// tell → it runs; unknown → the request stops as interrupted with the
+// reason, for a person to resume or to run it again explicitly.
+func (e *Engine) reconcile(ctx context.Context, c *app.ChangeRequest, connector *app.Connector, conn app.Conn, connErr error, op *app.ChangeOperation) (applied, stop bool, err error) {
+	typed, err := e.cfg.Registry.DecodeOperation(connector.Type, op.Type, op.Params)
+	if err != nil {
+		return false, false, nil // runs, and fails with this error
+	}
+	obs, ok := typed.(app.Observer)
+	if !ok {
+		return false, false, nil
+	}
+	var r app.Reconciliation
+	if connErr != nil {
+		err = connErr
+	} else {
+		r, err = e.observe(ctx, obs, conn)
+	}
+	if ctx.Err() != nil {
+		return false, true, context.Cause(ctx)
+	}
+	if err != nil {
+		r = app.Reconciliation{Outcome: app.OutcomeUnknown, Reason: "could not check the target: " + err.Error()}
+	}
+	switch r.Outcome {
+	case app.OutcomeNotApplied:
+		return false, false, nil
+	case app.OutcomeApplied:
+		return true, false, e.reconciled(ctx, c, op, r.Reason)
+	}
+	return false, true, e.stopUnknown(ctx, c, op, r.Reason)
+}
+
+// observe asks the target under the operation timeout; a panic is an
+// unknown outcome, never a crash.
+func (e *Engine) observe(ctx context.Context, obs app.Observer, conn app.Conn) (r app.Reconciliation, err error) {
+	opCtx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
+	defer cancel()
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("check panicked: %v", v)
+		}
+	}()
+	return obs.Observe(opCtx, conn)
+}
+
+// reconciled records an operation found already applied as succeeded.
+func (e *Engine) reconciled(ctx context.Context, c *app.ChangeRequest, op *app.ChangeOperation, reason string) error {
+	now := e.now().UTC()
+	result, err := json.Marshal(map[string]any{"summary": reason, "details": map[string]any{}, "reconciled": true})
+	if err != nil {
+		return err
+	}
+	op.Status, op.FinishedAt, op.Error, op.Result = app.OpSucceeded, now, "", result
+	return e.cfg.Store.WithTx(ctx, func(tx app.Tx) error {
+		if err := e.checkOwner(ctx, tx, c.ID); err != nil {
+			return err
+		}
+		if err := tx.UpdateOperation(ctx, op); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, now, "change.operation_reconciled", c.ID,
+			map[string]any{"operation_id": op.ID, "seq": op.Seq, "type": op.Type, "summary": reason, "reconciled": true})
+	})
+}
+
+// stopUnknown interrupts the request at an operation whose outcome cannot
+// be told: running it twice (a second generated password, say) is a
+// person's decision.
+func (e *Engine) stopUnknown(ctx context.Context, c *app.ChangeRequest, op *app.ChangeOperation, reason string) error {
+	now := e.now().UTC()
+	reason = redact(reason)
+	op.Status, op.Error = app.OpPending, app.UnsettledError(reason)
+	return e.cfg.Store.WithTx(ctx, func(tx app.Tx) error {
+		if err := e.checkOwner(ctx, tx, c.ID); err != nil {
+			return err
+		}
+		if err := tx.UpdateOperation(ctx, op); err != nil {
+			return err
+		}
+		cur, err := tx.ChangeRequestByID(ctx, c.ID)
+		if err != nil {
+			return err
+		}
+		cur.State, cur.UpdatedAt = app.StateInterrupted, now
+		cur.LeaseOwner, cur.LeaseExpiresAt = "", time.Time{}
+		if err := tx.UpdateChangeRequest(ctx, cur); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, now, "change.interrupted", c.ID, map[string]any{"from": app.StateExecuting, "to": app.StateInterrupted,
+			"operation_id": op.ID, "seq": op.Seq, "type": op.Type, "reason": "outcome unknown: " + reason})
+	})
+}
+
 func (e *Engine) markRunning(ctx context.Context, c *app.ChangeRequest, op *app.ChangeOperation) error {
 	op.Status = app.OpRunning
 	op.StartedAt = e.now().UTC()
@@ -170,6 +275,9 @@ func resultJSON(res *app.OpResult) json.RawMessage {
 	if len(res.Affects) > 0 {
 		// Read by the next sync: changes made through Nexplane are not drift.
 		out["affects"] = res.Affects
+	}
+	if res.Reconciled {
+		out["reconciled"] = true
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
@@ -218,7 +326,11 @@ func (e *Engine) succeed(ctx context.Context, c *app.ChangeRequest, connector *a
 			}
 			payload["credentials_rotated"] = true
 		}
-		return appendAudit(ctx, tx, e.now(), "change.operation_succeeded", c.ID, payload)
+		event := "change.operation_succeeded"
+		if res.Reconciled {
+			event, payload["reconciled"] = "change.operation_reconciled", true
+		}
+		return appendAudit(ctx, tx, e.now(), event, c.ID, payload)
 	})
 }
 

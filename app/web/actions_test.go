@@ -20,7 +20,7 @@ var actionButtons = map[string]string{
 	app.ActionEdit: "change-edit", app.ActionSubmit: "change-submit", app.ActionApprove: "change-approve",
 	app.ActionReject: "change-reject", app.ActionCancel: "change-cancel", app.ActionExecute: "change-execute",
 	app.ActionEmergencyExecute: "change-emergency-execute", app.ActionResume: "change-resume",
-	app.ActionReview: "change-review",
+	app.ActionReview: "change-review", app.ActionRerunUnknown: "change-rerun-unknown",
 }
 
 // participation is how the viewing user took part in a change request.

@@ -97,6 +97,10 @@ func (h *handler) changeRoutes(mux *http.ServeMux) {
 		func(ctx context.Context, act app.Actor, id int64, _ url.Values) (*app.ChangeRequest, error) {
 			return s.ResumeChange(ctx, act, id)
 		})))
+	mux.Handle("POST /changes/{id}/rerun-unknown", h.authed(h.changeAction("Change request %d resumed; the operation whose outcome was unknown runs again.",
+		func(ctx context.Context, act app.Actor, id int64, _ url.Values) (*app.ChangeRequest, error) {
+			return s.ResumeChangeWith(ctx, act, id, app.ResumeInput{RerunUnknown: true})
+		})))
 	mux.Handle("POST /changes/{id}/review", h.authed(h.changeAction("Review of emergency change %d recorded.",
 		func(ctx context.Context, act app.Actor, id int64, f url.Values) (*app.ChangeRequest, error) {
 			return s.ReviewEmergency(ctx, act, id, f.Get("comment"))

@@ -79,6 +79,8 @@ func (h *handler) changeDetailView(ctx context.Context, a *sessionUser, c *app.C
 		Emergency: acts.Allowed(app.ActionEmergencyExecute),
 		Resume:    acts.Allowed(app.ActionResume),
 		Review:    acts.Allowed(app.ActionReview),
+
+		RerunUnknown: acts.Allowed(app.ActionRerunUnknown),
 	}
 	return v
 }

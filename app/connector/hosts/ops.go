@@ -275,6 +275,9 @@ func (o *HostOperation) Execute(ctx context.Context, ac app.Conn) (*app.OpResult
 		Summary: h.agent.Hostname + ": " + summary,
 		Details: details,
 		Affects: refsFor(o.op, h.agent.ID, h.user(opUser(o.op))),
+		// The agent had finished this work id before (a resumed run): its
+		// remembered result is the reconciliation.
+		Reconciled: res.Duplicate,
 	}, nil
 }
 
