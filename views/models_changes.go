@@ -145,8 +145,8 @@ type ChangeDetailView struct {
 	// InterruptCause is why execution last stopped before it finished,
 	// shown while the request is interrupted or running again after it.
 	InterruptCause string
-	Actions ChangeActions
-	Error   string
+	Actions        ChangeActions
+	Error          string
 	// Changed is set when a decision was refused because the request
 	// changed since the approver opened it; the page shows the new revision.
 	Changed bool
