@@ -7,7 +7,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,14 +15,49 @@ import (
 	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
 )
 
-// swallowProxy relays LDAP (in clear) to slapd. Armed, it drops the first
-// ModifyResponse and holds that connection silent: the directory applied
-// the write, and the server that asked never learns it did.
+// swallowProxy relays LDAP (in clear) to slapd. Armed for a response type,
+// it either drops the next such response and holds that connection silent
+// (the directory applied the write, and the server that asked never learns
+// it did), or holds it until released (the write is in flight for as long
+// as a test needs).
 type swallowProxy struct {
-	addr    string
-	armed   atomic.Bool
-	dropped chan struct{}
-	once    sync.Once
+	addr string
+	mu   sync.Mutex
+	plan *proxyPlan
+}
+
+// proxyPlan is what the proxy does with the next response of one type.
+type proxyPlan struct {
+	tag     byte          // the protocolOp tag, e.g. ldapModifyResponse
+	hold    bool          // hold until release instead of dropping
+	hit     chan struct{} // closed when the response arrived
+	release chan struct{} // close to let a held response through
+}
+
+// LDAP protocolOp tags of the responses the tests intercept.
+const (
+	ldapModifyResponse byte = 0x67
+	ldapAddResponse    byte = 0x69
+)
+
+// arm makes the proxy drop (hold false) or hold the next response of tag.
+func (p *swallowProxy) arm(tag byte, hold bool) *proxyPlan {
+	pl := &proxyPlan{tag: tag, hold: hold, hit: make(chan struct{}), release: make(chan struct{})}
+	p.mu.Lock()
+	p.plan = pl
+	p.mu.Unlock()
+	return pl
+}
+
+func (p *swallowProxy) take(op byte) *proxyPlan {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.plan == nil || p.plan.tag != op {
+		return nil
+	}
+	pl := p.plan
+	p.plan = nil
+	return pl
 }
 
 func startSwallowProxy(t *testing.T, target string) *swallowProxy {
@@ -32,7 +66,7 @@ func startSwallowProxy(t *testing.T, target string) *swallowProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &swallowProxy{addr: ln.Addr().String(), dropped: make(chan struct{})}
+	p := &swallowProxy{addr: ln.Addr().String()}
 	var conns sync.WaitGroup
 	t.Cleanup(func() { _ = ln.Close(); conns.Wait() })
 	go func() {
@@ -61,10 +95,13 @@ func (p *swallowProxy) relay(client, server net.Conn) {
 		if err != nil {
 			return
 		}
-		if op == 0x67 && p.armed.CompareAndSwap(true, false) { // ModifyResponse
-			p.once.Do(func() { close(p.dropped) })
-			_, _ = io.Copy(io.Discard, server) // silent until the client's side closes
-			return
+		if pl := p.take(op); pl != nil {
+			close(pl.hit)
+			if !pl.hold {
+				_, _ = io.Copy(io.Discard, server) // silent until the client's side closes
+				return
+			}
+			<-pl.release
 		}
 		if _, err := client.Write(msg); err != nil {
 			return
@@ -139,7 +176,7 @@ func TestKillAfterTheDirectoryWroteThenResumeReconciles(t *testing.T) {
 		t.Fatalf("create: %d %v", st, cr)
 	}
 	path := fmt.Sprintf("/api/v1/change-requests/%v", cr["id"])
-	proxy.armed.Store(true)
+	drop := proxy.arm(ldapModifyResponse, false)
 	for _, step := range []struct {
 		who    *apiClient
 		action string
@@ -149,7 +186,7 @@ func TestKillAfterTheDirectoryWroteThenResumeReconciles(t *testing.T) {
 		}
 	}
 	select {
-	case <-proxy.dropped:
+	case <-drop.hit:
 	case <-time.After(60 * time.Second):
 		t.Fatal("the disable's write never reached the directory")
 	}
