@@ -261,7 +261,7 @@ func (e *Engine) reconcile(ctx, rec context.Context, c *app.ChangeRequest, conne
 	case app.OutcomeNotApplied:
 		return false, false, nil
 	case app.OutcomeApplied:
-		return true, false, e.reconciled(rec, c, op, r.Reason)
+		return true, false, e.reconciled(rec, c, op, r)
 	}
 	return false, true, e.stopUnknown(rec, c, op, r.Reason)
 }
@@ -280,9 +280,14 @@ func (e *Engine) observe(ctx context.Context, obs app.Observer, conn app.Conn) (
 }
 
 // reconciled records an operation found already applied as succeeded.
-func (e *Engine) reconciled(ctx context.Context, c *app.ChangeRequest, op *app.ChangeOperation, reason string) error {
+func (e *Engine) reconciled(ctx context.Context, c *app.ChangeRequest, op *app.ChangeOperation, r app.Reconciliation) error {
+	reason := r.Reason
 	now := e.now().UTC()
-	result, err := json.Marshal(map[string]any{"summary": reason, "details": map[string]any{}, "reconciled": true})
+	out := map[string]any{"summary": r.Reason, "details": map[string]any{}, "reconciled": true}
+	if len(r.Affects) > 0 {
+		out["affects"] = r.Affects // read by the next sync, as a run's result would be
+	}
+	result, err := json.Marshal(out)
 	if err != nil {
 		return err
 	}

@@ -219,10 +219,15 @@ func TestResumeReconcilesAnAppliedOperation(t *testing.T) {
 				t.Errorf("interrupt cause %q after %d requeues, want the lost lease once", c.InterruptCause, c.Requeues)
 			}
 			var res struct {
-				Reconciled bool `json:"reconciled"`
+				Reconciled bool           `json:"reconciled"`
+				Affects    []app.AssetRef `json:"affects"`
 			}
 			if err := json.Unmarshal(c.Operations[0].Result, &res); err != nil || !res.Reconciled {
 				t.Errorf("operation 0 result %s, want reconciled", c.Operations[0].Result)
+			}
+			// The next sync reads them: a reconciled change is not drift.
+			if len(res.Affects) == 0 {
+				t.Errorf("operation 0 result %s names no affected asset", c.Operations[0].Result)
 			}
 			if c.Operations[1].Status != app.OpSucceeded {
 				t.Errorf("operation 1 %s %s", c.Operations[1].Status, c.Operations[1].Error)

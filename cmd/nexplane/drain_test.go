@@ -274,7 +274,10 @@ func TestKillsAfterTheTargetWrote(t *testing.T) {
 			r, srv := newExecRig(t, driver, map[string]string{"NEXPLANE_LEASE_TTL": "1s"})
 			for i := range killLoops {
 				uid := fmt.Sprintf("k%02d", i)
-				drop := r.proxy.arm(ldapAddResponse, false)
+				// The create's last write: it adds the entry, sets its
+				// password, then joins devs and admins; the answer to the
+				// second join never comes back.
+				drop := r.proxy.armAfter(ldapModifyResponse, 1, false)
 				lock := i%2 == 0
 				path := r.execute("create "+uid, createThenToggle(uid, lock)...)
 				select {
@@ -283,8 +286,8 @@ func TestKillsAfterTheTargetWrote(t *testing.T) {
 					t.Fatalf("kill %d: the create never reached the directory", i)
 				}
 				srv.kill()
-				if r.entry(uid) == nil {
-					t.Fatalf("kill %d: the directory did not create %s before the kill", i, uid)
+				if r.entry(uid) == nil || !r.isAdmin(uid) {
+					t.Fatalf("kill %d: the directory did not finish creating %s before the kill", i, uid)
 				}
 				srv = startServerProc(t, r.c)
 				r.at(srv)

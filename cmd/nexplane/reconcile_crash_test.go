@@ -29,6 +29,7 @@ type swallowProxy struct {
 // proxyPlan is what the proxy does with the next response of one type.
 type proxyPlan struct {
 	tag     byte          // the protocolOp tag, e.g. ldapModifyResponse
+	pass    int           // responses of tag let through before the one acted on
 	hold    bool          // hold until release instead of dropping
 	hit     chan struct{} // closed when the response arrived
 	release chan struct{} // close to let a held response through
@@ -42,7 +43,12 @@ const (
 
 // arm makes the proxy drop (hold false) or hold the next response of tag.
 func (p *swallowProxy) arm(tag byte, hold bool) *proxyPlan {
-	pl := &proxyPlan{tag: tag, hold: hold, hit: make(chan struct{}), release: make(chan struct{})}
+	return p.armAfter(tag, 0, hold)
+}
+
+// armAfter is arm for the response of tag after pass others.
+func (p *swallowProxy) armAfter(tag byte, pass int, hold bool) *proxyPlan {
+	pl := &proxyPlan{tag: tag, pass: pass, hold: hold, hit: make(chan struct{}), release: make(chan struct{})}
 	p.mu.Lock()
 	p.plan = pl
 	p.mu.Unlock()
@@ -53,6 +59,10 @@ func (p *swallowProxy) take(op byte) *proxyPlan {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.plan == nil || p.plan.tag != op {
+		return nil
+	}
+	if p.plan.pass > 0 {
+		p.plan.pass--
 		return nil
 	}
 	pl := p.plan
