@@ -315,3 +315,34 @@ func TestKillsAfterTheTargetWrote(t *testing.T) {
 		})
 	}
 }
+
+// TestTwoServersOneKilled runs two servers on one PostgreSQL and kills the
+// one executing a request after the directory applied the create's last
+// write: the other server, running all along, takes the request back when
+// the dead one's lease expires, reconciles the create and finishes.
+func TestTwoServersOneKilled(t *testing.T) {
+	r, srvA := newExecRig(t, "postgres", map[string]string{"NEXPLANE_LEASE_TTL": "1s"})
+	drop := r.proxy.armAfter(ldapModifyResponse, 1, false)
+	path := r.execute("dave in, bob out", createThenToggle("dave", true)...)
+	select {
+	case <-drop.hit: // A holds the request: B is not running yet
+	case <-time.After(60 * time.Second):
+		t.Fatal("the create never reached the directory")
+	}
+	srvB := startServerProc(t, r.c)
+	srvA.kill()
+	r.at(srvB)
+	final := r.waitDone(path)
+	ops := final["operations"].([]any)
+	if res, _ := ops[0].(map[string]any)["result"].(map[string]any); res["reconciled"] != true {
+		t.Errorf("create result %v, want reconciled", res)
+	}
+	if cause, _ := final["interrupt_cause"].(string); !strings.Contains(cause, "lost its lease") {
+		t.Errorf("interrupt_cause %q, want the lost lease", cause)
+	}
+	if !r.isAdmin("dave") || !r.bobLocked() {
+		t.Errorf("dave admin %v, bob locked %v", r.isAdmin("dave"), r.bobLocked())
+	}
+	srvB.kill()
+	r.verifyAudit()
+}
