@@ -91,6 +91,14 @@ type ChangeRequest struct {
 	// worker; an empty owner means queued for the next worker.
 	LeaseOwner     string
 	LeaseExpiresAt time.Time
+	// InterruptCause says in words why execution last stopped before it
+	// finished (server shut down, worker lost its lease, database error,
+	// an outcome that could not be told); "" when it never did.
+	InterruptCause string
+	// Requeues counts the times a worker stopped without handing the
+	// request back (a crash, a lost lease, a database error); after
+	// MaxRequeues the request waits for a person instead of looping.
+	Requeues int
 
 	CreatedAt   time.Time
 	UpdatedAt   time.Time

@@ -528,6 +528,7 @@ func (s *Service) ResumeChangeWith(ctx context.Context, actor Actor, id int64, i
 		}
 		c.State = StateExecuting
 		c.LeaseOwner, c.LeaseExpiresAt = "", time.Time{}
+		c.InterruptCause, c.Requeues = "", 0 // a person decided: a fresh start
 		payload := map[string]any{"remaining_operations": remaining}
 		if in.RerunUnknown {
 			payload["rerun_unknown"] = rerun

@@ -40,6 +40,10 @@ const (
 type Reconciliation struct {
 	Outcome Outcome
 	Reason  string
+	// Affects names the assets an applied operation changed, as its own
+	// result would have (OpResult.Affects), so the next sync does not take
+	// a reconciled change for drift.
+	Affects []AssetRef
 }
 
 // Observer is implemented by operations that can tell whether their effect

@@ -210,10 +210,6 @@ type Tx interface {
 	ClaimExecution(ctx context.Context, changeID int64, owner string, until time.Time) (bool, error)
 	// RenewLease extends owner's lease; false when owner no longer holds it.
 	RenewLease(ctx context.Context, changeID int64, owner string, until time.Time) (bool, error)
-	// InterruptExpired moves an executing request whose lease ended before
-	// now to interrupted, clearing the lease; false when the lease is alive
-	// or the request moved on. One conditional update: safe against renewals.
-	InterruptExpired(ctx context.Context, changeID int64, now time.Time) (bool, error)
 
 	CreateReveal(ctx context.Context, r *Reveal) error
 	// UpdateRevealSealed replaces a reveal's ciphertext (rekey).

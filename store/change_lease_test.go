@@ -155,24 +155,6 @@ func TestWorkerQueues(t *testing.T) {
 			})
 		}
 
-		// Only expired leases are interrupted, and each only once.
-		for _, ic := range []struct {
-			id   int64
-			want bool
-		}{{expired1, true}, {expired1, false}, {queued1, false}} {
-			var got bool
-			mustTx(t, db, func(tx app.Tx) error {
-				var err error
-				got, err = tx.InterruptExpired(ctx, ic.id, now)
-				return err
-			})
-			if got != ic.want {
-				t.Errorf("InterruptExpired(%d) = %v, want %v", ic.id, got, ic.want)
-			}
-		}
-		if c := mustGetChange(t, db, expired1); c.State != app.StateInterrupted || c.LeaseOwner != "" || !c.LeaseExpiresAt.IsZero() {
-			t.Errorf("interrupted request = %s owner %q until %v", c.State, c.LeaseOwner, c.LeaseExpiresAt)
-		}
 	})
 }
 

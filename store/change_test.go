@@ -119,12 +119,14 @@ func TestUpdateChangeRequest(t *testing.T) {
 		full.Emergency, full.EmergencyJustification, full.EmergencyBy = true, "outage", u.ID
 		full.ReviewedBy, full.ReviewedAt, full.ReviewComment = approver.ID, t0.Add(5*time.Hour), "fine"
 		full.LeaseOwner, full.LeaseExpiresAt = "worker-1", t0.Add(time.Hour+123*time.Millisecond)
+		full.InterruptCause, full.Requeues = "server shut down", 2
 		full.UpdatedAt, full.SubmittedAt, full.StartedAt, full.FinishedAt = t0.Add(6*time.Hour), t0.Add(time.Minute), t0.Add(2*time.Minute), t0.Add(3*time.Minute)
 		// …then every optional one cleared again.
 		cleared := full
 		cleared.State, cleared.Emergency, cleared.EmergencyJustification, cleared.EmergencyBy = app.StateDraft, false, "", 0
 		cleared.ReviewedBy, cleared.ReviewedAt, cleared.ReviewComment = 0, time.Time{}, ""
 		cleared.LeaseOwner, cleared.LeaseExpiresAt = "", time.Time{}
+		cleared.InterruptCause, cleared.Requeues = "", 0
 		cleared.SubmittedAt, cleared.StartedAt, cleared.FinishedAt = time.Time{}, time.Time{}, time.Time{}
 
 		for _, want := range []app.ChangeRequest{full, cleared} {

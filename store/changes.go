@@ -24,7 +24,7 @@ const executing = string(app.StateExecuting)
 
 const changeColumns = "id, title, description, connector_id, created_by, created_by_email, state, revision, " +
 	"emergency, emergency_justification, emergency_by, reviewed_by, reviewed_at, review_comment, " +
-	"lease_owner, lease_expires_at, created_at, updated_at, submitted_at, started_at, finished_at"
+	"lease_owner, lease_expires_at, created_at, updated_at, submitted_at, started_at, finished_at, interrupt_cause, requeues"
 
 func scanChange(r rowScanner) (*app.ChangeRequest, error) {
 	var c app.ChangeRequest
@@ -32,7 +32,7 @@ func scanChange(r rowScanner) (*app.ChangeRequest, error) {
 	var reviewed, lease, created, updated, submitted, started, finished int64
 	if err := r.Scan(&c.ID, &c.Title, &c.Description, &c.ConnectorID, &c.CreatedBy, &c.CreatedByEmail, &state, &c.Revision,
 		&c.Emergency, &c.EmergencyJustification, &c.EmergencyBy, &c.ReviewedBy, &reviewed, &c.ReviewComment,
-		&c.LeaseOwner, &lease, &created, &updated, &submitted, &started, &finished); err != nil {
+		&c.LeaseOwner, &lease, &created, &updated, &submitted, &started, &finished, &c.InterruptCause, &c.Requeues); err != nil {
 		return nil, err
 	}
 	c.State = app.ChangeState(state)
@@ -303,12 +303,12 @@ func (t *tx) CreateChangeRequest(ctx context.Context, c *app.ChangeRequest) erro
 	roundChangeTimes(c)
 	err := t.queryRow(ctx, `INSERT INTO change_requests (title, description, connector_id, created_by, created_by_email, state, revision,
 emergency, emergency_justification, emergency_by, reviewed_by, reviewed_at, review_comment,
-lease_owner, lease_expires_at, created_at, updated_at, submitted_at, started_at, finished_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+lease_owner, lease_expires_at, created_at, updated_at, submitted_at, started_at, finished_at, interrupt_cause, requeues)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		c.Title, c.Description, c.ConnectorID, c.CreatedBy, c.CreatedByEmail, string(c.State), c.Revision,
 		c.Emergency, c.EmergencyJustification, c.EmergencyBy, c.ReviewedBy, toOptMS(c.ReviewedAt), c.ReviewComment,
 		c.LeaseOwner, toOptMS(c.LeaseExpiresAt), toMS(c.CreatedAt), toMS(c.UpdatedAt),
-		toOptMS(c.SubmittedAt), toOptMS(c.StartedAt), toOptMS(c.FinishedAt)).Scan(&c.ID)
+		toOptMS(c.SubmittedAt), toOptMS(c.StartedAt), toOptMS(c.FinishedAt), c.InterruptCause, c.Requeues).Scan(&c.ID)
 	if err != nil {
 		return mapErr("create change request", "", err)
 	}
@@ -346,12 +346,13 @@ func (t *tx) UpdateChangeRequest(ctx context.Context, c *app.ChangeRequest) erro
 	roundChangeTimes(c)
 	res, err := t.exec(ctx, `UPDATE change_requests SET title = ?, description = ?, connector_id = ?, state = ?, revision = ?,
 emergency = ?, emergency_justification = ?, emergency_by = ?, reviewed_by = ?, reviewed_at = ?, review_comment = ?,
-lease_owner = ?, lease_expires_at = ?, updated_at = ?, submitted_at = ?, started_at = ?, finished_at = ?
+lease_owner = ?, lease_expires_at = ?, updated_at = ?, submitted_at = ?, started_at = ?, finished_at = ?,
+interrupt_cause = ?, requeues = ?
 WHERE id = ?`,
 		c.Title, c.Description, c.ConnectorID, string(c.State), c.Revision,
 		c.Emergency, c.EmergencyJustification, c.EmergencyBy, c.ReviewedBy, toOptMS(c.ReviewedAt), c.ReviewComment,
 		c.LeaseOwner, toOptMS(c.LeaseExpiresAt), toMS(c.UpdatedAt),
-		toOptMS(c.SubmittedAt), toOptMS(c.StartedAt), toOptMS(c.FinishedAt), c.ID)
+		toOptMS(c.SubmittedAt), toOptMS(c.StartedAt), toOptMS(c.FinishedAt), c.InterruptCause, c.Requeues, c.ID)
 	if err != nil {
 		return mapErr("update change request", "", err)
 	}
@@ -470,16 +471,6 @@ func (t *tx) LockChangeRequest(ctx context.Context, changeID int64) error {
 	var id int64
 	err := t.queryRow(ctx, "SELECT id FROM change_requests WHERE id = ? FOR UPDATE", changeID).Scan(&id)
 	return mapErr("lock change request", "change request not found", err)
-}
-
-// InterruptExpired moves an executing request whose lease ended before now
-// to interrupted in one conditional UPDATE, so a renewal that commits first
-// wins and a renewal that commits later finds the lease gone.
-func (t *tx) InterruptExpired(ctx context.Context, changeID int64, now time.Time) (bool, error) {
-	res, err := t.exec(ctx, "UPDATE change_requests SET state = 'interrupted', lease_owner = '', lease_expires_at = 0, updated_at = ? "+
-		"WHERE id = ? AND state = '"+executing+"' AND lease_owner <> '' AND lease_expires_at < ?",
-		toMS(now), changeID, toMS(now))
-	return affectedOne(res, err, "interrupt expired execution")
 }
 
 func affectedOne(res interface{ RowsAffected() (int64, error) }, err error, op string) (bool, error) {

@@ -142,8 +142,11 @@ type ChangeDetailView struct {
 	Operations        []OperationView
 	// Polling makes the live block refresh itself while executing.
 	Polling bool
-	Actions ChangeActions
-	Error   string
+	// InterruptCause is why execution last stopped before it finished,
+	// shown while the request is interrupted or running again after it.
+	InterruptCause string
+	Actions        ChangeActions
+	Error          string
 	// Changed is set when a decision was refused because the request
 	// changed since the approver opened it; the page shows the new revision.
 	Changed bool

@@ -70,6 +70,10 @@ type changeJSON struct {
 	SubmittedAt   *string         `json:"submitted_at"`
 	StartedAt     *string         `json:"started_at"`
 	FinishedAt    *string         `json:"finished_at"`
+	// InterruptCause is why execution last stopped before it finished
+	// (server shut down, worker lost its lease, database error, an outcome
+	// that could not be told); "" when it never did.
+	InterruptCause string `json:"interrupt_cause"`
 	// AllowedActions are what the caller may do to it now (app.ChangeActions).
 	AllowedActions []string `json:"allowed_actions"`
 }
@@ -89,7 +93,7 @@ func toChangeJSON(c *app.ChangeRequest, acts app.Actions) changeJSON {
 		ApprovalCount: c.ApprovalsOfRevision(), Approvals: []approvalJSON{}, Operations: []operationJSON{},
 		CreatedAt: rfc3339(c.CreatedAt), UpdatedAt: rfc3339(c.UpdatedAt),
 		SubmittedAt: optTime(c.SubmittedAt), StartedAt: optTime(c.StartedAt), FinishedAt: optTime(c.FinishedAt),
-		AllowedActions: acts.Names()}
+		InterruptCause: c.InterruptCause, AllowedActions: acts.Names()}
 	for _, a := range c.Approvals {
 		out.Approvals = append(out.Approvals, approvalJSON{UserID: a.UserID, Email: a.UserEmail, Decision: a.Decision,
 			Comment: a.Comment, Revision: a.Revision, ContentHash: a.ContentHash, Void: a.Void, At: rfc3339(a.At)})

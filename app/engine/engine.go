@@ -8,9 +8,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nexplane/nexplane/app"
@@ -37,7 +39,24 @@ type Config struct {
 	// once (default 2, at most Workers), so a target that hangs holds only
 	// its own slots and every other connector keeps moving.
 	PerConnector int
+	// DrainTimeout is how long operations in flight may run on after Run's
+	// context ends (default 25 s); then they are cancelled, their outcome
+	// is checked on the next run.
+	DrainTimeout time.Duration
 }
+
+// MaxRequeues is how many times a request may be handed back after its
+// worker stopped without finishing (crash, lost lease, database error)
+// before it waits for a person: a request that keeps killing its worker
+// must not loop. A graceful shutdown's hand-back does not count.
+const MaxRequeues = 3
+
+// errShutdown cancels operations still running when the drain timeout ends.
+var errShutdown = errors.New("server shut down")
+
+// errAuditWrite marks a failed audit append, so the request records that
+// cause rather than a generic database error.
+var errAuditWrite = errors.New("audit write failed")
 
 // Engine runs queued change requests.
 type Engine struct {
@@ -51,6 +70,9 @@ type Engine struct {
 	mu     sync.Mutex
 	busy   map[int64]int // connector id -> requests running here
 	active sync.Map      // change id -> struct{}: running here
+	// draining is set when Run's context ends: workers hand their request
+	// back between operations instead of starting the next one.
+	draining atomic.Bool
 }
 
 // New builds an engine; call Run to start it.
@@ -70,6 +92,9 @@ func New(cfg Config) *Engine {
 	if cfg.PerConnector <= 0 {
 		cfg.PerConnector = 2
 	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 25 * time.Second
+	}
 	cfg.PerConnector = min(cfg.PerConnector, cfg.Workers)
 	e := &Engine{cfg: cfg, log: cfg.Logger, now: cfg.Clock, wake: make(chan struct{}, 1),
 		slots: make(chan struct{}, cfg.Workers), busy: map[int64]int{}}
@@ -85,6 +110,11 @@ func New(cfg Config) *Engine {
 	return e
 }
 
+// Draining reports whether Run's context has ended and the engine is
+// finishing its operations in flight (or has finished): a server in this
+// state is not ready for new work.
+func (e *Engine) Draining() bool { return e.draining.Load() }
+
 // Notify wakes the engine after a request was queued; it never blocks.
 func (e *Engine) Notify(int64) {
 	select {
@@ -93,10 +123,17 @@ func (e *Engine) Notify(int64) {
 	}
 }
 
-// Run works until ctx ends, then waits for running requests to stop. A
-// request cut short by shutdown keeps its lease until it expires and then
-// becomes interrupted, like after a crash: it never re-runs by itself.
+// Run works until ctx ends, then drains: it claims nothing more, lets the
+// operations in flight finish within DrainTimeout and records their
+// results, and each worker hands its request back between operations
+// (lease released, still executing), so the next server to start, or
+// another one sharing the database, continues it at once. An operation
+// still running at the timeout is cancelled; its outcome is reconciled on
+// that next run.
 func (e *Engine) Run(ctx context.Context) {
+	// Work outlives ctx: the drain decides when it stops.
+	work, stop := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer stop(nil)
 	t := time.NewTicker(e.cfg.Poll)
 	defer t.Stop()
 	var remote <-chan struct{} // other servers queued work (nil: poll only)
@@ -105,10 +142,10 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 	for {
 		e.reapExpired(ctx)
-		e.dispatch(ctx)
+		e.dispatch(ctx, work)
 		select {
 		case <-ctx.Done():
-			e.wg.Wait()
+			e.drain(stop)
 			return
 		case <-e.wake:
 		case <-remote:
@@ -117,11 +154,35 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
+// drain waits for the workers, cancelling their operations when the drain
+// timeout ends.
+func (e *Engine) drain(stop context.CancelCauseFunc) {
+	e.draining.Store(true)
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	default:
+	}
+	e.log.Info("engine: draining: finishing the operations in flight", "timeout", e.cfg.DrainTimeout)
+	timer := time.NewTimer(e.cfg.DrainTimeout)
+	defer timer.Stop()
+	select {
+	case <-done:
+	case <-timer.C:
+		e.log.Warn("engine: drain timeout: cancelling the operations still running; their outcome is checked on the next run")
+		stop(errShutdown)
+		<-done
+	}
+	e.log.Info("engine: drained")
+}
+
 // dispatch claims queued requests, emergencies first, while worker slots
 // are free and the request's connector is under its limit. It looks past
 // the requests of a saturated connector, so a hung target delays only its
 // own queue.
-func (e *Engine) dispatch(ctx context.Context) {
+func (e *Engine) dispatch(ctx, work context.Context) {
 	queued, err := e.cfg.Store.QueuedExecutions(ctx, 0)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -156,7 +217,7 @@ func (e *Engine) dispatch(ctx context.Context) {
 			defer func() { <-e.slots }()
 			e.active.Store(q.ID, struct{}{})
 			defer e.active.Delete(q.ID)
-			e.execute(ctx, q.ID)
+			e.execute(work, q.ID)
 		}()
 	}
 }
@@ -190,8 +251,10 @@ func (e *Engine) claim(ctx context.Context, id int64) (bool, error) {
 	return ok, err
 }
 
-// reapExpired marks requests whose lease ran out as interrupted. Any server
-// does it, including the one that restarted after the crash.
+// reapExpired hands back requests whose worker stopped renewing its lease
+// (its server crashed or lost the database). Any server does it, including
+// the one that restarted after the crash; reconciliation on the next run
+// settles the operation that was in flight.
 func (e *Engine) reapExpired(ctx context.Context) {
 	ids, err := e.cfg.Store.ExpiredLeases(ctx, e.now())
 	if err != nil {
@@ -201,40 +264,69 @@ func (e *Engine) reapExpired(ctx context.Context) {
 		return
 	}
 	for _, id := range ids {
-		if err := e.interrupt(ctx, id); err != nil && ctx.Err() == nil {
-			e.log.Error("engine: mark interrupted", "change_id", id, "err", err)
+		if err := e.requeueExpired(ctx, id); err != nil && ctx.Err() == nil {
+			e.log.Error("engine: hand back expired request", "change_id", id, "err", err)
 		}
 	}
 }
 
-func (e *Engine) interrupt(ctx context.Context, id int64) error {
+const causeLeaseLost = "worker lost its lease: its server stopped renewing it (a crash, or it lost the database)"
+
+func (e *Engine) requeueExpired(ctx context.Context, id int64) error {
 	return e.cfg.Store.WithTx(ctx, func(tx app.Tx) error {
 		now := e.now()
 		if err := tx.LockChangeRequest(ctx, id); err != nil {
 			return err
 		}
-		before, err := tx.ChangeRequestByID(ctx, id)
+		cur, err := tx.ChangeRequestByID(ctx, id)
 		if err != nil {
 			return err
 		}
-		ok, err := tx.InterruptExpired(ctx, id, now)
-		if err != nil || !ok {
-			return err // the owner renewed, or the request moved on
+		// Read under the lock: a renewal that committed first wins, one that
+		// commits later finds the lease gone.
+		if cur.State != app.StateExecuting || cur.LeaseOwner == "" || !cur.LeaseExpiresAt.Before(now) {
+			return nil
 		}
-		for i := range before.Operations {
-			op := &before.Operations[i]
+		for i := range cur.Operations {
+			op := &cur.Operations[i]
 			if op.Status == app.OpRunning {
-				// Its outcome is unknown; resume runs it again.
+				// Its outcome is unknown; the next run reconciles it.
 				op.Status = app.OpPending
-				op.Error = "interrupted: the worker stopped before it finished"
+				op.Error = "interrupted: the worker stopped before it recorded a result"
 				if err := tx.UpdateOperation(ctx, op); err != nil {
 					return err
 				}
 			}
 		}
-		return appendAudit(ctx, tx, now, "change.interrupted", id,
-			map[string]any{"from": app.StateExecuting, "to": app.StateInterrupted, "lease_owner": before.LeaseOwner})
+		return handBack(ctx, tx, cur, now, causeLeaseLost, true, map[string]any{"lease_owner": cur.LeaseOwner})
 	})
+}
+
+// handBack releases an executing request's lease so any worker claims it
+// at once, recording why it stopped. A counted hand-back (not a graceful
+// shutdown) past MaxRequeues leaves it interrupted for a person instead.
+func handBack(ctx context.Context, tx app.Tx, cur *app.ChangeRequest, now time.Time, cause string, counted bool, payload map[string]any) error {
+	if payload == nil {
+		payload = map[string]any{}
+	}
+	cur.LeaseOwner, cur.LeaseExpiresAt, cur.UpdatedAt = "", time.Time{}, now
+	cur.InterruptCause = cause
+	if counted {
+		cur.Requeues++
+	}
+	event := "change.requeued"
+	payload["cause"], payload["requeues"] = cause, cur.Requeues
+	if counted && cur.Requeues >= MaxRequeues {
+		cur.State = app.StateInterrupted
+		cur.InterruptCause = fmt.Sprintf("%s (stopped %d times without finishing; a person decides)", cause, cur.Requeues)
+		event = "change.interrupted"
+		payload["from"], payload["to"], payload["reason"] = app.StateExecuting, app.StateInterrupted, cur.InterruptCause
+		delete(payload, "cause")
+	}
+	if err := tx.UpdateChangeRequest(ctx, cur); err != nil {
+		return err
+	}
+	return appendAudit(ctx, tx, now, event, cur.ID, payload)
 }
 
 func appendAudit(ctx context.Context, tx app.Tx, at time.Time, event string, changeID int64, payload any) error {
@@ -242,5 +334,8 @@ func appendAudit(ctx context.Context, tx app.Tx, at time.Time, event string, cha
 	if err != nil {
 		return err
 	}
-	return tx.AppendAudit(ctx, ev)
+	if err := tx.AppendAudit(ctx, ev); err != nil {
+		return fmt.Errorf("%w: %w", errAuditWrite, err)
+	}
+	return nil
 }

@@ -14,24 +14,76 @@ import (
 // errLeaseLost stops a run whose lease another process took over.
 var errLeaseLost = errors.New("lease lost")
 
-// execute runs one claimed request to its end (or until the lease is lost
-// or ctx ends, leaving it for the reaper).
+// recordTimeout bounds one write of a result. Results are recorded on a
+// context that neither shutdown nor a lost lease cancels (the owner check
+// inside each transaction keeps a lost lease from writing), so an operation
+// that completed is never forgotten because the server was stopping.
+const recordTimeout = 20 * time.Second
+
+// recording is ctx without its cancellation, bounded by recordTimeout.
+func recording(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+}
+
+// execute runs one claimed request to its end, or until it hands it back
+// (drain), loses its lease, or the store fails.
 func (e *Engine) execute(ctx context.Context, id int64) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go e.keepLease(runCtx, cancel, id)
 
-	if err := e.run(runCtx, id); err != nil {
-		cause := context.Cause(runCtx)
-		switch {
-		case errors.Is(cause, errLeaseLost):
-			e.log.Warn("engine: lease lost; another worker or the reaper owns the request now", "change_id", id)
-		case ctx.Err() != nil:
-			e.log.Warn("engine: stopped mid-run by shutdown; the request becomes interrupted when its lease expires", "change_id", id)
-		default:
-			e.log.Error("engine: run change request", "change_id", id, "err", err)
-		}
+	err := e.run(runCtx, id)
+	if err == nil {
+		return
 	}
+	rec, done := recording(runCtx)
+	defer done()
+	cause := context.Cause(runCtx)
+	switch {
+	case errors.Is(cause, errLeaseLost) || errors.Is(err, errLeaseLost):
+		e.log.Warn("engine: lease lost; another worker or the reaper owns the request now", "change_id", id)
+		return
+	case errors.Is(cause, errShutdown):
+		// Cut short by the drain timeout before an operation started.
+		if herr := e.handBackMine(rec, id, nil, "server shut down", false); herr != nil {
+			e.log.Error("engine: hand back at shutdown; its lease will expire", "change_id", id, "err", herr)
+		}
+		return
+	}
+	// The store failed mid-run: record the real cause and hand the request
+	// back (counted); if even that fails, the lease expires and the reaper
+	// does it.
+	why := "database error: " + redact(err.Error())
+	if errors.Is(err, errAuditWrite) {
+		why = redact(err.Error())
+	}
+	e.log.Error("engine: run change request", "change_id", id, "err", err)
+	if herr := e.handBackMine(rec, id, nil, why, true); herr != nil {
+		e.log.Error("engine: hand back after a failure; its lease will expire", "change_id", id, "err", herr)
+	}
+}
+
+// handBackMine hands back a request this worker holds; op, when not nil, is
+// the operation whose outcome the stop left unknown.
+func (e *Engine) handBackMine(ctx context.Context, id int64, op *app.ChangeOperation, cause string, counted bool) error {
+	return e.cfg.Store.WithTx(ctx, func(tx app.Tx) error {
+		if err := e.checkOwner(ctx, tx, id); err != nil {
+			return err
+		}
+		payload := map[string]any{}
+		if op != nil {
+			op.Status, op.Error = app.OpPending, "interrupted: "+cause+"; its outcome is checked on resume"
+			if err := tx.UpdateOperation(ctx, op); err != nil {
+				return err
+			}
+			payload["operation_id"], payload["seq"] = op.ID, op.Seq
+		}
+		cur, err := tx.ChangeRequestByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		return handBack(ctx, tx, cur, e.now().UTC(), cause, counted, payload)
+	})
 }
 
 // keepLease renews the lease at a third of its lifetime; losing it cancels
@@ -83,13 +135,24 @@ func (e *Engine) run(ctx context.Context, id int64) error {
 	if conn != nil {
 		defer conn.Close()
 	}
+	// Results are written on rec: an operation that completed is recorded
+	// even when shutdown or a lost lease has cancelled ctx since.
+	rec, done := recording(ctx)
+	defer done()
 	for i := range c.Operations {
 		op := &c.Operations[i]
 		if op.Status == app.OpSucceeded || op.Status == app.OpSkipped {
 			continue // done in an earlier run: resume never repeats it
 		}
+		if err := e.stopping(ctx); err != nil {
+			if errors.Is(err, errLeaseLost) {
+				return err
+			}
+			// Between operations: nothing is in doubt, hand it back whole.
+			return e.handBackMine(rec, c.ID, nil, "server shut down", false)
+		}
 		if op.OutcomeUnknown() {
-			applied, stop, err := e.reconcile(ctx, c, connector, conn, connErr, op)
+			applied, stop, err := e.reconcile(ctx, rec, c, connector, conn, connErr, op)
 			if err != nil || stop {
 				return err
 			}
@@ -105,17 +168,38 @@ func (e *Engine) run(ctx context.Context, id int64) error {
 		if runErr == nil {
 			res, runErr = e.runOne(ctx, connector, conn, op, app.OperationKey(c, op))
 		}
-		if ctx.Err() != nil {
-			return context.Cause(ctx) // shutdown or lost lease: the reaper decides
+		if runErr != nil && ctx.Err() != nil {
+			cause := context.Cause(ctx)
+			if errors.Is(cause, errLeaseLost) {
+				return cause // the new owner, or the reaper, decides
+			}
+			// The drain timeout cut it short: the target may or may not have
+			// applied it, so the next run reconciles it first.
+			return e.handBackMine(rec, c.ID, op, "server shut down while the operation ran", false)
 		}
 		if runErr != nil {
-			return e.fail(ctx, c, op, runErr)
+			return e.fail(rec, c, op, runErr)
 		}
-		if err := e.succeed(ctx, c, connector, op, res); err != nil {
+		if err := e.succeed(rec, c, connector, op, res); err != nil {
 			return err
 		}
 	}
-	return e.finish(ctx, c)
+	return e.finish(rec, c)
+}
+
+// stopping says why no further operation may start: the lease is lost, or
+// the server is draining.
+func (e *Engine) stopping(ctx context.Context) error {
+	if cause := context.Cause(ctx); cause != nil {
+		if errors.Is(cause, errLeaseLost) {
+			return errLeaseLost
+		}
+		return errShutdown
+	}
+	if e.draining.Load() {
+		return errShutdown
+	}
+	return nil
 }
 
 // runOne decodes and executes one operation under the operation timeout.
@@ -148,7 +232,7 @@ func (e *Engine) runOne(ctx context.Context, connector *app.Connector, conn app.
 // as succeeded ("reconciled": true); not applied, or a type that cannot
 // tell → it runs; unknown → the request stops as interrupted with the
 // reason, for a person to resume or to run it again explicitly.
-func (e *Engine) reconcile(ctx context.Context, c *app.ChangeRequest, connector *app.Connector, conn app.Conn, connErr error, op *app.ChangeOperation) (applied, stop bool, err error) {
+func (e *Engine) reconcile(ctx, rec context.Context, c *app.ChangeRequest, connector *app.Connector, conn app.Conn, connErr error, op *app.ChangeOperation) (applied, stop bool, err error) {
 	typed, err := e.cfg.Registry.DecodeOperation(connector.Type, op.Type, op.Params)
 	if err != nil {
 		return false, false, nil // runs, and fails with this error
@@ -164,7 +248,11 @@ func (e *Engine) reconcile(ctx context.Context, c *app.ChangeRequest, connector 
 		r, err = e.observe(ctx, obs, conn)
 	}
 	if ctx.Err() != nil {
-		return false, true, context.Cause(ctx)
+		if cause := context.Cause(ctx); errors.Is(cause, errLeaseLost) {
+			return false, true, cause
+		}
+		// Still unknown, nothing written: the next run checks again.
+		return false, true, e.handBackMine(rec, c.ID, nil, "server shut down while checking the target", false)
 	}
 	if err != nil {
 		r = app.Reconciliation{Outcome: app.OutcomeUnknown, Reason: "could not check the target: " + err.Error()}
@@ -173,9 +261,9 @@ func (e *Engine) reconcile(ctx context.Context, c *app.ChangeRequest, connector 
 	case app.OutcomeNotApplied:
 		return false, false, nil
 	case app.OutcomeApplied:
-		return true, false, e.reconciled(ctx, c, op, r.Reason)
+		return true, false, e.reconciled(rec, c, op, r)
 	}
-	return false, true, e.stopUnknown(ctx, c, op, r.Reason)
+	return false, true, e.stopUnknown(rec, c, op, r.Reason)
 }
 
 // observe asks the target under the operation timeout; a panic is an
@@ -192,9 +280,14 @@ func (e *Engine) observe(ctx context.Context, obs app.Observer, conn app.Conn) (
 }
 
 // reconciled records an operation found already applied as succeeded.
-func (e *Engine) reconciled(ctx context.Context, c *app.ChangeRequest, op *app.ChangeOperation, reason string) error {
+func (e *Engine) reconciled(ctx context.Context, c *app.ChangeRequest, op *app.ChangeOperation, r app.Reconciliation) error {
+	reason := r.Reason
 	now := e.now().UTC()
-	result, err := json.Marshal(map[string]any{"summary": reason, "details": map[string]any{}, "reconciled": true})
+	out := map[string]any{"summary": r.Reason, "details": map[string]any{}, "reconciled": true}
+	if len(r.Affects) > 0 {
+		out["affects"] = r.Affects // read by the next sync, as a run's result would be
+	}
+	result, err := json.Marshal(out)
 	if err != nil {
 		return err
 	}
@@ -231,6 +324,7 @@ func (e *Engine) stopUnknown(ctx context.Context, c *app.ChangeRequest, op *app.
 		}
 		cur.State, cur.UpdatedAt = app.StateInterrupted, now
 		cur.LeaseOwner, cur.LeaseExpiresAt = "", time.Time{}
+		cur.InterruptCause = fmt.Sprintf("outcome of operation %d (%s) unknown: %s", op.Seq, op.Type, reason)
 		if err := tx.UpdateChangeRequest(ctx, cur); err != nil {
 			return err
 		}

@@ -57,7 +57,8 @@ func (e *reconcileEnv) approved(ops ...app.OpInput) int64 {
 // directory's write of operation seq and the recording of its result
 // leaves it: the write applied on the directory, the operation running,
 // the request executing under a lease that has run out. The engine's
-// reaper then marks it interrupted, as after a real crash.
+// reaper then hands it back and the engine resumes it, as after a real
+// crash.
 func (e *reconcileEnv) crashAfterWrite(id int64, seq int) {
 	t, ctx := e.t, context.Background()
 	t.Helper()
@@ -132,17 +133,7 @@ func (e *reconcileEnv) auditCount(id int64, event string) int {
 
 func (e *reconcileEnv) verifyAudit() {
 	e.t.Helper()
-	ctx := context.Background()
-	signer, _, err := e.k.Service.LoadOrCreateAuditSigner(ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.k.Service.WriteCheckpoint(ctx, signer); err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.k.Service.VerifyAudit(ctx, app.VerifyOptions{}); err != nil {
-		e.t.Fatalf("audit verify: %v", err)
-	}
+	verifyAudit(e.t, e.k.Service)
 }
 
 // entry reads attributes of a DN as the directory's root sees them.
@@ -184,14 +175,15 @@ func createUser(uid string, groups ...string) string {
 func uidParams(uid string) string { return fmt.Sprintf(`{"uid":%q}`, uid) }
 
 // TestResumeReconcilesAnAppliedOperation: the directory applied the first
-// operation and the server died before recording it. Resume finds the
-// effect present and records it succeeded ("reconciled": true, audited as
-// change.operation_reconciled) instead of running it again (for a create:
-// "uid already exists", the request failed, the rest skipped); the next
-// operation (locking another user) runs and the request succeeds.
+// operation and the server died before recording it. Without anyone
+// asking, the engine takes the request back when the lease runs out
+// (change.requeued, with the cause), finds the effect present and records
+// it succeeded ("reconciled": true, audited as change.operation_reconciled)
+// instead of running it again (for a create: "uid already exists", the
+// request failed, the rest skipped); the next operation (locking another
+// user) runs and the request succeeds.
 func TestResumeReconcilesAnAppliedOperation(t *testing.T) {
 	e := newReconcileEnv(t)
-	ctx := context.Background()
 	cases := []struct {
 		typ    string
 		setup  []string // ldap.user.create parameters of users made first
@@ -219,16 +211,23 @@ func TestResumeReconcilesAnAppliedOperation(t *testing.T) {
 			e.apply("ldap.user.create", createUser(y))
 			id := e.approved(opIn(tc.typ, rename(tc.params)), opIn("ldap.user.disable", uidParams(y)))
 			e.crashAfterWrite(id, 0)
-			e.waitState(id, app.StateInterrupted)
-			if _, err := e.k.Service.ResumeChange(ctx, e.op, id); err != nil {
-				t.Fatal(err)
-			}
 			c := e.waitState(id, app.StateSucceeded)
+			if n := e.auditCount(id, "change.requeued"); n != 1 {
+				t.Errorf("%d change.requeued records, want 1", n)
+			}
+			if !strings.Contains(c.InterruptCause, "lost its lease") || c.Requeues != 1 {
+				t.Errorf("interrupt cause %q after %d requeues, want the lost lease once", c.InterruptCause, c.Requeues)
+			}
 			var res struct {
-				Reconciled bool `json:"reconciled"`
+				Reconciled bool           `json:"reconciled"`
+				Affects    []app.AssetRef `json:"affects"`
 			}
 			if err := json.Unmarshal(c.Operations[0].Result, &res); err != nil || !res.Reconciled {
 				t.Errorf("operation 0 result %s, want reconciled", c.Operations[0].Result)
+			}
+			// The next sync reads them: a reconciled change is not drift.
+			if len(res.Affects) == 0 {
+				t.Errorf("operation 0 result %s names no affected asset", c.Operations[0].Result)
 			}
 			if c.Operations[1].Status != app.OpSucceeded {
 				t.Errorf("operation 1 %s %s", c.Operations[1].Status, c.Operations[1].Error)
@@ -248,25 +247,23 @@ func TestResumeReconcilesAnAppliedOperation(t *testing.T) {
 }
 
 // TestResumeStopsWhenTheOutcomeCannotBeTold: a password reset whose result
-// was not recorded may have set a password nobody saw. Resume does not run
-// it again by itself: the request stops as interrupted with the reason,
-// and only the explicit "run it again" (rerun_unknown) runs it.
+// was not recorded may have set a password nobody saw. The engine does not
+// run it again by itself: after the crash it reconciles, cannot tell, and
+// the request stops as interrupted with the reason; a plain resume checks
+// again, and only the explicit "run it again" (rerun_unknown) runs it.
 func TestResumeStopsWhenTheOutcomeCannotBeTold(t *testing.T) {
 	e := newReconcileEnv(t)
 	ctx := context.Background()
 	id := e.approved(opIn("ldap.user.reset_password", `{"uid":"bob"}`), opIn("ldap.user.disable", `{"uid":"bob"}`))
 	e.crashAfterWrite(id, 0)
 	c := e.waitState(id, app.StateInterrupted)
-	if e.k.Service.ChangeActions(e.op, c).Allowed(app.ActionRerunUnknown) {
-		t.Error("rerun_unknown offered before reconciliation said it cannot tell")
-	}
-	if _, err := e.k.Service.ResumeChangeWith(ctx, e.op, id, app.ResumeInput{RerunUnknown: true}); app.ErrCode(err) != app.ECONFLICT {
-		t.Errorf("rerun_unknown before reconciliation: %v, want a conflict", err)
+	if !strings.Contains(c.InterruptCause, "unknown") || !strings.Contains(c.InterruptCause, "ldap.user.reset_password") {
+		t.Errorf("interrupt cause %q, want the unknown outcome named", c.InterruptCause)
 	}
 	if _, err := e.k.Service.ResumeChange(ctx, e.op, id); err != nil {
 		t.Fatal(err)
 	}
-	// The engine reconciles, cannot tell, and stops the request again.
+	// The engine reconciles again, still cannot tell, and stops again.
 	c = e.waitState(id, app.StateInterrupted)
 	o := c.Operations[0]
 	if !o.Unsettled() || !strings.Contains(o.Error, "never recorded") {

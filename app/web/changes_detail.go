@@ -23,6 +23,9 @@ func (h *handler) changeDetailView(ctx context.Context, a *sessionUser, c *app.C
 		ApprovalCount: strconv.Itoa(c.ApprovalsOfRevision()), Emergency: c.Emergency, Justification: c.EmergencyJustification,
 		NeedsReview: c.NeedsReview(), ReviewedAt: formatOpt(c.ReviewedAt), ReviewComment: c.ReviewComment,
 		Polling: c.State.Running()}
+	if c.State == app.StateInterrupted || c.State == app.StateExecuting {
+		v.InterruptCause = c.InterruptCause
+	}
 	emails := make([]string, 0, len(c.Contributors))
 	for _, k := range c.Contributors {
 		emails = append(emails, k.Email)

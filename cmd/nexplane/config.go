@@ -23,9 +23,11 @@ type config struct {
 	TLSKey            string
 	InsecureHTTP      bool
 	// OpTimeout bounds one change operation; LeaseTTL is how long a dead
-	// worker's request stays executing before it becomes interrupted.
-	OpTimeout time.Duration
-	LeaseTTL  time.Duration
+	// worker's request stays claimed before another worker takes it back;
+	// DrainTimeout is how long operations in flight may finish on SIGTERM.
+	OpTimeout    time.Duration
+	LeaseTTL     time.Duration
+	DrainTimeout time.Duration
 	// ConnectorConcurrency is how many requests run against one connector
 	// at once, so a hung target cannot take every worker.
 	ConnectorConcurrency int
@@ -157,7 +159,8 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 		env string
 		dst *time.Duration
 		def time.Duration
-	}{{"NEXPLANE_OP_TIMEOUT", &c.OpTimeout, 2 * time.Minute}, {"NEXPLANE_LEASE_TTL", &c.LeaseTTL, 30 * time.Second}} {
+	}{{"NEXPLANE_OP_TIMEOUT", &c.OpTimeout, 2 * time.Minute}, {"NEXPLANE_LEASE_TTL", &c.LeaseTTL, 30 * time.Second},
+		{"NEXPLANE_DRAIN_TIMEOUT", &c.DrainTimeout, 25 * time.Second}} {
 		*d.dst = d.def
 		if v := getenv(d.env); v != "" {
 			dur, err := time.ParseDuration(v)
@@ -168,7 +171,8 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 		}
 	}
 	fs.DurationVar(&c.OpTimeout, "op-timeout", c.OpTimeout, "time limit of one change operation (NEXPLANE_OP_TIMEOUT)")
-	fs.DurationVar(&c.LeaseTTL, "lease-ttl", c.LeaseTTL, "execution lease; a dead worker's request is interrupted after it (NEXPLANE_LEASE_TTL)")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", c.LeaseTTL, "execution lease; a dead worker's request is taken back after it (NEXPLANE_LEASE_TTL)")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", c.DrainTimeout, "on SIGTERM, how long operations in flight may finish (NEXPLANE_DRAIN_TIMEOUT)")
 	c.ConnectorConcurrency = 2
 	if v := getenv("NEXPLANE_CONNECTOR_CONCURRENCY"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -7,7 +7,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,14 +15,59 @@ import (
 	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
 )
 
-// swallowProxy relays LDAP (in clear) to slapd. Armed, it drops the first
-// ModifyResponse and holds that connection silent: the directory applied
-// the write, and the server that asked never learns it did.
+// swallowProxy relays LDAP (in clear) to slapd. Armed for a response type,
+// it either drops the next such response and holds that connection silent
+// (the directory applied the write, and the server that asked never learns
+// it did), or holds it until released (the write is in flight for as long
+// as a test needs).
 type swallowProxy struct {
-	addr    string
-	armed   atomic.Bool
-	dropped chan struct{}
-	once    sync.Once
+	addr string
+	mu   sync.Mutex
+	plan *proxyPlan
+}
+
+// proxyPlan is what the proxy does with the next response of one type.
+type proxyPlan struct {
+	tag     byte          // the protocolOp tag, e.g. ldapModifyResponse
+	pass    int           // responses of tag let through before the one acted on
+	hold    bool          // hold until release instead of dropping
+	hit     chan struct{} // closed when the response arrived
+	release chan struct{} // close to let a held response through
+}
+
+// LDAP protocolOp tags of the responses the tests intercept.
+const (
+	ldapModifyResponse byte = 0x67
+	ldapAddResponse    byte = 0x69
+)
+
+// arm makes the proxy drop (hold false) or hold the next response of tag.
+func (p *swallowProxy) arm(tag byte, hold bool) *proxyPlan {
+	return p.armAfter(tag, 0, hold)
+}
+
+// armAfter is arm for the response of tag after pass others.
+func (p *swallowProxy) armAfter(tag byte, pass int, hold bool) *proxyPlan {
+	pl := &proxyPlan{tag: tag, pass: pass, hold: hold, hit: make(chan struct{}), release: make(chan struct{})}
+	p.mu.Lock()
+	p.plan = pl
+	p.mu.Unlock()
+	return pl
+}
+
+func (p *swallowProxy) take(op byte) *proxyPlan {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.plan == nil || p.plan.tag != op {
+		return nil
+	}
+	if p.plan.pass > 0 {
+		p.plan.pass--
+		return nil
+	}
+	pl := p.plan
+	p.plan = nil
+	return pl
 }
 
 func startSwallowProxy(t *testing.T, target string) *swallowProxy {
@@ -32,7 +76,7 @@ func startSwallowProxy(t *testing.T, target string) *swallowProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &swallowProxy{addr: ln.Addr().String(), dropped: make(chan struct{})}
+	p := &swallowProxy{addr: ln.Addr().String()}
 	var conns sync.WaitGroup
 	t.Cleanup(func() { _ = ln.Close(); conns.Wait() })
 	go func() {
@@ -61,10 +105,13 @@ func (p *swallowProxy) relay(client, server net.Conn) {
 		if err != nil {
 			return
 		}
-		if op == 0x67 && p.armed.CompareAndSwap(true, false) { // ModifyResponse
-			p.once.Do(func() { close(p.dropped) })
-			_, _ = io.Copy(io.Discard, server) // silent until the client's side closes
-			return
+		if pl := p.take(op); pl != nil {
+			close(pl.hit)
+			if !pl.hold {
+				_, _ = io.Copy(io.Discard, server) // silent until the client's side closes
+				return
+			}
+			<-pl.release
 		}
 		if _, err := client.Write(msg); err != nil {
 			return
@@ -105,7 +152,8 @@ func readLDAPMessage(r io.Reader) ([]byte, byte, error) {
 
 // TestKillAfterTheDirectoryWroteThenResumeReconciles kills the server
 // process after slapd applied an operation's write and before the server
-// heard back, restarts it and resumes: the operation is found applied and
+// heard back and restarts it; the restarted server takes the request back
+// once the dead worker's lease expires: the operation is found applied and
 // recorded as reconciled (not run again), the next one runs, the request
 // succeeds and the audit log verifies.
 func TestKillAfterTheDirectoryWroteThenResumeReconciles(t *testing.T) {
@@ -138,7 +186,7 @@ func TestKillAfterTheDirectoryWroteThenResumeReconciles(t *testing.T) {
 		t.Fatalf("create: %d %v", st, cr)
 	}
 	path := fmt.Sprintf("/api/v1/change-requests/%v", cr["id"])
-	proxy.armed.Store(true)
+	drop := proxy.arm(ldapModifyResponse, false)
 	for _, step := range []struct {
 		who    *apiClient
 		action string
@@ -148,7 +196,7 @@ func TestKillAfterTheDirectoryWroteThenResumeReconciles(t *testing.T) {
 		}
 	}
 	select {
-	case <-proxy.dropped:
+	case <-drop.hit:
 	case <-time.After(60 * time.Second):
 		t.Fatal("the disable's write never reached the directory")
 	}
@@ -176,11 +224,10 @@ func TestKillAfterTheDirectoryWroteThenResumeReconciles(t *testing.T) {
 			}
 		}
 	}
-	waitStatus("interrupted")
-	if st, body := op.do("POST", path+"/resume", map[string]string{}); st != 200 {
-		t.Fatalf("resume: %d %v", st, body)
+	final := waitStatus("succeeded") // taken back when the lease expired: nobody resumes
+	if cause, _ := final["interrupt_cause"].(string); !strings.Contains(cause, "lost its lease") {
+		t.Errorf("interrupt_cause %q, want the lost lease", cause)
 	}
-	final := waitStatus("succeeded")
 	ops := final["operations"].([]any)
 	first, second := ops[0].(map[string]any), ops[1].(map[string]any)
 	if res, _ := first["result"].(map[string]any); res["reconciled"] != true {

@@ -81,8 +81,12 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	e.log.Info("nexplane listening", "version", version, "addr", ln.Addr().String(), "scheme", scheme,
 		"driver", d.store.Driver(), "data_dir", absDataDir(cfg.DataDir))
 	errc := make(chan error, 2)
+	// The agent listener and relay outlive the signal until the engine has
+	// drained: host operations in flight need their agents to answer.
+	life, endLife := context.WithCancel(context.WithoutCancel(ctx))
+	defer endLife()
 	if agents != nil {
-		agents.serve(ctx, e, d, errc)
+		agents.serve(life, e, d, errc)
 	}
 
 	go purgeSessions(ctx, e, d.svc)
@@ -136,8 +140,10 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	e.log.Info("shutting down")
+	e.log.Info("shutting down: claiming no new work, finishing the operations in flight", "drain_timeout", cfg.DrainTimeout)
 	_ = sdNotify(e.getenv, "STOPPING=1")
+	<-engineDone
+	endLife()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var agentErr error
@@ -199,6 +205,10 @@ func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*
 		ctx, cancel := context.WithTimeout(r.Context(), readyzTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
+		if d.engine.Draining() {
+			httpx.WriteError(w, r, e.log, app.Errorf(app.EUNAVAILABLE, "shutting down"))
+			return
+		}
 		if err := d.svc.Ready(r.Context()); err != nil {
 			httpx.WriteError(w, r, e.log, err)
 			return

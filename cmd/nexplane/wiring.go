@@ -107,7 +107,7 @@ func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, er
 		sealer = d.vault
 	}
 	d.engine = engine.New(engine.Config{Store: db, Registry: d.registry, Sealer: sealer, Logger: e.log,
-		LeaseTTL: cfg.LeaseTTL, OpTimeout: cfg.OpTimeout, PerConnector: cfg.ConnectorConcurrency})
+		LeaseTTL: cfg.LeaseTTL, OpTimeout: cfg.OpTimeout, PerConnector: cfg.ConnectorConcurrency, DrainTimeout: cfg.DrainTimeout})
 	d.svcCfg = app.Config{Store: db, Hasher: d.hasher, Logger: e.log, Registry: d.registry,
 		Sealer: sealer, Queued: d.engine.Notify}
 	d.svc = app.NewService(d.svcCfg)

@@ -14,9 +14,12 @@ import (
 // missing entry or group is "not applied": the run then fails with the
 // same honest error it would give on a first run.
 
-func applied(format string, args ...any) (app.Reconciliation, error) {
-	return app.Reconciliation{Outcome: app.OutcomeApplied, Reason: fmt.Sprintf(format, args...)}, nil
+// appliedTo says the effect is present; aff names the entries it changed,
+// as the operation's own result would have.
+func appliedTo(aff affects, format string, args ...any) (app.Reconciliation, error) {
+	return app.Reconciliation{Outcome: app.OutcomeApplied, Reason: fmt.Sprintf(format, args...), Affects: aff.refs()}, nil
 }
+
 
 func notApplied(format string, args ...any) (app.Reconciliation, error) {
 	return app.Reconciliation{Outcome: app.OutcomeNotApplied, Reason: fmt.Sprintf(format, args...)}, nil
@@ -58,6 +61,8 @@ func (o *UserCreate) Observe(ctx context.Context, ac app.Conn) (app.Reconciliati
 		return notApplied("uid=%s exists at %s with other attributes", o.UID, u.DN)
 	}
 	var missing []string
+	var aff affects
+	aff.user(u.DN)
 	for _, cn := range o.Groups {
 		g, err := c.findGroup(ctx, cn)
 		if err != nil {
@@ -74,12 +79,13 @@ func (o *UserCreate) Observe(ctx context.Context, ac app.Conn) (app.Reconciliati
 		if !member {
 			missing = append(missing, cn)
 		}
+		aff.group(g.DN)
 	}
 	if len(missing) > 0 {
 		return unknown("%s was created but is not in [%s]: the earlier run stopped half way; add it with ldap.group.add_member and give it a password with ldap.user.reset_password (running the create again fails: the uid exists)",
 			u.label(), strings.Join(missing, ", "))
 	}
-	return applied("%s already existed with the requested attributes and groups (created before the server stopped); its generated password was never recorded, so nobody knows it: use ldap.user.reset_password to issue one", u.label())
+	return appliedTo(aff, "%s already existed with the requested attributes and groups (created before the server stopped); its generated password was never recorded, so nobody knows it: use ldap.user.reset_password to issue one", u.label())
 }
 
 // Observe cannot tell: the directory does not say whether the password
@@ -114,7 +120,7 @@ func (o *UserDisable) Observe(ctx context.Context, ac app.Conn) (app.Reconciliat
 		return app.Reconciliation{}, err
 	}
 	if u.LockedTime == PermanentLock {
-		return applied("%s is locked (pwdAccountLockedTime %s)", u.label(), PermanentLock)
+		return appliedTo(userAffects(u.DN), "%s is locked (pwdAccountLockedTime %s)", u.label(), PermanentLock)
 	}
 	return notApplied("%s is %s", u.label(), u.state())
 }
@@ -133,7 +139,7 @@ func (o *UserEnable) Observe(ctx context.Context, ac app.Conn) (app.Reconciliati
 		return app.Reconciliation{}, err
 	}
 	if u.LockedTime == "" {
-		return applied("%s is active (no pwdAccountLockedTime)", u.label())
+		return appliedTo(userAffects(u.DN), "%s is active (no pwdAccountLockedTime)", u.label())
 	}
 	return notApplied("%s is %s", u.label(), u.state())
 }
@@ -150,7 +156,7 @@ func (o *UserDelete) Observe(ctx context.Context, ac app.Conn) (app.Reconciliati
 		return app.Reconciliation{}, err
 	}
 	if u == nil {
-		return applied("uid=%s no longer exists under %s", o.UID, c.cfg.UserBase)
+		return appliedTo(userAffects(c.newUserDN(o.UID)), "uid=%s no longer exists under %s", o.UID, c.cfg.UserBase)
 	}
 	return notApplied("%s still exists", u.label())
 }
@@ -169,7 +175,7 @@ func (o *GroupAddMember) Observe(ctx context.Context, ac app.Conn) (app.Reconcil
 		return app.Reconciliation{}, err
 	}
 	if member {
-		return applied("%s is a member of %s", u.label(), g.CN)
+		return appliedTo(affects(membershipAffects(true, g.DN, u.DN)), "%s is a member of %s", u.label(), g.CN)
 	}
 	return notApplied("%s is not a member of %s", u.label(), g.CN)
 }
@@ -180,7 +186,7 @@ func (o *GroupRemoveMember) Observe(ctx context.Context, ac app.Conn) (app.Recon
 	if err != nil {
 		return app.Reconciliation{}, err
 	}
-	g, _, label, member, err := o.read(ctx, c)
+	g, memberDN, label, member, err := o.read(ctx, c)
 	if absent(err) {
 		return notApplied("%s", app.ErrMessage(err))
 	}
@@ -188,7 +194,7 @@ func (o *GroupRemoveMember) Observe(ctx context.Context, ac app.Conn) (app.Recon
 		return app.Reconciliation{}, err
 	}
 	if !member {
-		return applied("%s is not a member of %s", label, g.CN)
+		return appliedTo(affects(membershipAffects(true, g.DN, memberDN)), "%s is not a member of %s", label, g.CN)
 	}
 	return notApplied("%s is still a member of %s", label, g.CN)
 }
