@@ -162,6 +162,9 @@ type Tx interface {
 
 	// CreatePasswordLink inserts l.
 	CreatePasswordLink(ctx context.Context, l *PasswordLink) error
+	// ConsumePasswordLink deletes a link and returns it; ENOTFOUND when it
+	// is gone (used, replaced or purged), so a link works once.
+	ConsumePasswordLink(ctx context.Context, id string) (*PasswordLink, error)
 	// DeletePasswordLinks removes every password link of a user.
 	DeletePasswordLinks(ctx context.Context, userID int64) error
 	// ClearPasswordLinkReveal empties a link's sealed reveal (ENOTFOUND

@@ -76,3 +76,12 @@ func (t *tx) DeleteExpiredPasswordLinks(ctx context.Context, now time.Time) (int
 	}
 	return n, nil
 }
+
+// ConsumePasswordLink deletes the link and returns the deleted row. Two
+// transactions consuming one link cannot both get it: on PostgreSQL the
+// second DELETE waits for the first and then matches nothing; SQLite has
+// one writer.
+func (t *tx) ConsumePasswordLink(ctx context.Context, id string) (*app.PasswordLink, error) {
+	l, err := scanPasswordLink(t.queryRow(ctx, "DELETE FROM password_links WHERE id = ? RETURNING "+passwordLinkColumns, id))
+	return l, mapErr("consume password link", "password link not found", err)
+}

@@ -44,7 +44,11 @@ func TestPasswordLinks(t *testing.T) {
 		wantCode(t, err, app.ENOTFOUND)
 
 		var n int64
-		mustTx(t, db, func(tx app.Tx) error { var err error; n, err = tx.DeleteExpiredPasswordLinks(ctx, t0.Add(time.Hour)); return err })
+		mustTx(t, db, func(tx app.Tx) error {
+			var err error
+			n, err = tx.DeleteExpiredPasswordLinks(ctx, t0.Add(time.Hour))
+			return err
+		})
 		if n != 1 {
 			t.Errorf("DeleteExpiredPasswordLinks = %d, want 1 (the reset link expiring at that instant)", n)
 		}
@@ -54,6 +58,14 @@ func TestPasswordLinks(t *testing.T) {
 		if _, err := db.PasswordLinkByID(ctx, "oth"); err != nil {
 			t.Errorf("another user's link went too: %v", err)
 		}
+		// Consuming works once.
+		var consumed *app.PasswordLink
+		mustTx(t, db, func(tx app.Tx) error { var err error; consumed, err = tx.ConsumePasswordLink(ctx, "oth"); return err })
+		if consumed.UserID != other.ID || consumed.Purpose != app.LinkReset || !consumed.ExpiresAt.Equal(t0.Add(2*time.Hour)) {
+			t.Errorf("ConsumePasswordLink = %+v", consumed)
+		}
+		err = db.WithTx(ctx, func(tx app.Tx) error { _, err := tx.ConsumePasswordLink(ctx, "oth"); return err })
+		wantCode(t, err, app.ENOTFOUND)
 		// Links go with their user.
 		err = db.WithTx(ctx, func(tx app.Tx) error {
 			return tx.CreatePasswordLink(ctx, &app.PasswordLink{ID: "ghost", UserID: 999999, Purpose: app.LinkInvite, CreatedAt: t0, ExpiresAt: t0})
