@@ -13,7 +13,10 @@ type NewUser struct {
 	Role     string
 }
 
-// CreateUser adds a user (Admin only).
+// CreateUser adds a user with a password the caller chose (Admin only): the
+// CLI's bootstrap and automation path (user create --password-stdin) and
+// test fixtures. Console and API invite instead (InviteUser), so that
+// users set their own passwords.
 func (s *Service) CreateUser(ctx context.Context, actor Actor, in NewUser) (*User, error) {
 	if err := actor.require(ActManageUsers); err != nil {
 		return nil, err
