@@ -224,6 +224,10 @@ func (s *Service) ResetPassword(ctx context.Context, actor Actor, email, passwor
 		if err := tx.DeleteUserSessions(ctx, u.ID); err != nil {
 			return err
 		}
+		// A pending invitation or reset link would undo what was just set.
+		if err := tx.DeletePasswordLinks(ctx, u.ID); err != nil {
+			return err
+		}
 		return s.appendAudit(ctx, tx, actor, "user.password_changed", "user", strconv.FormatInt(u.ID, 10),
 			map[string]any{"email": u.Email})
 	})

@@ -204,6 +204,7 @@ func (h *handler) linkForm(purpose app.LinkPurpose) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		httpx.NoStore(w)
 		token := r.PathValue("token")
+		r = withoutToken(r, purpose)
 		info, err := h.svc.PasswordLinkInfo(r.Context(), token, purpose)
 		if err != nil {
 			h.linkFailed(w, r, purpose, err)
@@ -219,6 +220,7 @@ func (h *handler) linkSubmit(purpose app.LinkPurpose) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		httpx.NoStore(w)
 		token := r.PathValue("token")
+		r = withoutToken(r, purpose)
 		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 		if err := r.ParseForm(); err != nil {
 			h.renderStatus(w, r, nil, http.StatusBadRequest, "Bad request", "The form could not be read.")
@@ -266,6 +268,17 @@ func (h *handler) linkSubmit(purpose app.LinkPurpose) http.HandlerFunc {
 		}
 		redirect(w, r, "/")
 	}
+}
+
+// withoutToken returns r with the link's token cut from its URL, so that
+// the error logs (which name the path) never hold a live token.
+func withoutToken(r *http.Request, purpose app.LinkPurpose) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path, u.RawPath = purpose.Path("redacted"), ""
+	r2.URL = &u
+	return r2
 }
 
 // linkFailed answers a dead link with a readable page; other errors as usual.
