@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -9,6 +10,9 @@ import (
 
 	"github.com/nexplane/nexplane/app"
 )
+
+// accountScreenshotPath shows /account with two sessions, for a human.
+const accountScreenshotPath = "/tmp/nexplane-account.png"
 
 // TestBrowserInvitationAndPasswordChange walks an invitation from the
 // admin's form to the invitee's first login, then the invitee's sessions
@@ -75,6 +79,9 @@ func TestBrowserInvitationAndPasswordChange(t *testing.T) {
 	rows := step(t, ctx, "sessions", chromedp.Text(byTestID("sessions-table")))
 	if !strings.Contains(rows, "198.51.100.4") || !strings.Contains(rows, "OtherBrowser/1.0") || !strings.Contains(rows, "this session") {
 		t.Fatalf("sessions table:\n%s", rows)
+	}
+	if png := step(t, ctx, "account screenshot", chromedp.FullScreenshot(100)); os.WriteFile(accountScreenshotPath, png, 0o644) != nil {
+		t.Log("could not write the account screenshot")
 	}
 	step(t, ctx, "end other session", chromedp.Click(byTestID("session-end")))
 	step(t, ctx, "ended flash", chromedp.WaitVisible(byTestID("flash")))
