@@ -22,6 +22,8 @@ type LoginInput struct {
 	Email      string
 	Password   string
 	ClientAddr string
+	// UserAgent is the client's User-Agent, kept on console sessions.
+	UserAgent string
 	// Console asks for a server-side console session to be created in the
 	// same transaction as the login's audit record.
 	Console bool
@@ -62,7 +64,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 
 	// Always run one bcrypt comparison so unknown users cost the same time.
 	hash := s.hasher.DummyHash()
-	if user != nil {
+	if user != nil && user.HasPassword() {
 		hash = user.PasswordHash
 	}
 	cmpErr := s.hasher.Compare(ctx, hash, in.Password)
@@ -74,6 +76,9 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 	switch {
 	case user == nil:
 		reason = "unknown_user"
+	case !user.HasPassword():
+		// Invited, and the invitation not yet accepted: no password to match.
+		reason = "invitation_pending"
 	case cmpErr != nil:
 		reason = "wrong_password"
 	case user.Disabled:
@@ -109,7 +114,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 	res := &LoginResult{User: user}
 	err := s.store.WithTx(ctx, func(tx Tx) error {
 		if in.Console {
-			token, sess, err := newSession(user, now)
+			token, sess, err := newSession(user, now, in.ClientAddr, in.UserAgent)
 			if err != nil {
 				return err
 			}
@@ -128,7 +133,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 }
 
 // newSession makes a random cookie token and the session row keyed by its hash.
-func newSession(u *User, now time.Time) (string, *Session, error) {
+func newSession(u *User, now time.Time, clientAddr, userAgent string) (string, *Session, error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", nil, fmt.Errorf("session token: %w", err)
@@ -136,7 +141,7 @@ func newSession(u *User, now time.Time) (string, *Session, error) {
 	token := base64.RawURLEncoding.EncodeToString(b[:])
 	return token, &Session{
 		ID: sessionID(token), UserID: u.ID, SessionVersion: u.SessionVersion,
-		CreatedAt: now, LastSeenAt: now,
+		CreatedAt: now, LastSeenAt: now, ClientAddr: clientAddr, UserAgent: truncateUserAgent(userAgent),
 	}, nil
 }
 
@@ -230,6 +235,11 @@ func (s *Service) PurgeExpiredSessions(ctx context.Context) (int64, error) {
 	err := s.store.WithTx(ctx, func(tx Tx) error {
 		var err error
 		n, err = tx.DeleteExpiredSessions(ctx, s.now())
+		if err != nil {
+			return err
+		}
+		// Expired password links are worthless; they go with the sessions.
+		_, err = tx.DeleteExpiredPasswordLinks(ctx, s.now())
 		return err
 	})
 	if err != nil {

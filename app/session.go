@@ -16,6 +16,8 @@ type Session struct {
 	UserID         int64
 	SessionVersion int64  // the user's version at login
 	Data           []byte // opaque values the web layer keeps (flashes)
+	ClientAddr     string // client address at login
+	UserAgent      string // browser's User-Agent at login (truncated)
 	CreatedAt      time.Time
 	LastSeenAt     time.Time
 }

@@ -28,6 +28,13 @@ type Queries interface {
 	CountUsers(ctx context.Context) (int, error)
 
 	SessionByID(ctx context.Context, id string) (*Session, error)
+	// SessionsOfUser lists a user's console sessions, most recently seen
+	// first (expired ones that wait for DeleteExpiredSessions included).
+	SessionsOfUser(ctx context.Context, userID int64) ([]Session, error)
+	// PasswordLinkByID returns a password link by its hash, expired or not.
+	PasswordLinkByID(ctx context.Context, id string) (*PasswordLink, error)
+	// PasswordLinksOfUser lists a user's password links, newest first.
+	PasswordLinksOfUser(ctx context.Context, userID int64) ([]PasswordLink, error)
 
 	// ListAudit returns records matching f, newest (highest id) first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
@@ -152,6 +159,19 @@ type Tx interface {
 	DeleteUserSessions(ctx context.Context, userID int64) error
 	// DeleteExpiredSessions removes sessions past their limits at now.
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error)
+
+	// CreatePasswordLink inserts l.
+	CreatePasswordLink(ctx context.Context, l *PasswordLink) error
+	// ConsumePasswordLink deletes a link and returns it; ENOTFOUND when it
+	// is gone (used, replaced or purged), so a link works once.
+	ConsumePasswordLink(ctx context.Context, id string) (*PasswordLink, error)
+	// DeletePasswordLinks removes every password link of a user.
+	DeletePasswordLinks(ctx context.Context, userID int64) error
+	// ClearPasswordLinkReveal empties a link's sealed reveal (ENOTFOUND
+	// when the link is gone).
+	ClearPasswordLinkReveal(ctx context.Context, id string) error
+	// DeleteExpiredPasswordLinks removes links past their expiry at now.
+	DeleteExpiredPasswordLinks(ctx context.Context, now time.Time) (int64, error)
 
 	// AppendAudit assigns e.ID (previous id + 1), e.PrevHash and e.Hash,
 	// serialising appends so the chain has no forks, and inserts the record.

@@ -13,7 +13,10 @@ type NewUser struct {
 	Role     string
 }
 
-// CreateUser adds a user (Admin only).
+// CreateUser adds a user with a password the caller chose (Admin only): the
+// CLI's bootstrap and automation path (user create --password-stdin) and
+// test fixtures. Console and API invite instead (InviteUser), so that
+// users set their own passwords.
 func (s *Service) CreateUser(ctx context.Context, actor Actor, in NewUser) (*User, error) {
 	if err := actor.require(ActManageUsers); err != nil {
 		return nil, err
@@ -219,6 +222,10 @@ func (s *Service) ResetPassword(ctx context.Context, actor Actor, email, passwor
 			return err
 		}
 		if err := tx.DeleteUserSessions(ctx, u.ID); err != nil {
+			return err
+		}
+		// A pending invitation or reset link would undo what was just set.
+		if err := tx.DeletePasswordLinks(ctx, u.ID); err != nil {
 			return err
 		}
 		return s.appendAudit(ctx, tx, actor, "user.password_changed", "user", strconv.FormatInt(u.ID, 10),

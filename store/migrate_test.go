@@ -105,9 +105,11 @@ func TestMigrateFrom0001(t *testing.T) {
 			t.Fatalf("SchemaVersion = %d, %d, %v", applied, latest, err)
 		}
 		u := mustCreateUser(t, db, newUser("old@example.com", app.RoleAdmin))
-		mustTx(t, db, func(tx app.Tx) error {
-			return tx.CreateSession(ctx, &app.Session{ID: "s", UserID: u.ID, SessionVersion: 1, CreatedAt: t0, LastSeenAt: t0})
-		})
+		// 0001's sessions table: without 0012's client columns.
+		if _, err := db.execRaw(ctx, "INSERT INTO sessions (id, user_id, session_version, data, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+			"s", u.ID, 1, []byte{}, toMS(t0), toMS(t0)); err != nil {
+			t.Fatal(err)
+		}
 		appendN(t, db, 3)
 
 		n, err := db.Migrate(ctx)

@@ -12,13 +12,34 @@ import (
 func (q queries) SessionByID(ctx context.Context, id string) (*app.Session, error) {
 	var s app.Session
 	var created, seen int64
-	err := q.queryRow(ctx, `SELECT id, user_id, session_version, data, created_at, last_seen_at FROM sessions WHERE id = ?`, id).
-		Scan(&s.ID, &s.UserID, &s.SessionVersion, &s.Data, &created, &seen)
+	err := q.queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = ?`, id).
+		Scan(&s.ID, &s.UserID, &s.SessionVersion, &s.Data, &created, &seen, &s.ClientAddr, &s.UserAgent)
 	if err != nil {
 		return nil, mapErr("session by id", "session not found", err)
 	}
 	s.CreatedAt, s.LastSeenAt = fromMS(created), fromMS(seen)
 	return &s, nil
+}
+
+const sessionColumns = "id, user_id, session_version, data, created_at, last_seen_at, client_addr, user_agent"
+
+func (q queries) SessionsOfUser(ctx context.Context, userID int64) ([]app.Session, error) {
+	rows, err := q.query(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE user_id = ? ORDER BY last_seen_at DESC, id`, userID)
+	if err != nil {
+		return nil, mapErr("sessions of user", "", err)
+	}
+	defer rows.Close()
+	var out []app.Session
+	for rows.Next() {
+		var s app.Session
+		var created, seen int64
+		if err := rows.Scan(&s.ID, &s.UserID, &s.SessionVersion, &s.Data, &created, &seen, &s.ClientAddr, &s.UserAgent); err != nil {
+			return nil, mapErr("sessions of user", "", err)
+		}
+		s.CreatedAt, s.LastSeenAt = fromMS(created), fromMS(seen)
+		out = append(out, s)
+	}
+	return out, mapErr("sessions of user", "", rows.Err())
 }
 
 // CreateSession inserts s; an unknown user is ENOTFOUND.
@@ -30,8 +51,8 @@ func (t *tx) CreateSession(ctx context.Context, s *app.Session) error {
 		s.LastSeenAt = s.CreatedAt
 	}
 	s.CreatedAt, s.LastSeenAt = fromMS(toMS(s.CreatedAt)), fromMS(toMS(s.LastSeenAt))
-	_, err := t.exec(ctx, `INSERT INTO sessions (id, user_id, session_version, data, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		s.ID, s.UserID, s.SessionVersion, nonNil(s.Data), toMS(s.CreatedAt), toMS(s.LastSeenAt))
+	_, err := t.exec(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.UserID, s.SessionVersion, nonNil(s.Data), toMS(s.CreatedAt), toMS(s.LastSeenAt), s.ClientAddr, s.UserAgent)
 	return mapErr("create session", "", err)
 }
 

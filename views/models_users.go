@@ -17,9 +17,11 @@ type UserRow struct {
 	Disabled bool
 	Created  string
 	IsSelf   bool
+	// Pending: invited, the invitation not accepted yet.
+	Pending bool
 }
 
-// CreateUserForm keeps what was entered (but the password) when creation fails.
+// CreateUserForm keeps what was entered when an invitation is refused.
 type CreateUserForm struct {
 	Email string
 	Role  string

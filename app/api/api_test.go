@@ -190,9 +190,10 @@ func TestRoleRouteMatrix(t *testing.T) {
 		{"GET", "/api/v1/me", nil, all(200)},
 		{"GET", "/api/v1/users", nil, adminOnly(200)},
 		{"GET", fmt.Sprintf("/api/v1/users/%d", target.ID), nil, adminOnly(200)},
+		{"POST", fmt.Sprintf("/api/v1/users/%d/reset-password", target.ID), nil, adminOnly(200)},
 		{"POST", "/api/v1/users", func() any {
 			n++
-			return map[string]string{"email": fmt.Sprintf("new%d@example.com", n), "password": testPassword, "role": "viewer"}
+			return map[string]string{"email": fmt.Sprintf("new%d@example.com", n), "role": "viewer"}
 		}, adminOnly(201)},
 		{"PATCH", fmt.Sprintf("/api/v1/users/%d", target.ID), func() any { return map[string]any{"role": "viewer"} }, adminOnly(200)},
 		{"GET", "/api/v1/audit", nil, all(200)},
@@ -289,7 +290,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	admin := e.mkUser("admin@example.com", app.RoleAdmin)
 	tok := e.login(admin.Email)
 	userPath := fmt.Sprintf("/api/v1/users/%d", admin.ID)
-	big := `{"email":"x@example.com","password":"` + strings.Repeat("a", 70<<10) + `","role":"viewer"}`
+	big := `{"email":"x@example.com","role":"` + strings.Repeat("a", 70<<10) + `"}`
 	cases := []struct {
 		name, method, path string
 		body               any
@@ -299,20 +300,24 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}{
 		{"malformed JSON", "POST", "/api/v1/users", `{"email":`, "", 400, "malformed JSON"},
 		{"not an object", "POST", "/api/v1/users", `[1,2]`, "", 400, "JSON object"},
-		{"unknown field", "POST", "/api/v1/users", `{"email":"a@example.com","password":"` + testPassword + `","role":"viewer","admin":true}`, "", 400, "unknown field"},
-		{"trailing data", "POST", "/api/v1/users", `{"email":"a@example.com","password":"` + testPassword + `","role":"viewer"} {}`, "", 400, "single JSON object"},
+		{"unknown field", "POST", "/api/v1/users", `{"email":"a@example.com","role":"viewer","admin":true}`, "", 400, "unknown field"},
+		{"trailing data", "POST", "/api/v1/users", `{"email":"a@example.com","role":"viewer"} {}`, "", 400, "single JSON object"},
 		{"oversized body", "POST", "/api/v1/users", big, "", 400, "larger than"},
 		{"empty body", "POST", "/api/v1/users", "", "", 400, "empty"},
 		{"wrong content type", "POST", "/api/v1/users", `{}`, "text/plain", 400, "Content-Type"},
 		{"wrong type", "POST", "/api/v1/users", `{"email":5}`, "", 400, "email"},
-		{"bad email", "POST", "/api/v1/users", map[string]string{"email": "not-an-email", "password": testPassword, "role": "viewer"}, "", 400, "not a valid address"},
-		{"display-name email", "POST", "/api/v1/users", map[string]string{"email": "Bob <bob@example.com>", "password": testPassword, "role": "viewer"}, "", 400, "not a valid address"},
-		{"short password", "POST", "/api/v1/users", map[string]string{"email": "b@example.com", "password": "short", "role": "viewer"}, "", 400, "at least 12"},
-		{"long password", "POST", "/api/v1/users", map[string]string{"email": "b@example.com", "password": strings.Repeat("x", 129), "role": "viewer"}, "", 400, "128"},
-		{"breached password", "POST", "/api/v1/users", map[string]string{"email": "b@example.com", "password": "password1234", "role": "viewer"}, "", 400, "breached"},
-		{"password equals email", "POST", "/api/v1/users", map[string]string{"email": "bobby@example.com", "password": "bobby@example.com", "role": "viewer"}, "", 400, "email"},
-		{"unknown role", "POST", "/api/v1/users", map[string]string{"email": "b@example.com", "password": testPassword, "role": "root"}, "", 400, "unknown role"},
-		{"duplicate email", "POST", "/api/v1/users", map[string]string{"email": "ADMIN@example.com", "password": testPassword, "role": "viewer"}, "", 409, "already exists"},
+		{"bad email", "POST", "/api/v1/users", map[string]string{"email": "not-an-email", "role": "viewer"}, "", 400, "not a valid address"},
+		{"display-name email", "POST", "/api/v1/users", map[string]string{"email": "Bob <bob@example.com>", "role": "viewer"}, "", 400, "not a valid address"},
+		{"password refused", "POST", "/api/v1/users", map[string]string{"email": "b@example.com", "password": testPassword, "role": "viewer"}, "", 400, "passwords are set by the user through the invitation"},
+		{"empty password refused", "POST", "/api/v1/users", map[string]any{"email": "b@example.com", "password": nil, "role": "viewer"}, "", 400, "passwords are set by the user"},
+		{"unknown role", "POST", "/api/v1/users", map[string]string{"email": "b@example.com", "role": "root"}, "", 400, "unknown role"},
+		{"duplicate email", "POST", "/api/v1/users", map[string]string{"email": "ADMIN@example.com", "role": "viewer"}, "", 409, "already exists"},
+		{"reset missing user", "POST", "/api/v1/users/99999/reset-password", nil, "", 404, "not found"},
+		{"reset bad body", "POST", fmt.Sprintf("/api/v1/users/%d/reset-password", admin.ID), `{"password":"x"}`, "", 400, "unknown field"},
+		{"self change missing fields", "POST", "/api/v1/auth/password", map[string]string{"current_password": testPassword}, "", 400, "required"},
+		{"self change weak", "POST", "/api/v1/auth/password", map[string]string{"current_password": testPassword, "new_password": "short"}, "", 400, "at least 12"},
+		{"self change breached", "POST", "/api/v1/auth/password", map[string]string{"current_password": testPassword, "new_password": "password1234"}, "", 400, "breached"},
+		{"self change equals email", "POST", "/api/v1/auth/password", map[string]string{"current_password": testPassword, "new_password": "admin@example.com"}, "", 400, "email"},
 		{"patch unknown role", "PATCH", userPath, map[string]any{"role": "superuser"}, "", 400, "unknown role"},
 		{"patch nothing", "PATCH", userPath, map[string]any{}, "", 400, "nothing to change"},
 		{"patch bad id", "PATCH", "/api/v1/users/abc", map[string]any{"role": "viewer"}, "", 400, "positive integer"},

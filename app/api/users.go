@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/nexplane/nexplane/app"
@@ -49,11 +50,20 @@ func (a *api) getUser(w http.ResponseWriter, r *http.Request) {
 }
 
 type createUserRequest struct {
-	Email    string `json:"email"`
-	Password string `json:"password"`
-	Role     string `json:"role"`
+	Email string `json:"email"`
+	Role  string `json:"role"`
+	// Password is refused: users set their own through the invitation.
+	Password json.RawMessage `json:"password"`
 }
 
+type createUserResponse struct {
+	userJSON
+	InvitationURL       string `json:"invitation_url"`
+	InvitationExpiresAt string `json:"invitation_expires_at"`
+}
+
+// createUser invites a user: it returns the user and, this once, the
+// invitation link where they set their own password.
 func (a *api) createUser(w http.ResponseWriter, r *http.Request) {
 	act := actorFrom(r.Context())
 	// Refuse before reading the body so a non-admin learns nothing else.
@@ -66,12 +76,50 @@ func (a *api) createUser(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	u, err := a.svc.CreateUser(r.Context(), act, app.NewUser{Email: req.Email, Password: req.Password, Role: req.Role})
+	if len(req.Password) > 0 { // even null or "": the field itself is refused
+		a.fail(w, r, app.Errorf(app.EINVALID, "passwords are set by the user through the invitation"))
+		return
+	}
+	res, err := a.svc.InviteUser(r.Context(), act, app.InviteInput{Email: req.Email, Role: req.Role})
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusCreated, toUserJSON(u))
+	httpx.WriteJSON(w, http.StatusCreated, createUserResponse{userJSON: toUserJSON(res.User),
+		InvitationURL: httpx.BaseURL(r) + res.Path(), InvitationExpiresAt: rfc3339(res.ExpiresAt)})
+}
+
+type resetPasswordResponse struct {
+	User      userJSON `json:"user"`
+	ResetURL  string   `json:"reset_url"`
+	ExpiresAt string   `json:"expires_at"`
+}
+
+// resetPassword makes a one-time reset link for a user (admins); the link
+// replaces the user's earlier ones and is shown this once.
+func (a *api) resetPassword(w http.ResponseWriter, r *http.Request) {
+	act := actorFrom(r.Context())
+	if err := a.svc.ListActions(act).Err(app.ActionManageUsers); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req struct{}
+	if err := decodeOptional(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	res, err := a.svc.RequestPasswordReset(r.Context(), act, id, false)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, resetPasswordResponse{User: toUserJSON(res.User),
+		ResetURL: httpx.BaseURL(r) + res.Path(), ExpiresAt: rfc3339(res.ExpiresAt)})
 }
 
 type updateUserRequest struct {

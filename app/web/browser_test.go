@@ -127,10 +127,11 @@ func TestBrowserConsole(t *testing.T) {
 	step(t, ctx, "open users", chromedp.Click(byTestID("nav-users")))
 	step(t, ctx, "users table", chromedp.WaitVisible(byTestID("users-table")))
 	step(t, ctx, "type new email", chromedp.SendKeys(byTestID("user-create-email"), "operator@example.com"))
-	step(t, ctx, "type new password", chromedp.SendKeys(byTestID("user-create-password"), testPassword))
 	step(t, ctx, "pick role", chromedp.SetValue(byTestID("user-create-role"), "operator"))
 	step(t, ctx, "create user", chromedp.Click(byTestID("user-create-submit")))
-	step(t, ctx, "flash", chromedp.WaitVisible(byTestID("flash")))
+	step(t, ctx, "invitation shown", chromedp.WaitVisible(byTestID("link-reveal-url")))
+	step(t, ctx, "back to users", chromedp.Click(byTestID("nav-users")))
+	step(t, ctx, "users table again", chromedp.WaitVisible(byTestID("users-table")))
 	if table := step(t, ctx, "users table text", chromedp.Text(byTestID("users-table"))); !strings.Contains(table, "operator@example.com") {
 		t.Fatalf("new user not in table:\n%s", table)
 	}
@@ -141,7 +142,7 @@ func TestBrowserConsole(t *testing.T) {
 	step(t, ctx, "open audit", chromedp.Click(byTestID("nav-audit")))
 	step(t, ctx, "audit table", chromedp.WaitVisible(byTestID("audit-table")))
 	events := step(t, ctx, "audit events", chromedp.Text(byTestID("audit-table")))
-	for _, want := range []string{"auth.login_succeeded", "user.created"} {
+	for _, want := range []string{"auth.login_succeeded", "user.created", "user.invited"} {
 		if !strings.Contains(events, want) {
 			t.Errorf("audit table lacks %s:\n%s", want, events)
 		}

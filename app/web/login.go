@@ -40,7 +40,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 
 	res, err := h.svc.Login(r.Context(), app.LoginInput{
 		Email: email, Password: r.PostForm.Get("password"),
-		ClientAddr: httpx.ClientAddr(r), Console: true,
+		ClientAddr: httpx.ClientAddr(r), UserAgent: r.UserAgent(), Console: true,
 	})
 	if err != nil {
 		code := app.ErrCode(err)

@@ -37,22 +37,23 @@ func (h *handler) renderUsers(w http.ResponseWriter, r *http.Request, a *session
 		id := strconv.FormatInt(u.ID, 10)
 		v.Rows = append(v.Rows, views.UserRow{
 			ID: id, Email: u.Email, Role: string(u.Role), Disabled: u.Disabled,
-			Created: formatTime(u.CreatedAt), IsSelf: id == a.actor.ID,
+			Created: formatTime(u.CreatedAt), IsSelf: id == a.actor.ID, Pending: !u.HasPassword(),
 		})
 	}
 	h.render(w, r, status, views.UsersPage(h.page(a, "Users", views.NavUsers, flash), v))
 }
 
-// createUser adds a user. A refused input re-renders the form with the
-// message and what was entered (never the password).
+// createUser invites a user. A refused input re-renders the form with the
+// message and what was entered; success goes (303) to the page that shows
+// the invitation link once, so this response never carries it.
 func (h *handler) createUser(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
 		h.renderStatus(w, r, a, http.StatusBadRequest, "Bad request", "The form could not be read.")
 		return
 	}
-	in := app.NewUser{Email: r.PostForm.Get("email"), Password: r.PostForm.Get("password"), Role: r.PostForm.Get("role")}
-	u, err := h.svc.CreateUser(r.Context(), a.actor, in)
+	in := app.InviteInput{Email: r.PostForm.Get("email"), Role: r.PostForm.Get("role"), Reveal: true}
+	res, err := h.svc.InviteUser(r.Context(), a.actor, in)
 	if err != nil {
 		switch code := app.ErrCode(err); code {
 		case app.EINVALID, app.ECONFLICT:
@@ -63,8 +64,7 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request, a *sessionU
 		}
 		return
 	}
-	h.addFlash(w, r, a, fmt.Sprintf("User %s created with role %s.", u.Email, u.Role))
-	redirect(w, r, "/users")
+	redirect(w, r, fmt.Sprintf("/users/%d/link", res.User.ID))
 }
 
 // updateUser changes one user's role or enables/disables them. app ends

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -372,10 +373,9 @@ func TestCreateUserErrorsKeepInput(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{"short password", url.Values{"email": {"new@example.com"}, "password": {"short"}, "role": {"operator"}}, 400, "password must be at least 12 characters"},
-		{"bad role", url.Values{"email": {"new@example.com"}, "password": {testPassword}, "role": {"root"}}, 400, "unknown role"},
-		{"bad email", url.Values{"email": {"not-an-email"}, "password": {testPassword}, "role": {"viewer"}}, 400, "is not a valid address"},
-		{"taken email", url.Values{"email": {"admin@example.com"}, "password": {testPassword}, "role": {"operator"}}, 409, ""},
+		{"bad role", url.Values{"email": {"new@example.com"}, "role": {"root"}}, 400, "unknown role"},
+		{"bad email", url.Values{"email": {"not-an-email"}, "role": {"viewer"}}, 400, "is not a valid address"},
+		{"taken email", url.Values{"email": {"admin@example.com"}, "role": {"operator"}}, 409, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -388,22 +388,29 @@ func TestCreateUserErrorsKeepInput(t *testing.T) {
 			if tc.form.Get("role") == "operator" {
 				requireContains(t, r, `<option value="operator" selected>`)
 			}
-			if strings.Contains(r.body, tc.form.Get("password")) {
-				t.Fatal("password echoed back")
-			}
 		})
 	}
 	t.Run("success", func(t *testing.T) {
-		r := e.post(c, "/users", url.Values{"email": {"New.Person@Example.com"}, "password": {testPassword}, "role": {"approver"}})
-		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/users" {
+		r := e.post(c, "/users", url.Values{"email": {"New.Person@Example.com"}, "role": {"approver"}})
+		u, err := e.svc.Store().UserByEmail(context.Background(), "new.person@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		linkPage := fmt.Sprintf("/users/%d/link", u.ID)
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != linkPage {
 			t.Fatalf("create: %d %q", r.StatusCode, r.Header.Get("Location"))
 		}
-		page := e.get(c, "/users")
-		requireContains(t, page, "User new.person@example.com created with role approver.", `data-user-email="new.person@example.com"`)
-		// The flash shows once.
-		if again := e.get(c, "/users"); strings.Contains(again.body, `data-testid="flash"`) {
-			t.Fatal("flash shown twice")
+		if strings.Contains(r.body, "/invite/") {
+			t.Fatal("the POST response carries the invitation link")
 		}
+		// The link shows once, on its own page.
+		reveal := e.get(c, linkPage)
+		requireContains(t, reveal, "Invitation for new.person@example.com", `data-testid="link-reveal-url"`, "/invite/")
+		if again := e.get(c, linkPage); again.StatusCode != http.StatusNotFound || strings.Contains(again.body, "/invite/") {
+			t.Fatalf("second reveal: %d", again.StatusCode)
+		}
+		page := e.get(c, "/users")
+		requireContains(t, page, `data-user-email="new.person@example.com"`, `data-testid="user-pending"`)
 	})
 	t.Run("last admin cannot be demoted", func(t *testing.T) {
 		r := e.post(c, "/users/1", url.Values{"role": {"viewer"}})

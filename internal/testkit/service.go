@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 
@@ -44,6 +45,37 @@ type Options struct {
 	Engine *engine.Config
 	// Configure adjusts the service's config last (a limiter, AgentRevoked).
 	Configure func(*app.Config)
+	// Driver picks the store: "" follows NEXPLANE_TEST_POSTGRES_URL
+	// (storetest.MustOpenStore); store.DriverSQLite or store.DriverPostgres
+	// force one (see BothDrivers).
+	Driver string
+}
+
+// BothDrivers runs fn as subtest "sqlite", and as subtest "postgres" when
+// NEXPLANE_TEST_POSTGRES_URL is set (failing without it under
+// NEXPLANE_REQUIRE_INTEGRATION=1); fn passes driver on as Options.Driver.
+func BothDrivers(t *testing.T, fn func(t *testing.T, driver string)) {
+	t.Helper()
+	t.Run(store.DriverSQLite, func(t *testing.T) { fn(t, store.DriverSQLite) })
+	if os.Getenv(storetest.EnvTestPostgresURL) == "" {
+		if os.Getenv(storetest.EnvRequireIntegration) == "1" {
+			t.Fatalf("postgres: %s not set and %s=1", storetest.EnvTestPostgresURL, storetest.EnvRequireIntegration)
+		}
+		t.Logf("SKIP postgres: %s not set", storetest.EnvTestPostgresURL)
+		return
+	}
+	t.Run(store.DriverPostgres, func(t *testing.T) { fn(t, store.DriverPostgres) })
+}
+
+func openStore(tb testing.TB, driver string) *store.DB {
+	switch driver {
+	case store.DriverSQLite:
+		return storetest.MustOpenSQLite(tb)
+	case store.DriverPostgres:
+		return storetest.MustOpenPostgres(tb, os.Getenv(storetest.EnvTestPostgresURL))
+	default:
+		return storetest.MustOpenStore(tb)
+	}
 }
 
 // Env is a Service over a real store (SQLite, or PostgreSQL when
@@ -66,7 +98,7 @@ type Env struct {
 // when the test ends.
 func NewService(tb testing.TB, o Options) *Env {
 	tb.Helper()
-	e := &Env{DB: storetest.MustOpenStore(tb), Clock: o.Clock, Log: o.Log, Registry: app.NewRegistry()}
+	e := &Env{DB: openStore(tb, o.Driver), Clock: o.Clock, Log: o.Log, Registry: app.NewRegistry()}
 	if e.Clock == nil {
 		e.Clock = NewRealClock()
 	}
