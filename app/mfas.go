@@ -654,3 +654,11 @@ func asInvalidCode(err error) error {
 	}
 	return err
 }
+
+// ReadMFAPolicy returns mfa_required for the settings page (Admin only).
+func (s *Service) ReadMFAPolicy(ctx context.Context, actor Actor) (MFAPolicy, error) {
+	if err := actor.require(ActManageSettings); err != nil {
+		return "", err
+	}
+	return s.MFAPolicy(ctx)
+}
