@@ -52,6 +52,15 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 			views.LoginForm{Email: email, Next: next, Error: app.ErrMessage(err)}))
 		return
 	}
+	if res.MFAToken != "" {
+		// Password right; the second step completes the login.
+		if err := h.setMFACookie(w, res.MFAToken); err != nil {
+			h.renderError(w, r, nil, err)
+			return
+		}
+		redirect(w, r, mfaLoginTarget(next))
+		return
+	}
 	if oldErr == nil && old != nil {
 		if err := h.svc.Logout(r.Context(), old.actor, old.sess.ID); err != nil {
 			h.log.WarnContext(r.Context(), "end previous session at login", "err", err)
