@@ -281,3 +281,37 @@ func TestAPIMFAPolicy(t *testing.T) {
 		}
 	})
 }
+
+// TestAPIMFATokenRace: two requests racing with one mfa_token and one code
+// get one API token between them.
+func TestAPIMFATokenRace(t *testing.T) {
+	onBothDrivers(t, func(t *testing.T) {
+		clock := testkit.NewClock(mfaEpoch)
+		e := newTestEnvWith(t, testkit.Options{Clock: clock}, nil)
+		u := e.mkUser("race@example.com", app.RoleViewer)
+		secret, _ := enrolTOTP(t, e.svc, clock, u)
+		clock.Advance(30 * time.Second)
+		tok := e.mfaStart(u.Email)
+		code, _ := totp.GenerateCode(secret, clock.Now())
+		results := make(chan int, 4)
+		for range 4 {
+			go func() {
+				st, _ := e.doRaw("POST", "/api/v1/auth/mfa", "", map[string]string{"mfa_token": tok, "code": code}, nil)
+				results <- st
+			}()
+		}
+		ok := 0
+		for range 4 {
+			switch st := <-results; st {
+			case http.StatusOK:
+				ok++
+			case http.StatusUnauthorized:
+			default:
+				t.Errorf("racing request: %d", st)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%d requests logged in with one token, want 1", ok)
+		}
+	})
+}
