@@ -317,6 +317,9 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, actor Actor, code
 		return nil, err
 	}
 	now := s.now()
+	if err := s.allowAccountCode(ctx, actor, id, now); err != nil {
+		return nil, err
+	}
 	err = s.store.WithTx(ctx, func(tx Tx) error {
 		if err := s.useSecondFactor(ctx, tx, actor, id, code, now, "regenerate_recovery_codes"); err != nil {
 			return asInvalidCode(err)
@@ -328,6 +331,7 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, actor Actor, code
 			map[string]any{"email": actor.Email})
 	})
 	if err != nil {
+		s.countAccountCode(actor, err, now)
 		return nil, fmt.Errorf("regenerate recovery codes: %w", err)
 	}
 	return codes, nil
@@ -347,17 +351,21 @@ func (s *Service) DisableMFA(ctx context.Context, actor Actor, password, code st
 	if st.Required {
 		return Errorf(EFORBIDDEN, "two-factor authentication is required for your role and cannot be turned off")
 	}
+	now := s.now()
+	if err := s.allowAccountCode(ctx, actor, id, now); err != nil {
+		return err
+	}
 	u, err := s.store.UserByID(ctx, id)
 	if err != nil {
 		return fmt.Errorf("disable mfa: %w", err)
 	}
 	if err := s.hasher.Compare(ctx, u.PasswordHash, password); err != nil {
 		if errors.Is(err, ErrPasswordMismatch) {
-			return Errorf(EINVALID, "the password is incorrect")
+			s.countAccountCode(actor, errInvalidPassword, now)
+			return errInvalidPassword
 		}
 		return fmt.Errorf("disable mfa: compare password: %w", err)
 	}
-	now := s.now()
 	err = s.store.WithTx(ctx, func(tx Tx) error {
 		if err := s.useSecondFactor(ctx, tx, actor, id, code, now, "disable"); err != nil {
 			return asInvalidCode(err)
@@ -368,6 +376,7 @@ func (s *Service) DisableMFA(ctx context.Context, actor Actor, password, code st
 		return s.appendAudit(ctx, tx, actor, "mfa.disabled", "user", actor.ID, map[string]any{"email": u.Email})
 	})
 	if err != nil {
+		s.countAccountCode(actor, err, now)
 		return fmt.Errorf("disable mfa: %w", err)
 	}
 	return nil
@@ -650,9 +659,41 @@ func newMFAChallenge(u *User, now time.Time, console bool) (string, *MFAChalleng
 // (an unauthorized answer would read as "your session ended").
 func asInvalidCode(err error) error {
 	if err == errMFACode {
-		return Errorf(EINVALID, "the code is incorrect or was already used")
+		return errInvalidCode
 	}
 	return err
+}
+
+var (
+	errInvalidCode     = Errorf(EINVALID, "the code is incorrect or was already used")
+	errInvalidPassword = Errorf(EINVALID, "the password is incorrect")
+)
+
+// accountCodeAddr is the limiter's address for codes and passwords typed on
+// the account page: the requests are authenticated, so the account's own
+// pair counts them, apart from the login's.
+const accountCodeAddr = "account-page"
+
+// allowAccountCode refuses while too many wrong codes or passwords were
+// typed on the account page (a stolen session must not guess codes).
+func (s *Service) allowAccountCode(ctx context.Context, actor Actor, userID int64, now time.Time) error {
+	resetAt, err := s.loginThrottleReset(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if retry, ok := s.limiter.Allow("mfa:"+actor.Email, accountCodeAddr, now, resetAt); !ok {
+		secs := max(int(retry.Round(time.Second)/time.Second), 1)
+		return &Error{Code: ERATELIMITED, RetryAfter: retry,
+			Message: fmt.Sprintf("too many wrong codes; try again in %d seconds", secs)}
+	}
+	return nil
+}
+
+// countAccountCode counts a wrong code or password typed on the account page.
+func (s *Service) countAccountCode(actor Actor, err error, now time.Time) {
+	if errors.Is(err, errInvalidCode) || errors.Is(err, errInvalidPassword) {
+		s.limiter.Fail("mfa:"+actor.Email, accountCodeAddr, now)
+	}
 }
 
 // ReadMFAPolicy returns mfa_required for the settings page (Admin only).

@@ -222,3 +222,27 @@ func TestMFAAccountDisableAndRegenerate(t *testing.T) {
 	// Without MFA the password logs straight in again.
 	e.login(e.client(), u.Email)
 }
+
+// TestMFAAccountCodesAreThrottled: a stolen session cannot guess codes on
+// the account page either.
+func TestMFAAccountCodesAreThrottled(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	u := e.seedUser("guess@example.com", app.RoleViewer)
+	secret := e.enrol(u)
+	c := e.client()
+	e.post(c, "/login", url.Values{"email": {u.Email}, "password": {testPassword}})
+	code, _ := totp.GenerateCode(secret, e.clock.Now())
+	if r := e.post(c, "/login/mfa", url.Values{"code": {code}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", r.StatusCode)
+	}
+	for i := range app.DefaultPairMaxFailures {
+		if r := e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {"111111"}}); r.StatusCode != http.StatusBadRequest {
+			t.Fatalf("guess %d: %d", i, r.StatusCode)
+		}
+	}
+	e.clock.Advance(30 * time.Second)
+	code, _ = totp.GenerateCode(secret, e.clock.Now())
+	if r := e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}}); r.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("right code after guesses: %d", r.StatusCode)
+	}
+}
