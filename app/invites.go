@@ -299,14 +299,7 @@ func (s *Service) AcceptPasswordLink(ctx context.Context, in AcceptLinkInput) (*
 			return err
 		}
 		// API tokens end here too: tx.RevokeUserTokens(ctx, u.ID, now) (wired at merge with the tokens branch).
-		token, sess, err := newSession(u, now, in.ClientAddr, in.UserAgent)
-		if err != nil {
-			return err
-		}
-		if err := tx.CreateSession(ctx, sess); err != nil {
-			return fmt.Errorf("create session: %w", err)
-		}
-		res.User, res.SessionToken = u, token
+		res.User = u
 		actor, rid := UserActor(u), idString(u.ID)
 		event, payload := "user.invitation_accepted", map[string]any{"email": u.Email, "client_addr": in.ClientAddr}
 		if l.Purpose == LinkReset {
@@ -315,6 +308,21 @@ func (s *Service) AcceptPasswordLink(ctx context.Context, in AcceptLinkInput) (*
 		if err := s.appendAudit(ctx, tx, actor, event, "user", rid, payload); err != nil {
 			return err
 		}
+		// A link proves the password step only: a user with a second factor
+		// logs in with it as usual (SessionToken stays empty), so a reset
+		// link in the wrong hands does not get past MFA.
+		mfa, err := s.mfaStatus(ctx, tx, u.ID, u.Role)
+		if err != nil || mfa.Enrolled {
+			return err
+		}
+		token, sess, err := newSession(u, now, in.ClientAddr, in.UserAgent)
+		if err != nil {
+			return err
+		}
+		if err := tx.CreateSession(ctx, sess); err != nil {
+			return fmt.Errorf("create session: %w", err)
+		}
+		res.SessionToken = token
 		return s.appendAudit(ctx, tx, actor, "auth.login_succeeded", "user", rid,
 			map[string]any{"via": "console", "client_addr": in.ClientAddr})
 	})

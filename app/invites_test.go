@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/auth"
 	"github.com/nexplane/nexplane/internal/testkit"
@@ -104,5 +106,45 @@ func TestSessionRule(t *testing.T) {
 	}
 	if err := k.Service.EndSession(ctx, app.UserActor(admin), op.ID, list[0].Handle); app.ErrCode(err) != app.ENOTFOUND {
 		t.Errorf("ending twice: %v", err)
+	}
+}
+
+// A reset link proves the password step only: a user with a second factor
+// is not logged in by it, and logs in with the new password and the factor.
+func TestResetLinkDoesNotSkipTheSecondFactor(t *testing.T) {
+	k := testkit.NewService(t, testkit.Options{})
+	ctx := t.Context()
+	admin := app.UserActor(testkit.MustCreateUser(t, k.Service, "admin@example.com", app.RoleAdmin))
+	for _, withMFA := range []bool{false, true} {
+		email := "plain@example.com"
+		if withMFA {
+			email = "mfa@example.com"
+		}
+		u := testkit.MustCreateUser(t, k.Service, email, app.RoleOperator)
+		if withMFA {
+			enr, err := k.Service.BeginTOTPEnrollment(ctx, app.UserActor(u))
+			if err != nil {
+				t.Fatal(err)
+			}
+			code, err := totp.GenerateCode(enr.Secret, k.Clock.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := k.Service.ConfirmTOTPEnrollment(ctx, app.UserActor(u), code); err != nil {
+				t.Fatal(err)
+			}
+		}
+		link, err := k.Service.RequestPasswordReset(ctx, admin, u.ID, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := k.Service.AcceptPasswordLink(ctx, app.AcceptLinkInput{Token: link.Token, Purpose: app.LinkReset,
+			Password: "a brand new passphrase for " + email})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := res.SessionToken != ""; got == withMFA {
+			t.Errorf("mfa %v: logged in by the link = %v", withMFA, got)
+		}
 	}
 }

@@ -34,6 +34,11 @@ type LoginResult struct {
 	User *User
 	// SessionToken is the cookie secret for console logins; empty otherwise.
 	SessionToken string
+	// MFAToken, when set, means the password was right and the user has a
+	// second factor: the login is not done until CompleteMFALogin gets
+	// this token (single use, MFAChallengeTTL) with a code. No session was
+	// made and no API token may be issued.
+	MFAToken string
 }
 
 // Login checks credentials under the rate limits and records the outcome.
@@ -112,7 +117,25 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 
 	s.limiter.Succeed(account, in.ClientAddr)
 	res := &LoginResult{User: user}
-	err := s.store.WithTx(ctx, func(tx Tx) error {
+	st, err := s.mfaStatus(ctx, s.store, user.ID, user.Role)
+	if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	switch {
+	case st.Enrolled:
+		return s.challengeMFA(ctx, user, now, in, via)
+	case st.MustEnroll() && !in.Console:
+		// The console lets them in to enrol; the API cannot enrol them.
+		err := s.store.WithTx(ctx, func(tx Tx) error {
+			return s.appendAudit(ctx, tx, UserActor(user), "auth.login_failed", "user", strconv.FormatInt(user.ID, 10),
+				map[string]any{"email": user.Email, "reason": "mfa_enrollment_required", "via": via, "client_addr": in.ClientAddr})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("login: record refusal: %w", err)
+		}
+		return nil, Errorf(EMFAENROLL, "two-factor authentication is required for your account; log in to the console to set it up first")
+	}
+	err = s.store.WithTx(ctx, func(tx Tx) error {
 		if in.Console {
 			token, sess, err := newSession(user, now, in.ClientAddr, in.UserAgent)
 			if err != nil {
@@ -130,6 +153,26 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 		return nil, fmt.Errorf("login: record success: %w", err)
 	}
 	return res, nil
+}
+
+// challengeMFA records a login that passed its password step and waits for
+// the second factor.
+func (s *Service) challengeMFA(ctx context.Context, user *User, now time.Time, in LoginInput, via string) (*LoginResult, error) {
+	token, ch, err := newMFAChallenge(user, now, in.Console)
+	if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	err = s.store.WithTx(ctx, func(tx Tx) error {
+		if err := tx.CreateMFAChallenge(ctx, ch); err != nil {
+			return fmt.Errorf("create mfa challenge: %w", err)
+		}
+		return s.appendAudit(ctx, tx, UserActor(user), "auth.mfa_challenged", "user", strconv.FormatInt(user.ID, 10),
+			map[string]any{"via": via, "client_addr": in.ClientAddr})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("login: record password step: %w", err)
+	}
+	return &LoginResult{User: user, MFAToken: token}, nil
 }
 
 // newSession makes a random cookie token and the session row keyed by its hash.
@@ -234,12 +277,15 @@ func (s *Service) PurgeExpiredSessions(ctx context.Context) (int64, error) {
 	var n int64
 	err := s.store.WithTx(ctx, func(tx Tx) error {
 		var err error
-		n, err = tx.DeleteExpiredSessions(ctx, s.now())
-		if err != nil {
+		if n, err = tx.DeleteExpiredSessions(ctx, s.now()); err != nil {
 			return err
 		}
-		// Expired password links are worthless; they go with the sessions.
-		_, err = tx.DeleteExpiredPasswordLinks(ctx, s.now())
+		// Expired password links and half-finished logins are worthless;
+		// they go with the sessions.
+		if _, err = tx.DeleteExpiredPasswordLinks(ctx, s.now()); err != nil {
+			return err
+		}
+		_, err = tx.DeleteExpiredMFAChallenges(ctx, s.now())
 		return err
 	})
 	if err != nil {

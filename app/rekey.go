@@ -10,13 +10,16 @@ type RekeyReport struct {
 	ConnectorCredentials int
 	Reveals              int
 	Settings             int
+	MFASecrets           int
 	// FromPreviousKey counts values that were still sealed under
 	// SECRET_KEY_PREVIOUS; after a rekey none are.
 	FromPreviousKey int
 }
 
 // Total is every value re-sealed.
-func (r RekeyReport) Total() int { return r.ConnectorCredentials + r.Reveals + r.Settings }
+func (r RekeyReport) Total() int {
+	return r.ConnectorCredentials + r.Reveals + r.Settings + r.MFASecrets
+}
 
 // keyAger is implemented by sealers that can tell an old key's output.
 type keyAger interface {
@@ -79,6 +82,20 @@ func (s *Service) Rekey(ctx context.Context, actor Actor, sealedSettings []strin
 			}
 			rep.Reveals++
 		}
+		fs, err := tx.AllMFAFactors(ctx)
+		if err != nil {
+			return err
+		}
+		for i := range fs {
+			f := &fs[i]
+			if f.Sealed, err = reseal(f.Sealed, MFAFactorAD(f.UserID, f.Kind)); err != nil {
+				return err
+			}
+			if err := tx.PutMFAFactor(ctx, f); err != nil {
+				return err
+			}
+			rep.MFASecrets++
+		}
 		for _, key := range sealedSettings {
 			v, err := tx.Setting(ctx, key)
 			if ErrCode(err) == ENOTFOUND {
@@ -97,7 +114,7 @@ func (s *Service) Rekey(ctx context.Context, actor Actor, sealedSettings []strin
 		}
 		return s.appendAudit(ctx, tx, actor, "secrets.rekeyed", "settings", "",
 			map[string]any{"connector_credentials": rep.ConnectorCredentials, "reveals": rep.Reveals,
-				"settings": rep.Settings, "from_previous_key": rep.FromPreviousKey})
+				"settings": rep.Settings, "mfa_secrets": rep.MFASecrets, "from_previous_key": rep.FromPreviousKey})
 	})
 	if err != nil {
 		return RekeyReport{}, fmt.Errorf("rekey: %w", err)

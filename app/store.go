@@ -36,6 +36,16 @@ type Queries interface {
 	// PasswordLinksOfUser lists a user's password links, newest first.
 	PasswordLinksOfUser(ctx context.Context, userID int64) ([]PasswordLink, error)
 
+	// MFAFactors lists a user's second factors, pending ones included, by kind.
+	MFAFactors(ctx context.Context, userID int64) ([]MFAFactor, error)
+	// AllMFAFactors lists every user's factors (rekey).
+	AllMFAFactors(ctx context.Context) ([]MFAFactor, error)
+	// CountRecoveryCodes counts a user's unused recovery codes.
+	CountRecoveryCodes(ctx context.Context, userID int64) (int, error)
+	// MFAChallengeByID returns a half-finished login by its token's hash;
+	// callers check ExpiresAt.
+	MFAChallengeByID(ctx context.Context, id string) (*MFAChallenge, error)
+
 	// ListAudit returns records matching f, newest (highest id) first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 	AuditByID(ctx context.Context, id int64) (*AuditEvent, error)
@@ -172,6 +182,25 @@ type Tx interface {
 	ClearPasswordLinkReveal(ctx context.Context, id string) error
 	// DeleteExpiredPasswordLinks removes links past their expiry at now.
 	DeleteExpiredPasswordLinks(ctx context.Context, now time.Time) (int64, error)
+	// PutMFAFactor inserts or replaces the factor (user, kind).
+	PutMFAFactor(ctx context.Context, f *MFAFactor) error
+	// AdvanceMFAStep sets a factor's last used TOTP step to step only if it
+	// is below it, and reports whether it did: a code works once even
+	// under concurrent requests.
+	AdvanceMFAStep(ctx context.Context, userID int64, kind FactorKind, step int64) (bool, error)
+	// DeleteMFA removes a user's factors and recovery codes.
+	DeleteMFA(ctx context.Context, userID int64) error
+	// ReplaceRecoveryCodes drops a user's recovery codes and stores hashes.
+	ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes []string, at time.Time) error
+	// UseRecoveryCode marks an unused code of the user used and reports
+	// whether one was.
+	UseRecoveryCode(ctx context.Context, userID int64, hash string, at time.Time) (bool, error)
+	CreateMFAChallenge(ctx context.Context, c *MFAChallenge) error
+	// DeleteMFAChallenge removes a challenge; ENOTFOUND when it is gone,
+	// which is what makes a token work once.
+	DeleteMFAChallenge(ctx context.Context, id string) error
+	// DeleteExpiredMFAChallenges removes challenges expired at now.
+	DeleteExpiredMFAChallenges(ctx context.Context, now time.Time) (int64, error)
 
 	// AppendAudit assigns e.ID (previous id + 1), e.PrevHash and e.Hash,
 	// serialising appends so the chain has no forks, and inserts the record.

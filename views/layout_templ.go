@@ -40,7 +40,7 @@ func navItems(u *CurrentUser) []navItem {
 		navItem{NavAudit, "Audit log", "/audit"},
 	)
 	if u != nil && u.IsAdmin {
-		items = append(items, navItem{NavUsers, "Users", "/users"})
+		items = append(items, navItem{NavUsers, "Users", "/users"}, navItem{NavSettings, "Settings", "/settings"})
 	}
 	return items
 }
@@ -348,7 +348,7 @@ func Layout(p Page) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "</div><form method=\"post\" action=\"/logout\"><button type=\"submit\" data-testid=\"logout\">Log out</button></form></div></nav><main class=\"main\"><div class=\"main-inner\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "</div><a href=\"/account/mfa\" data-testid=\"nav-account-mfa\">Two-factor authentication</a><form method=\"post\" action=\"/logout\"><button type=\"submit\" data-testid=\"logout\">Log out</button></form></div></nav><main class=\"main\"><div class=\"main-inner\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -45,6 +45,9 @@ func New(cfg Config) http.Handler {
 	mux.HandleFunc("GET /.well-known/jwks.json", a.jwks)
 	mux.HandleFunc("POST /api/v1/auth/login", a.login)
 	mux.Handle("POST /api/v1/auth/password", a.authed(a.changePassword))
+	mux.HandleFunc("POST /api/v1/auth/mfa", a.loginMFA)
+	mux.Handle("GET /api/v1/settings", a.authed(a.getSettings))
+	mux.Handle("PATCH /api/v1/settings", a.authed(a.patchSettings))
 
 	mux.Handle("GET /api/v1/me", a.authed(a.me))
 	mux.Handle("GET /api/v1/users", a.authed(a.listUsers))

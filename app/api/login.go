@@ -32,7 +32,16 @@ func (a *api) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	token, exp, err := a.tokens.Issue(res.User)
+	if res.MFAToken != "" {
+		httpx.WriteJSON(w, http.StatusOK, mfaChallengeResponse{MFARequired: true, MFAToken: res.MFAToken})
+		return
+	}
+	a.issueToken(w, r, res.User)
+}
+
+// issueToken answers a finished login with an API token.
+func (a *api) issueToken(w http.ResponseWriter, r *http.Request, u *app.User) {
+	token, exp, err := a.tokens.Issue(u)
 	if err != nil {
 		a.fail(w, r, err)
 		return

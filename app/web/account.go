@@ -260,6 +260,11 @@ func (h *handler) linkSubmit(purpose app.LinkPurpose) http.HandlerFunc {
 		if purpose == app.LinkReset {
 			msg = "Your new password is set; your other sessions have ended."
 		}
+		if res.SessionToken == "" {
+			// Two-factor users log in with their second factor as usual.
+			redirect(w, r, "/login?password=set")
+			return
+		}
 		if err := h.startSessionWithFlash(r, w, res.SessionToken, msg); err != nil {
 			// The password is set; logging in by hand still works.
 			h.log.WarnContext(r.Context(), "start session after link use", "err", err)

@@ -17,8 +17,11 @@ func (h *handler) loginForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := views.Page{Title: "Log in"}
-	if r.URL.Query().Get("setup") == "done" {
+	switch {
+	case r.URL.Query().Get("setup") == "done":
 		p.Flash = "The admin account was created. Log in with it."
+	case r.URL.Query().Get("password") == "set":
+		p.Flash = "Your password is set. Log in with it and your second factor."
 	}
 	h.render(w, r, http.StatusOK, views.LoginPage(p, views.LoginForm{Next: localTarget(next)}))
 }
@@ -50,6 +53,15 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		httpx.RetryAfter(w, err)
 		h.render(w, r, httpx.Status(code), views.LoginPage(views.Page{Title: "Log in"},
 			views.LoginForm{Email: email, Next: next, Error: app.ErrMessage(err)}))
+		return
+	}
+	if res.MFAToken != "" {
+		// Password right; the second step completes the login.
+		if err := h.setMFACookie(w, res.MFAToken); err != nil {
+			h.renderError(w, r, nil, err)
+			return
+		}
+		redirect(w, r, mfaLoginTarget(next))
 		return
 	}
 	if oldErr == nil && old != nil {

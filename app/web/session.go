@@ -241,8 +241,18 @@ func (h *handler) current(r *http.Request) (*sessionUser, error) {
 type authedHandler func(w http.ResponseWriter, r *http.Request, a *sessionUser)
 
 // authed wraps fn: without a valid session the browser is sent to the login
-// page. Authenticated responses are never cached.
+// page, and a user whom the MFA policy covers and who has no second factor
+// yet is sent to enrol first. Authenticated responses are never cached.
 func (h *handler) authed(fn authedHandler) http.Handler {
+	return h.authedWith(fn, false)
+}
+
+// authedEnrolling is authed for the enrolment pages themselves.
+func (h *handler) authedEnrolling(fn authedHandler) http.Handler {
+	return h.authedWith(fn, true)
+}
+
+func (h *handler) authedWith(fn authedHandler, enrolling bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.NoStore(w)
 		a, err := h.current(r)
@@ -253,6 +263,17 @@ func (h *handler) authed(fn authedHandler) http.Handler {
 		if a == nil {
 			h.toLogin(w, r)
 			return
+		}
+		if !enrolling {
+			must, err := h.svc.MustEnrollMFA(r.Context(), a.actor)
+			if err != nil {
+				h.renderError(w, r, a, err)
+				return
+			}
+			if must {
+				h.toEnrolment(w, r)
+				return
+			}
 		}
 		fn(w, r, a)
 	})

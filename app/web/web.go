@@ -91,6 +91,16 @@ func (h *handler) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", h.loginForm)
 	mux.HandleFunc("POST /login", h.login)
 	mux.HandleFunc("POST /logout", h.logout)
+	mux.HandleFunc("GET /login/mfa", h.mfaLoginForm)
+	mux.HandleFunc("POST /login/mfa", h.mfaLogin)
+
+	mux.Handle("GET /account/mfa", h.authedEnrolling(h.mfaAccount))
+	mux.Handle("POST /account/mfa/enroll", h.authedEnrolling(h.mfaEnrol))
+	mux.Handle("POST /account/mfa/confirm", h.authedEnrolling(h.mfaConfirm))
+	mux.Handle("POST /account/mfa/recovery-codes", h.authed(h.mfaRegenerate))
+	mux.Handle("POST /account/mfa/disable", h.authed(h.mfaDisable))
+	mux.Handle("GET /settings", h.authed(h.settingsPage))
+	mux.Handle("POST /settings", h.authed(h.saveSettings))
 
 	mux.HandleFunc("GET /setup", h.setupForm)
 	mux.HandleFunc("POST /setup", h.setupSubmit)

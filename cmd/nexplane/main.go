@@ -4,6 +4,7 @@
 //	nexplane migrate                         apply database migrations and exit
 //	nexplane user create --email E --role R --password-stdin
 //	nexplane user reset-password --email E --password-stdin
+//	nexplane user reset-mfa --email E
 //	nexplane user list
 //	nexplane audit verify
 //	nexplane audit export [--from T] [--to T]
@@ -98,6 +99,7 @@ const usage = `Usage:
   nexplane migrate                                      apply database migrations and exit
   nexplane user create --email E --role R --password-stdin
   nexplane user reset-password --email E --password-stdin
+  nexplane user reset-mfa --email E                     remove a user's second factors (lost device)
   nexplane user list
   nexplane audit verify                                 check the audit hash chain
   nexplane audit export [--from T] [--to T]             audit records as JSON Lines

@@ -13,7 +13,7 @@ import (
 
 func cmdUser(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usageErr("user: missing subcommand (create, reset-password, unlock, list)")
+		return usageErr("user: missing subcommand (create, reset-password, reset-mfa, unlock, list)")
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -21,12 +21,14 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 		return cmdUserCreate(ctx, e, args)
 	case "reset-password":
 		return cmdUserResetPassword(ctx, e, args)
+	case "reset-mfa":
+		return cmdUserResetMFA(ctx, e, args)
 	case "unlock":
 		return cmdUserUnlock(ctx, e, args)
 	case "list":
 		return cmdUserList(ctx, e, args)
 	default:
-		return usageErr("user: unknown subcommand %q (create, reset-password, unlock, list)", sub)
+		return usageErr("user: unknown subcommand %q (create, reset-password, reset-mfa, unlock, list)", sub)
 	}
 }
 
@@ -97,6 +99,32 @@ func cmdUserResetPassword(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "password reset for %s; their sessions and tokens have ended\n", strings.ToLower(strings.TrimSpace(*email)))
+	return nil
+}
+
+// cmdUserResetMFA removes a user's second factors and recovery codes (a lost
+// device). Their sessions and tokens end; under an MFA policy that covers
+// them they enrol again at their next console login.
+func cmdUserResetMFA(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("user reset-mfa", e.stderr)
+	email := fs.String("email", "", "email address")
+	cfg, err := loadConfig(e.getenv, fs, args, false)
+	if err != nil {
+		return err
+	}
+	if *email == "" {
+		return usageErr("user reset-mfa: --email is required")
+	}
+	d, err := openDeps(ctx, e, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	u, err := d.svc.ResetMFA(ctx, app.SystemActor("cli"), *email)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "two-factor authentication reset for %s; their sessions and tokens have ended\n", u.Email)
 	return nil
 }
 

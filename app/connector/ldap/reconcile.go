@@ -20,7 +20,6 @@ func appliedTo(aff affects, format string, args ...any) (app.Reconciliation, err
 	return app.Reconciliation{Outcome: app.OutcomeApplied, Reason: fmt.Sprintf(format, args...), Affects: aff.refs()}, nil
 }
 
-
 func notApplied(format string, args ...any) (app.Reconciliation, error) {
 	return app.Reconciliation{Outcome: app.OutcomeNotApplied, Reason: fmt.Sprintf(format, args...)}, nil
 }
