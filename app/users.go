@@ -212,6 +212,9 @@ func (s *Service) ResetPassword(ctx context.Context, actor Actor, email, passwor
 		if err != nil {
 			return err
 		}
+		if u.Kind == KindService {
+			return Errorf(EINVALID, "%s is a service account: it has no password", u.Email)
+		}
 		u.PasswordHash = hash
 		u.SessionVersion++
 		u.UpdatedAt = s.now().UTC()

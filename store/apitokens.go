@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/nexplane/nexplane/app"
+)
+
+const apiTokenColumns = `id, user_id, name, role, token_hash, created_at, expires_at, last_used_at,
+last_used_ip, last_used_user_agent, revoked_at, created_by`
+
+func scanAPIToken(r rowScanner) (*app.APIToken, error) {
+	var t app.APIToken
+	var created, expires, used, revoked int64
+	if err := r.Scan(&t.ID, &t.UserID, &t.Name, &t.Role, &t.Hash, &created, &expires, &used,
+		&t.LastUsedIP, &t.LastUsedUserAgent, &revoked, &t.CreatedBy); err != nil {
+		return nil, err
+	}
+	t.CreatedAt, t.ExpiresAt = fromMS(created), fromMS(expires)
+	t.LastUsedAt, t.RevokedAt = fromOptMS(used), fromOptMS(revoked)
+	return &t, nil
+}
+
+func (q queries) APITokenByHash(ctx context.Context, hash string) (*app.APIToken, error) {
+	t, err := scanAPIToken(q.queryRow(ctx, "SELECT "+apiTokenColumns+" FROM api_tokens WHERE token_hash = ?", hash))
+	return t, mapErr("api token by hash", "token not found", err)
+}
+
+func (q queries) APITokenByID(ctx context.Context, id int64) (*app.APIToken, error) {
+	t, err := scanAPIToken(q.queryRow(ctx, "SELECT "+apiTokenColumns+" FROM api_tokens WHERE id = ?", id))
+	return t, mapErr("api token by id", "token not found", err)
+}
+
+func (q queries) ListAPITokens(ctx context.Context, userID int64) ([]app.APIToken, error) {
+	rows, err := q.query(ctx, "SELECT "+apiTokenColumns+" FROM api_tokens WHERE user_id = ? ORDER BY id DESC", userID)
+	if err != nil {
+		return nil, mapErr("list api tokens", "", err)
+	}
+	defer rows.Close()
+	var ts []app.APIToken
+	for rows.Next() {
+		t, err := scanAPIToken(rows)
+		if err != nil {
+			return nil, mapErr("list api tokens", "", err)
+		}
+		ts = append(ts, *t)
+	}
+	return ts, mapErr("list api tokens", "", rows.Err())
+}
+
+// CreateAPIToken inserts t and sets t.ID; an unknown user is ENOTFOUND.
+func (t *tx) CreateAPIToken(ctx context.Context, k *app.APIToken) error {
+	k.CreatedAt, k.ExpiresAt = fromMS(toMS(k.CreatedAt)), fromMS(toMS(k.ExpiresAt))
+	err := t.queryRow(ctx, `INSERT INTO api_tokens (user_id, name, role, token_hash, created_at, expires_at, last_used_at,
+last_used_ip, last_used_user_agent, revoked_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		k.UserID, k.Name, string(k.Role), k.Hash, toMS(k.CreatedAt), toMS(k.ExpiresAt), toOptMS(k.LastUsedAt),
+		k.LastUsedIP, k.LastUsedUserAgent, toOptMS(k.RevokedAt), k.CreatedBy).Scan(&k.ID)
+	return mapErr("create api token", "", err)
+}
+
+func (t *tx) RevokeAPIToken(ctx context.Context, id int64, at time.Time) (bool, error) {
+	res, err := t.exec(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`, toMS(at), id)
+	if err != nil {
+		return false, mapErr("revoke api token", "", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, mapErr("revoke api token", "", err)
+	}
+	if n == 1 {
+		return true, nil
+	}
+	if _, err := t.APITokenByID(ctx, id); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+func (t *tx) RevokeUserTokens(ctx context.Context, userID int64, at time.Time) (int64, error) {
+	res, err := t.exec(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at = 0`, toMS(at), userID)
+	if err != nil {
+		return 0, mapErr("revoke user tokens", "", err)
+	}
+	n, err := res.RowsAffected()
+	return n, mapErr("revoke user tokens", "", err)
+}
+
+func (t *tx) TouchAPIToken(ctx context.Context, id int64, at time.Time, ip, userAgent string, notAfter time.Time) (bool, error) {
+	res, err := t.exec(ctx, `UPDATE api_tokens SET last_used_at = ?, last_used_ip = ?, last_used_user_agent = ?
+WHERE id = ? AND last_used_at < ?`, toMS(at), ip, userAgent, id, toMS(notAfter))
+	if err != nil {
+		return false, mapErr("touch api token", "", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, mapErr("touch api token", "", err)
+}
