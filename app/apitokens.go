@@ -227,7 +227,7 @@ func (s *Service) AuthenticateAPIToken(ctx context.Context, token string, use To
 	if !LooksLikeAPIToken(token) {
 		return Actor{}, errBadToken
 	}
-	t, err := s.store.APITokenByHash(ctx, HashToken(token))
+	t, u, err := s.store.APITokenByHash(ctx, HashToken(token))
 	if err != nil {
 		if ErrCode(err) == ENOTFOUND {
 			return Actor{}, errBadToken
@@ -235,17 +235,7 @@ func (s *Service) AuthenticateAPIToken(ctx context.Context, token string, use To
 		return Actor{}, fmt.Errorf("authenticate token: %w", err)
 	}
 	now := s.now()
-	if t.Status(now) != "active" {
-		return Actor{}, errBadToken
-	}
-	u, err := s.store.UserByID(ctx, t.UserID)
-	if err != nil {
-		if ErrCode(err) == ENOTFOUND {
-			return Actor{}, errBadToken
-		}
-		return Actor{}, fmt.Errorf("authenticate token: owner: %w", err)
-	}
-	if u.Disabled || !RoleWithin(t.Role, u.Role) {
+	if t.Status(now) != "active" || u.Disabled || !RoleWithin(t.Role, u.Role) {
 		return Actor{}, errBadToken
 	}
 	if now.Sub(t.LastUsedAt) >= tokenTouchInterval {

@@ -30,8 +30,9 @@ type Queries interface {
 	SessionByID(ctx context.Context, id string) (*Session, error)
 
 	// APITokenByHash returns the token whose hex SHA-256 is hash, revoked
-	// or expired ones included (ENOTFOUND when there is none).
-	APITokenByHash(ctx context.Context, hash string) (*APIToken, error)
+	// or expired ones included, with its owner, in one query (it runs on
+	// every API request with a token; ENOTFOUND when there is none).
+	APITokenByHash(ctx context.Context, hash string) (*APIToken, *User, error)
 	APITokenByID(ctx context.Context, id int64) (*APIToken, error)
 	// ListAPITokens returns every token of a user, newest first.
 	ListAPITokens(ctx context.Context, userID int64) ([]APIToken, error)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/nexplane/nexplane/app"
@@ -22,9 +23,33 @@ func scanAPIToken(r rowScanner) (*app.APIToken, error) {
 	return &t, nil
 }
 
-func (q queries) APITokenByHash(ctx context.Context, hash string) (*app.APIToken, error) {
-	t, err := scanAPIToken(q.queryRow(ctx, "SELECT "+apiTokenColumns+" FROM api_tokens WHERE token_hash = ?", hash))
-	return t, mapErr("api token by hash", "token not found", err)
+// apiTokenAuthQuery reads a token and its owner in one round trip.
+var apiTokenAuthQuery = "SELECT " + prefixed("t.", apiTokenColumns) + ", " + prefixed("u.", userColumns) +
+	" FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?"
+
+// prefixed qualifies each column of a column list with p.
+func prefixed(p, cols string) string {
+	parts := strings.Split(cols, ",")
+	for i, c := range parts {
+		parts[i] = p + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (q queries) APITokenByHash(ctx context.Context, hash string) (*app.APIToken, *app.User, error) {
+	var t app.APIToken
+	var u app.User
+	var created, expires, used, revoked, uCreated, uUpdated int64
+	err := q.queryRow(ctx, apiTokenAuthQuery, hash).Scan(&t.ID, &t.UserID, &t.Name, &t.Role, &t.Hash, &created, &expires, &used,
+		&t.LastUsedIP, &t.LastUsedUserAgent, &revoked, &t.CreatedBy,
+		&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &u.SessionVersion, &u.Kind, &uCreated, &uUpdated)
+	if err != nil {
+		return nil, nil, mapErr("api token by hash", "token not found", err)
+	}
+	t.CreatedAt, t.ExpiresAt = fromMS(created), fromMS(expires)
+	t.LastUsedAt, t.RevokedAt = fromOptMS(used), fromOptMS(revoked)
+	u.CreatedAt, u.UpdatedAt = fromMS(uCreated), fromMS(uUpdated)
+	return &t, &u, nil
 }
 
 func (q queries) APITokenByID(ctx context.Context, id int64) (*app.APIToken, error) {

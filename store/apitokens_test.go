@@ -37,11 +37,11 @@ func TestAPITokens(t *testing.T) {
 			}
 			return nil
 		})
-		got, err := db.APITokenByHash(ctx, "h-a")
-		if err != nil || !reflect.DeepEqual(got, a) {
+		got, owner, err := db.APITokenByHash(ctx, "h-a")
+		if err != nil || !reflect.DeepEqual(got, a) || owner.ID != u.ID || owner.Email != u.Email || owner.Kind != app.KindHuman {
 			t.Fatalf("APITokenByHash = %+v, %v; want %+v", got, err, a)
 		}
-		_, err = db.APITokenByHash(ctx, "nope")
+		_, _, err = db.APITokenByHash(ctx, "nope")
 		wantCode(t, err, app.ENOTFOUND)
 		// A taken hash is a conflict.
 		err = db.WithTx(ctx, func(tx app.Tx) error {

@@ -25,7 +25,7 @@ func (e *testEnv) mkToken(auth string, body map[string]any) map[string]any {
 }
 
 // newTokenEnv is the API on a frozen clock, so tests name exact instants.
-func newTokenEnv(t *testing.T) *testEnv {
+func newTokenEnv(t testing.TB) *testEnv {
 	return newTestEnvWith(t, testkit.Options{Clock: testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))}, nil)
 }
 
@@ -78,7 +78,7 @@ func TestAPITokenCreateUseListRevoke(t *testing.T) {
 		t.Fatalf("default expiry %v, want 90 days after %v", created["expires_at"], now)
 	}
 	// Stored as its SHA-256 only.
-	tok, err := e.db.APITokenByHash(context.Background(), app.HashToken(secret))
+	tok, _, err := e.db.APITokenByHash(context.Background(), app.HashToken(secret))
 	if err != nil || tok.ID != idOf(created) {
 		t.Fatalf("token not found by its hash: %v", err)
 	}
