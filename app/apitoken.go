@@ -187,3 +187,15 @@ func tokenExpiry(now, requested time.Time) (time.Time, error) {
 	}
 	return requested.UTC().Truncate(time.Millisecond), nil
 }
+
+// TokenRoles lists the roles a token under ceiling may have, most
+// privileged first: the choices of a create form.
+func TokenRoles(ceiling Role) []Role {
+	var out []Role
+	for _, r := range Roles {
+		if RoleWithin(r, ceiling) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
