@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nexplane/nexplane/app"
@@ -37,10 +39,55 @@ func prefixed(p, cols string) string {
 }
 
 func (q queries) APITokenByHash(ctx context.Context, hash string) (*app.APIToken, *app.User, error) {
+	return scanAPITokenAuth(q.queryRow(ctx, apiTokenAuthQuery, hash))
+}
+
+// APITokenByHash on the DB (outside transactions) runs on every API
+// request with a token, so its statement is prepared once: parsing the
+// join is about half of the lookup's cost on SQLite.
+func (db *DB) APITokenByHash(ctx context.Context, hash string) (*app.APIToken, *app.User, error) {
+	stmt, err := db.tokenStmt.get(ctx, db.reader, db.dialect.rebind(apiTokenAuthQuery))
+	if err != nil {
+		return db.queries.APITokenByHash(ctx, hash)
+	}
+	return scanAPITokenAuth(stmt.QueryRowContext(ctx, hash))
+}
+
+// preparedStmt is a statement prepared on first use and kept until Close.
+type preparedStmt struct {
+	mu   sync.Mutex
+	stmt *sql.Stmt
+}
+
+func (p *preparedStmt) get(ctx context.Context, pool *sql.DB, query string) (*sql.Stmt, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stmt == nil {
+		s, err := pool.PrepareContext(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		p.stmt = s
+	}
+	return p.stmt, nil
+}
+
+func (p *preparedStmt) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stmt == nil {
+		return nil
+	}
+	err := p.stmt.Close()
+	p.stmt = nil
+	return err
+}
+
+func scanAPITokenAuth(row *sql.Row) (*app.APIToken, *app.User, error) {
 	var t app.APIToken
 	var u app.User
 	var created, expires, used, revoked, uCreated, uUpdated int64
-	err := q.queryRow(ctx, apiTokenAuthQuery, hash).Scan(&t.ID, &t.UserID, &t.Name, &t.Role, &t.Hash, &created, &expires, &used,
+	err := row.Scan(&t.ID, &t.UserID, &t.Name, &t.Role, &t.Hash, &created, &expires, &used,
 		&t.LastUsedIP, &t.LastUsedUserAgent, &revoked, &t.CreatedBy,
 		&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &u.SessionVersion, &u.Kind, &uCreated, &uUpdated)
 	if err != nil {

@@ -41,6 +41,14 @@ func TestAPITokens(t *testing.T) {
 		if err != nil || !reflect.DeepEqual(got, a) || owner.ID != u.ID || owner.Email != u.Email || owner.Kind != app.KindHuman {
 			t.Fatalf("APITokenByHash = %+v, %v; want %+v", got, err, a)
 		}
+		// The same inside a transaction (not the prepared statement).
+		mustTx(t, db, func(tx app.Tx) error {
+			got, owner, err := tx.APITokenByHash(ctx, "h-c")
+			if err != nil || !reflect.DeepEqual(got, c) || owner.ID != svc.ID || owner.Kind != app.KindService {
+				t.Errorf("tx APITokenByHash = %+v, %+v, %v", got, owner, err)
+			}
+			return nil
+		})
 		_, _, err = db.APITokenByHash(ctx, "nope")
 		wantCode(t, err, app.ENOTFOUND)
 		// A taken hash is a conflict.
