@@ -156,7 +156,11 @@ func (a *api) jwks(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) me(w http.ResponseWriter, r *http.Request) {
 	act := actorFrom(r.Context())
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": act.ID, "email": act.Email, "role": act.Role})
+	out := map[string]any{"id": act.ID, "email": act.Email, "role": act.Role}
+	if act.TokenID != 0 { // the API token the request came with
+		out["token"] = map[string]any{"id": act.TokenID, "name": act.TokenName}
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
 // rfc3339 formats times the one way the API writes them: UTC, RFC 3339, ms.

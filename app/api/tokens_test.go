@@ -84,7 +84,8 @@ func TestAPITokenCreateUseListRevoke(t *testing.T) {
 	}
 
 	st, me := e.do("GET", "/api/v1/me", secret, nil)
-	if st != http.StatusOK || me["email"] != "op@example.com" || me["role"] != "operator" {
+	if tk, _ := me["token"].(map[string]any); st != http.StatusOK || me["email"] != "op@example.com" || me["role"] != "operator" ||
+		tk["name"] != "ci laptop" || tk["id"] != float64(idOf(created)) {
 		t.Fatalf("me with token: %d %v", st, me)
 	}
 
