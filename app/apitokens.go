@@ -249,7 +249,9 @@ func (s *Service) AuthenticateAPIToken(ctx context.Context, token string, use To
 			return err
 		})
 		if err != nil {
-			return Actor{}, fmt.Errorf("authenticate token: record use: %w", err)
+			// Bookkeeping only: a database that takes reads but no writes
+			// (storage full) still serves the request.
+			s.log.WarnContext(ctx, "record api token use", "token_id", t.ID, "err", err)
 		}
 	}
 	act := UserActor(u)
