@@ -66,7 +66,7 @@ type APIToken struct {
 	CreatedBy         int64     // the user id of whoever created it
 }
 
-// TokenStatus is what a token is now: "active", "expired" or "revoked".
+// Status is what the token is at now: "active", "expired" or "revoked".
 func (t *APIToken) Status(now time.Time) string {
 	switch {
 	case !t.RevokedAt.IsZero():
