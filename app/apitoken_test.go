@@ -67,3 +67,32 @@ func TestTokenExpiry(t *testing.T) {
 		t.Fatalf("a year: %v, %v", got, err)
 	}
 }
+
+func TestAuditNamesTheToken(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tok := Actor{Type: ActorUser, ID: "7", Email: "ci-bot", Role: RoleOperator, TokenID: 3, TokenName: "deploy"}
+	for _, tc := range []struct {
+		payload any
+		want    string
+	}{
+		{map[string]any{"b": 1, "a": "x"}, `{"a":"x","b":1,"via_token":{"id":3,"name":"deploy"}}`},
+		{nil, `{"via_token":{"id":3,"name":"deploy"}}`},
+		{[]int{1, 2}, `{"payload":[1,2],"via_token":{"id":3,"name":"deploy"}}`},
+		{struct {
+			Z string `json:"z"`
+		}{"q"}, `{"via_token":{"id":3,"name":"deploy"},"z":"q"}`},
+	} {
+		ev, err := NewAuditEvent(at, tok, "x.y", "t", "1", tc.payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(ev.Payload) != tc.want {
+			t.Errorf("payload %v: %s, want %s", tc.payload, ev.Payload, tc.want)
+		}
+	}
+	// Without a token nothing is added.
+	ev, err := NewAuditEvent(at, Actor{Type: ActorUser, ID: "7"}, "x.y", "t", "1", map[string]any{"a": 1})
+	if err != nil || string(ev.Payload) != `{"a":1}` {
+		t.Fatalf("payload without a token: %s %v", ev.Payload, err)
+	}
+}
