@@ -20,6 +20,11 @@ type Actor struct {
 	// SessionVersion is the version the caller's token or session was issued
 	// under; 0 for system actors.
 	SessionVersion int64
+	// TokenID and TokenName name the API token (personal access token or
+	// service account token) the request came with; 0 and "" otherwise.
+	// Role is then the token's role. Audit records name the token.
+	TokenID   int64
+	TokenName string
 }
 
 // SystemActor is used by the CLI and by the server itself.

@@ -94,6 +94,26 @@ func NewAuditEvent(at time.Time, actor Actor, event, resourceType, resourceID st
 		}
 		raw = b
 	}
+	if actor.TokenID != 0 {
+		// The record names the API token the actor came with.
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+			m = map[string]json.RawMessage{}
+			if string(raw) != "{}" && string(raw) != "null" {
+				m["payload"] = raw
+			}
+		}
+		via, err := json.Marshal(map[string]any{"id": actor.TokenID, "name": actor.TokenName})
+		if err != nil {
+			return nil, err
+		}
+		m["via_token"] = via
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		raw = b
+	}
 	return &AuditEvent{
 		At: at.UTC().Truncate(time.Millisecond), ActorType: actor.Type, ActorID: actor.ID,
 		ActorEmail: actor.Email, Event: event, ResourceType: resourceType,

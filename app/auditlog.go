@@ -40,6 +40,7 @@ var auditTypeAction = map[string]Action{
 	"asset":            ActReadAssets,
 	"agent":            ActReadAudit,
 	"enrollment_token": ActReadAudit,
+	"api_token":        ActManageUsers,
 }
 
 // AuditReadableTypes returns the resource types whose audit records role may

@@ -298,7 +298,11 @@ func (s *Service) AcceptPasswordLink(ctx context.Context, in AcceptLinkInput) (*
 		if err := tx.DeletePasswordLinks(ctx, u.ID); err != nil {
 			return err
 		}
-		// API tokens end here too: tx.RevokeUserTokens(ctx, u.ID, now) (wired at merge with the tokens branch).
+		// A new password ends every API token too: whoever knew the old
+		// one may have made some.
+		if _, err := tx.RevokeUserTokens(ctx, u.ID, now); err != nil {
+			return err
+		}
 		res.User = u
 		actor, rid := UserActor(u), idString(u.ID)
 		event, payload := "user.invitation_accepted", map[string]any{"email": u.Email, "client_addr": in.ClientAddr}
@@ -414,7 +418,11 @@ func (s *Service) ChangePassword(ctx context.Context, actor Actor, in ChangePass
 		if err := tx.DeleteUserSessions(ctx, u.ID); err != nil {
 			return err
 		}
-		// API tokens end here too: tx.RevokeUserTokens(ctx, u.ID, now) (wired at merge with the tokens branch).
+		// A new password ends every API token too: whoever knew the old
+		// one may have made some.
+		if _, err := tx.RevokeUserTokens(ctx, u.ID, now); err != nil {
+			return err
+		}
 		if err := tx.DeletePasswordLinks(ctx, u.ID); err != nil {
 			return err
 		}

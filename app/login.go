@@ -69,7 +69,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 
 	// Always run one bcrypt comparison so unknown users cost the same time.
 	hash := s.hasher.DummyHash()
-	if user != nil && user.HasPassword() {
+	if user != nil && user.HasPassword() { // service accounts and invited users have none
 		hash = user.PasswordHash
 	}
 	cmpErr := s.hasher.Compare(ctx, hash, in.Password)
@@ -81,6 +81,8 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 	switch {
 	case user == nil:
 		reason = "unknown_user"
+	case user.Kind == KindService:
+		reason = "service_account"
 	case !user.HasPassword():
 		// Invited, and the invitation not yet accepted: no password to match.
 		reason = "invitation_pending"
@@ -217,7 +219,7 @@ func (s *Service) ResolveSession(ctx context.Context, token string) (Actor, *Ses
 	if err != nil && ErrCode(err) != ENOTFOUND {
 		return Actor{}, nil, fmt.Errorf("resolve session user: %w", err)
 	}
-	if err != nil || sess.Expired(now) || user.Disabled || user.SessionVersion != sess.SessionVersion {
+	if err != nil || sess.Expired(now) || user.Disabled || user.SessionVersion != sess.SessionVersion || user.Kind == KindService {
 		if derr := s.store.WithTx(ctx, func(tx Tx) error { return tx.DeleteSession(ctx, sess.ID) }); derr != nil {
 			s.log.WarnContext(ctx, "delete dead session", "err", derr)
 		}
@@ -266,7 +268,7 @@ func (s *Service) ResolveToken(ctx context.Context, userID, sessionVersion int64
 		}
 		return Actor{}, fmt.Errorf("resolve token: %w", err)
 	}
-	if user.Disabled || user.SessionVersion != sessionVersion {
+	if user.Disabled || user.SessionVersion != sessionVersion || user.Kind == KindService {
 		return Actor{}, Errorf(EUNAUTHORIZED, "invalid or expired token")
 	}
 	return UserActor(user), nil

@@ -46,6 +46,14 @@ type Queries interface {
 	// callers check ExpiresAt.
 	MFAChallengeByID(ctx context.Context, id string) (*MFAChallenge, error)
 
+	// APITokenByHash returns the token whose hex SHA-256 is hash, revoked
+	// or expired ones included, with its owner, in one query (it runs on
+	// every API request with a token; ENOTFOUND when there is none).
+	APITokenByHash(ctx context.Context, hash string) (*APIToken, *User, error)
+	APITokenByID(ctx context.Context, id int64) (*APIToken, error)
+	// ListAPITokens returns every token of a user, newest first.
+	ListAPITokens(ctx context.Context, userID int64) ([]APIToken, error)
+
 	// ListAudit returns records matching f, newest (highest id) first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
 	AuditByID(ctx context.Context, id int64) (*AuditEvent, error)
@@ -201,6 +209,18 @@ type Tx interface {
 	DeleteMFAChallenge(ctx context.Context, id string) error
 	// DeleteExpiredMFAChallenges removes challenges expired at now.
 	DeleteExpiredMFAChallenges(ctx context.Context, now time.Time) (int64, error)
+	// CreateAPIToken inserts t and sets t.ID; a taken hash is ECONFLICT.
+	CreateAPIToken(ctx context.Context, t *APIToken) error
+	// RevokeAPIToken marks a token revoked at at; false when it already was
+	// (ENOTFOUND when there is no such token).
+	RevokeAPIToken(ctx context.Context, id int64, at time.Time) (bool, error)
+	// RevokeUserTokens revokes every unrevoked token of a user at at and
+	// returns how many (password change, ending all of a user's access).
+	RevokeUserTokens(ctx context.Context, userID int64, at time.Time) (int64, error)
+	// TouchAPIToken records a use at at from ip with userAgent, only when
+	// the token's last use is before notAfter (one conditional update, so
+	// concurrent requests write at most once); it reports whether it wrote.
+	TouchAPIToken(ctx context.Context, id int64, at time.Time, ip, userAgent string, notAfter time.Time) (bool, error)
 
 	// AppendAudit assigns e.ID (previous id + 1), e.PrevHash and e.Hash,
 	// serialising appends so the chain has no forks, and inserts the record.

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// User is a person who can log in.
+// User is a person who can log in, or a service account (Kind).
 type User struct {
 	ID           int64
 	Email        string // normalised: see NormalizeEmail
@@ -16,8 +16,11 @@ type User struct {
 	// SessionVersion bumps on disable, role change and password change; tokens
 	// and sessions carry the version they were issued under and die when it moves.
 	SessionVersion int64
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	// Kind is KindHuman for people and KindService for service accounts
+	// (no password, never log in; their Email holds the account's name).
+	Kind      UserKind
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // NormalizeEmail trims, lower-cases and validates an address. Only a bare

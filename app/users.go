@@ -215,6 +215,9 @@ func (s *Service) ResetPassword(ctx context.Context, actor Actor, email, passwor
 		if err != nil {
 			return err
 		}
+		if u.Kind == KindService {
+			return Errorf(EINVALID, "%s is a service account: it has no password", u.Email)
+		}
 		u.PasswordHash = hash
 		u.SessionVersion++
 		u.UpdatedAt = s.now().UTC()
@@ -226,6 +229,10 @@ func (s *Service) ResetPassword(ctx context.Context, actor Actor, email, passwor
 		}
 		// A pending invitation or reset link would undo what was just set.
 		if err := tx.DeletePasswordLinks(ctx, u.ID); err != nil {
+			return err
+		}
+		// A reset is how an account is taken back: its API tokens end too.
+		if _, err := tx.RevokeUserTokens(ctx, u.ID, s.now()); err != nil {
 			return err
 		}
 		return s.appendAudit(ctx, tx, actor, "user.password_changed", "user", strconv.FormatInt(u.ID, 10),

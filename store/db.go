@@ -48,6 +48,9 @@ type DB struct {
 	// auditHook, when set, runs after a transaction that appended an audit
 	// record commits (OnAuditCommitted).
 	auditHook atomic.Pointer[func()]
+	// tokenStmt is the prepared API token lookup (prepared on first use,
+	// after migrations; see DB.APITokenByHash).
+	tokenStmt preparedStmt
 }
 
 // OnAuditCommitted sets fn to run after every commit that appended an audit
@@ -117,7 +120,8 @@ func (db *DB) checkDiskRoom() error {
 
 // Close closes both pools.
 func (db *DB) Close() error {
-	err := db.writer.Close()
+	err := db.tokenStmt.close()
+	err = errors.Join(err, db.writer.Close())
 	if db.reader != db.writer {
 		err = errors.Join(err, db.reader.Close())
 	}

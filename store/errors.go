@@ -48,6 +48,9 @@ var conflictMessages = map[string]string{
 	"enrollment_tokens_token_hash_key": "this enrollment token already exists",
 	"agent_relay.work_id":              "this work item is already being relayed",
 	"agent_relay_pkey":                 "this work item is already being relayed",
+
+	"api_tokens.token_hash":     "this API token already exists",
+	"api_tokens_token_hash_key": "this API token already exists",
 }
 
 // mapErr is the one place where driver errors become app codes. op says what

@@ -7,14 +7,14 @@ import (
 	"github.com/nexplane/nexplane/app"
 )
 
-const userColumns = "id, email, password_hash, role, disabled, session_version, created_at, updated_at"
+const userColumns = "id, email, password_hash, role, disabled, session_version, kind, created_at, updated_at"
 
 type rowScanner interface{ Scan(dest ...any) error }
 
 func scanUser(r rowScanner) (*app.User, error) {
 	var u app.User
 	var created, updated int64
-	if err := r.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &u.SessionVersion, &created, &updated); err != nil {
+	if err := r.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Role, &u.Disabled, &u.SessionVersion, &u.Kind, &created, &updated); err != nil {
 		return nil, err
 	}
 	u.CreatedAt, u.UpdatedAt = fromMS(created), fromMS(updated)
@@ -79,7 +79,8 @@ func (t *tx) LockActiveAdmins(ctx context.Context) (int, error) {
 }
 
 // CreateUser inserts u and sets u.ID. Zero CreatedAt/UpdatedAt become now,
-// and a zero SessionVersion becomes 1, the schema's starting version.
+// a zero SessionVersion becomes 1, the schema's starting version, and an
+// empty Kind becomes human.
 func (t *tx) CreateUser(ctx context.Context, u *app.User) error {
 	if u.CreatedAt.IsZero() {
 		u.CreatedAt = time.Now()
@@ -90,10 +91,20 @@ func (t *tx) CreateUser(ctx context.Context, u *app.User) error {
 	if u.SessionVersion == 0 {
 		u.SessionVersion = 1
 	}
+	if u.Kind == "" {
+		u.Kind = app.KindHuman
+	}
 	u.CreatedAt, u.UpdatedAt = fromMS(toMS(u.CreatedAt)), fromMS(toMS(u.UpdatedAt))
-	err := t.queryRow(ctx, `INSERT INTO users (email, password_hash, role, disabled, session_version, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		u.Email, u.PasswordHash, string(u.Role), u.Disabled, u.SessionVersion, toMS(u.CreatedAt), toMS(u.UpdatedAt)).Scan(&u.ID)
+	args := []any{u.Email, nonNil(u.PasswordHash), string(u.Role), u.Disabled, u.SessionVersion, toMS(u.CreatedAt), toMS(u.UpdatedAt)}
+	query := `INSERT INTO users (email, password_hash, role, disabled, session_version, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	if u.Kind != app.KindHuman {
+		// Only service accounts name their kind; people take the default.
+		args = append(args, string(u.Kind))
+		query = `INSERT INTO users (email, password_hash, role, disabled, session_version, created_at, updated_at, kind)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	}
+	err := t.queryRow(ctx, query, args...).Scan(&u.ID)
 	return mapErr("create user", "", err)
 }
 
@@ -105,7 +116,7 @@ func (t *tx) UpdateUser(ctx context.Context, u *app.User) error {
 	u.UpdatedAt = fromMS(toMS(u.UpdatedAt))
 	res, err := t.exec(ctx, `UPDATE users SET email = ?, password_hash = ?, role = ?, disabled = ?, session_version = ?, updated_at = ?
 WHERE id = ?`,
-		u.Email, u.PasswordHash, string(u.Role), u.Disabled, u.SessionVersion, toMS(u.UpdatedAt), u.ID)
+		u.Email, nonNil(u.PasswordHash), string(u.Role), u.Disabled, u.SessionVersion, toMS(u.UpdatedAt), u.ID)
 	if err != nil {
 		return mapErr("update user", "", err)
 	}

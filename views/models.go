@@ -13,6 +13,10 @@ const (
 	NavAgents     = "agents"
 	NavAudit      = "audit"
 	NavUsers      = "users"
+	// NavTokens is the user's own API tokens; NavServiceAccounts the
+	// admin's service accounts.
+	NavTokens          = "tokens"
+	NavServiceAccounts = "service-accounts"
 )
 
 // Page is what every full page needs: the title, who is logged in (nil on

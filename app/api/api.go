@@ -55,6 +55,14 @@ func New(cfg Config) http.Handler {
 	mux.Handle("GET /api/v1/users/{id}", a.authed(a.getUser))
 	mux.Handle("PATCH /api/v1/users/{id}", a.authed(a.updateUser))
 	mux.Handle("POST /api/v1/users/{id}/reset-password", a.authed(a.resetPassword))
+	mux.Handle("GET /api/v1/users/{id}/tokens", a.authed(a.listUserTokens))
+	mux.Handle("POST /api/v1/tokens", a.authed(a.createToken))
+	mux.Handle("GET /api/v1/tokens", a.authed(a.listTokens))
+	mux.Handle("DELETE /api/v1/tokens/{id}", a.authed(a.revokeToken))
+	mux.Handle("GET /api/v1/service-accounts", a.authed(a.listServiceAccounts))
+	mux.Handle("POST /api/v1/service-accounts", a.authed(a.createServiceAccount))
+	mux.Handle("GET /api/v1/service-accounts/{id}/tokens", a.authed(a.listUserTokens))
+	mux.Handle("POST /api/v1/service-accounts/{id}/tokens", a.authed(a.createServiceAccountToken))
 	mux.Handle("GET /api/v1/audit", a.authed(a.listAudit))
 	mux.Handle("GET /api/v1/audit/{id}", a.authed(a.getAudit))
 	mux.Handle("GET /api/v1/audit/export", a.authed(a.exportAudit))
@@ -107,8 +115,9 @@ func actorFrom(ctx context.Context) app.Actor {
 	return act
 }
 
-// authed requires a valid bearer token whose user is active and whose
-// session version is current; the handler gets the actor from the context.
+// authed requires a valid bearer token: a JWT whose user is active and whose
+// session version is current, or an API token (nxp_…) that is active and
+// whose owner is enabled. The handler gets the actor from the context.
 func (a *api) authed(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		act, err := a.authenticate(r)
@@ -126,6 +135,11 @@ func (a *api) authenticate(r *http.Request) (app.Actor, error) {
 	scheme, token, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
 		return app.Actor{}, app.Errorf(app.EUNAUTHORIZED, "missing bearer token")
+	}
+	if strings.HasPrefix(token, app.TokenPrefix) {
+		// A personal access token or a service account's token.
+		return a.svc.AuthenticateAPIToken(r.Context(), token,
+			app.TokenUse{ClientAddr: httpx.ClientAddr(r), UserAgent: r.UserAgent()})
 	}
 	claims, err := a.tokens.Verify(token)
 	if err != nil {
@@ -147,7 +161,11 @@ func (a *api) jwks(w http.ResponseWriter, r *http.Request) {
 
 func (a *api) me(w http.ResponseWriter, r *http.Request) {
 	act := actorFrom(r.Context())
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"id": act.ID, "email": act.Email, "role": act.Role})
+	out := map[string]any{"id": act.ID, "email": act.Email, "role": act.Role}
+	if act.TokenID != 0 { // the API token the request came with
+		out["token"] = map[string]any{"id": act.TokenID, "name": act.TokenName}
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
 // rfc3339 formats times the one way the API writes them: UTC, RFC 3339, ms.

@@ -205,6 +205,7 @@ func TestSelfServicePasswordChange(t *testing.T) {
 		e := newPasswordEnv(t, driver)
 		user := e.mkUser("self@example.com", app.RoleViewer)
 		tok1, tok2 := e.login(user.Email), e.login(user.Email)
+		pat := e.mkToken(tok2, map[string]any{"name": "script"})["token"].(string)
 		console, err := e.svc.Login(context.Background(), app.LoginInput{Email: user.Email, Password: testPassword, ClientAddr: "192.0.2.9", Console: true})
 		if err != nil {
 			t.Fatal(err)
@@ -221,7 +222,7 @@ func TestSelfServicePasswordChange(t *testing.T) {
 			t.Errorf("answer echoes the password: %s", raw)
 		}
 		// Every earlier token and session ended; the new token works.
-		for i, tok := range []string{tok1, tok2} {
+		for i, tok := range []string{tok1, tok2, pat} {
 			if st, _ := e.do("GET", "/api/v1/me", tok, nil); st != 401 {
 				t.Errorf("token %d after the change: %d", i+1, st)
 			}

@@ -9,16 +9,18 @@ import (
 )
 
 type userJSON struct {
-	ID        int64    `json:"id"`
-	Email     string   `json:"email"`
-	Role      app.Role `json:"role"`
-	Disabled  bool     `json:"disabled"`
-	CreatedAt string   `json:"created_at"`
-	UpdatedAt string   `json:"updated_at"`
+	ID       int64    `json:"id"`
+	Email    string   `json:"email"`
+	Role     app.Role `json:"role"`
+	Disabled bool     `json:"disabled"`
+	// Kind is "human" or "service" (a service account: Email is its name).
+	Kind      app.UserKind `json:"kind"`
+	CreatedAt string       `json:"created_at"`
+	UpdatedAt string       `json:"updated_at"`
 }
 
 func toUserJSON(u *app.User) userJSON {
-	return userJSON{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled,
+	return userJSON{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled, Kind: u.Kind,
 		CreatedAt: rfc3339(u.CreatedAt), UpdatedAt: rfc3339(u.UpdatedAt)}
 }
 

@@ -124,6 +124,7 @@ func (h *handler) routes(mux *http.ServeMux) {
 	mux.Handle("POST /users/{id}", h.authed(h.updateUser))
 	mux.Handle("POST /users/{id}/login-throttle", h.authed(h.clearLoginThrottle))
 	h.accountRoutes(mux)
+	h.tokenRoutes(mux)
 
 	mux.Handle("GET /audit", h.authed(h.auditList))
 	mux.Handle("GET /audit/export", h.authed(h.auditExport))
