@@ -49,12 +49,28 @@ func (o *gateOp) Execute(ctx context.Context, _ app.Conn) (*app.OpResult, error)
 	}
 }
 
+// observeOp is a gateOp that can also tell whether it applied: Observe
+// announces itself (as -N) and waits for the gate like Execute, as a read
+// of a slow target does.
+type observeOp struct{ gateOp }
+
+func (o *observeOp) Observe(ctx context.Context, _ app.Conn) (app.Reconciliation, error) {
+	o.d.started <- -o.N
+	select {
+	case <-o.d.gate:
+		return app.Reconciliation{Outcome: app.OutcomeApplied, Reason: "it is there"}, nil
+	case <-ctx.Done():
+		return app.Reconciliation{}, ctx.Err()
+	}
+}
+
 type drainEnv struct {
 	t      *testing.T
 	d      *gateDriver
 	k      *testkit.Env
-	op     app.Actor
-	change func() int64
+	op       app.Actor
+	change   func() int64
+	changeOf func(firstType string) int64
 }
 
 func newDrainEnv(t *testing.T) *drainEnv {
@@ -63,6 +79,8 @@ func newDrainEnv(t *testing.T) *drainEnv {
 		reg.RegisterDriver(d)
 		reg.RegisterOperation(app.OperationSpec{Type: "gatetest.wait", ConnectorType: "gatetest",
 			New: func() app.Operation { return &gateOp{d: d} }})
+		reg.RegisterOperation(app.OperationSpec{Type: "gatetest.observe", ConnectorType: "gatetest",
+			New: func() app.Operation { return &observeOp{gateOp{d: d}} }})
 	}})
 	ctx := context.Background()
 	op, appr := operatorAndApprover(t, k.Service)
@@ -72,9 +90,10 @@ func newDrainEnv(t *testing.T) *drainEnv {
 		t.Fatal(err)
 	}
 	e := &drainEnv{t: t, d: d, k: k, op: op}
-	e.change = func() int64 {
+	e.change = func() int64 { return e.changeOf("gatetest.wait") }
+	e.changeOf = func(first string) int64 {
 		id := approvedChange(ctx, t, k.Service, op, appr, app.ChangeInput{Title: "gates", ConnectorID: conn.ID, Operations: []app.OpInput{
-			{Type: "gatetest.wait", Params: []byte(`{"n":1}`)}, {Type: "gatetest.wait", Params: []byte(`{"n":2}`)}}})
+			{Type: first, Params: []byte(`{"n":1}`)}, {Type: "gatetest.wait", Params: []byte(`{"n":2}`)}}})
 		if _, err := k.Service.ExecuteChange(ctx, op, id, app.ExecuteInput{}); err != nil {
 			t.Fatal(err)
 		}
@@ -204,6 +223,49 @@ func TestDrainTimeoutLeavesTheOutcomeToReconcile(t *testing.T) {
 	e.waitStarted(2)
 	e.d.gate <- struct{}{}
 	waitFor(t, func() bool { return e.get(id).State == app.StateSucceeded })
+	verifyAudit(t, e.k.Service)
+}
+
+// TestDrainDuringAReconcilingRead: the server stops while it asks the
+// target whether an operation of a crashed run applied. The drain timeout
+// cancels the read; nothing is decided or written about the operation, the
+// request is handed back (not counted) and the next run asks again.
+func TestDrainDuringAReconcilingRead(t *testing.T) {
+	e := newDrainEnv(t)
+	id := e.changeOf("gatetest.observe")
+	ctx := context.Background()
+	// As a crash left it: the first operation started, no result.
+	err := e.k.DB.WithTx(ctx, func(tx app.Tx) error {
+		cur, err := tx.ChangeRequestByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		o := &cur.Operations[0]
+		o.Status, o.StartedAt = app.OpRunning, time.Now()
+		return tx.UpdateOperation(ctx, o)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopA := e.start(10 * time.Millisecond)
+	e.waitStarted(-1) // reading the target
+	stopA()
+	c := e.get(id)
+	if c.State != app.StateExecuting || c.LeaseOwner != "" || c.Requeues != 0 || !strings.Contains(c.InterruptCause, "checking the target") {
+		t.Fatalf("after the drain: %s, lease %q, requeues %d, cause %q", c.State, c.LeaseOwner, c.Requeues, c.InterruptCause)
+	}
+	if o := c.Operations[0]; !o.OutcomeUnknown() || o.Unsettled() {
+		t.Errorf("first operation %s %q: want still unknown, not given up on", o.Status, o.Error)
+	}
+	e.start(time.Minute)
+	e.waitStarted(-1) // asked again
+	e.d.gate <- struct{}{}
+	e.waitStarted(2) // applied: the first is not run again
+	e.d.gate <- struct{}{}
+	waitFor(t, func() bool { return e.get(id).State == app.StateSucceeded })
+	if n := len(e.audit(id, "change.operation_reconciled")); n != 1 {
+		t.Errorf("%d change.operation_reconciled, want 1", n)
+	}
 	verifyAudit(t, e.k.Service)
 }
 
