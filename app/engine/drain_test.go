@@ -65,9 +65,9 @@ func (o *observeOp) Observe(ctx context.Context, _ app.Conn) (app.Reconciliation
 }
 
 type drainEnv struct {
-	t      *testing.T
-	d      *gateDriver
-	k      *testkit.Env
+	t        *testing.T
+	d        *gateDriver
+	k        *testkit.Env
 	op       app.Actor
 	change   func() int64
 	changeOf func(firstType string) int64

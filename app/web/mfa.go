@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/httpx"
@@ -119,12 +118,6 @@ func (h *handler) mfaLogin(w http.ResponseWriter, r *http.Request) {
 // mfaEnrolPath is where a user the policy covers is sent until they have a
 // second factor.
 const mfaEnrolPath = "/account/mfa"
-
-// enrolmentExempt lists what such a user may still reach: the enrolment
-// pages themselves (logout and static assets are outside authed).
-func enrolmentExempt(path string) bool {
-	return path == mfaEnrolPath || strings.HasPrefix(path, mfaEnrolPath+"/")
-}
 
 // toEnrolment sends a user who must enrol to the enrolment page.
 func (h *handler) toEnrolment(w http.ResponseWriter, r *http.Request) {

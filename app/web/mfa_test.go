@@ -182,12 +182,14 @@ func TestMFAAccountDisableAndRegenerate(t *testing.T) {
 	u := e.seedUser("dan@example.com", app.RoleApprover)
 	secret := e.enrol(u)
 	c := e.client()
-	r := e.post(c, "/login", url.Values{"email": {u.Email}, "password": {testPassword}})
+	if r := e.post(c, "/login", url.Values{"email": {u.Email}, "password": {testPassword}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("password step: %d", r.StatusCode)
+	}
 	code, _ := totp.GenerateCode(secret, e.clock.Now())
-	if r = e.post(c, "/login/mfa", url.Values{"code": {code}}); r.StatusCode != http.StatusSeeOther {
+	if r := e.post(c, "/login/mfa", url.Values{"code": {code}}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("login: %d", r.StatusCode)
 	}
-	r = e.get(c, "/account/mfa")
+	r := e.get(c, "/account/mfa")
 	requireContains(t, r, "10 unused recovery codes left", `data-testid="mfa-disable-form"`)
 
 	// The code that logged in is spent; the next window's works.
