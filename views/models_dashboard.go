@@ -11,7 +11,10 @@ type DashboardCard struct {
 
 // DashboardView is the landing page.
 type DashboardView struct {
-	Cards    []DashboardCard
+	// Checklist is the getting-started list of a new install; empty once
+	// every step is done.
+	Checklist []ChecklistStep
+	Cards     []DashboardCard
 	Findings DashboardFindings
 	Drift    DashboardDrift
 	Agents   DashboardAgents
@@ -42,4 +45,14 @@ type DashboardAgents struct {
 	Online  string
 	Offline string
 	Revoked string
+}
+
+// ChecklistStep is one step of the getting-started checklist.
+type ChecklistStep struct {
+	Key   string
+	Label string
+	Help  string
+	// URL is where to take the step; empty when the reader may not.
+	URL  string
+	Done bool
 }
