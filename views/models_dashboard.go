@@ -15,9 +15,9 @@ type DashboardView struct {
 	// every step is done.
 	Checklist []ChecklistStep
 	Cards     []DashboardCard
-	Findings DashboardFindings
-	Drift    DashboardDrift
-	Agents   DashboardAgents
+	Findings  DashboardFindings
+	Drift     DashboardDrift
+	Agents    DashboardAgents
 	// CanAcknowledge shows the acknowledge links of drift records.
 	CanAcknowledge bool
 }
