@@ -125,6 +125,8 @@ type actionsEnv struct {
 	conn   *app.Connector
 	users  map[app.Role]*app.User
 	others map[app.Role]*app.User // a second user of each role
+	// credentials are the connector's credentials as created.
+	credentials []byte
 }
 
 func newActionsEnv(t *testing.T) *actionsEnv {
@@ -140,6 +142,7 @@ func newActionsEnv(t *testing.T) *actionsEnv {
 		}
 	}
 	var err error
+	e.credentials = dir.CredentialsJSON()
 	if e.conn, err = svc.CreateConnector(ctx, sys, app.ConnectorInput{Name: "corp", Type: "ldap",
 		Config: dir.ConfigJSON(), Credentials: dir.CredentialsJSON()}); err != nil {
 		t.Fatal(err)

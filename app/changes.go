@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -216,21 +217,26 @@ func (s *Service) UpdateChange(ctx context.Context, actor Actor, id int64, p Cha
 		if err := checkChange(actor, c, ActionEdit); err != nil {
 			return "", nil, err
 		}
+		// The record names only what differs: a form that sends every
+		// field back does not claim to have changed them all.
 		payload := map[string]any{}
-		if p.Title != nil {
+		if p.Title != nil && strings.TrimSpace(*p.Title) != c.Title {
 			c.Title = strings.TrimSpace(*p.Title)
 			payload["title"] = c.Title
 		}
-		if p.Description != nil {
+		if p.Description != nil && *p.Description != c.Description {
 			c.Description = *p.Description
 			payload["description_changed"] = true
 		}
-		if newOps != nil {
+		if newOps != nil && !sameOperations(newOps, c.Operations) {
 			if err := tx.ReplaceOperations(ctx, c.ID, newOps); err != nil {
 				return "", nil, err
 			}
 			c.Operations = newOps
 			payload["operations"] = opsAudit(newOps)
+		}
+		if len(payload) == 0 {
+			return "", nil, errUnchanged
 		}
 		if uid := userID(actor); uid != 0 && !c.IsContributor(uid) {
 			if err := tx.AddContributor(ctx, c.ID, Contributor{UserID: uid, Email: actor.Email}); err != nil {
@@ -251,6 +257,10 @@ func (s *Service) UpdateChange(ctx context.Context, actor Actor, id int64, p Cha
 		c.Revision++
 		return "change.edited", payload, nil
 	})
+	if errors.Is(err, errUnchanged) {
+		// Nothing differs: no revision, no voided approval, no record.
+		return s.store.ChangeRequestByID(ctx, id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("edit change request %d: %w", id, err)
 	}

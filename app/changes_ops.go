@@ -1,9 +1,12 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 )
 
 // decodeOps validates operations against the connector's type and returns
@@ -82,4 +85,32 @@ func opsAudit(ops []ChangeOperation) []map[string]any {
 		out = append(out, map[string]any{"type": o.Type, "params": o.Params})
 	}
 	return out
+}
+
+// errUnchanged ends an update that would change nothing: the use case
+// writes nothing and records nothing.
+var errUnchanged = errors.New("nothing changed")
+
+// sameOperations says whether two operation lists hold the same types and
+// parameters in the same order (the parameters compared as JSON values).
+func sameOperations(a, b []ChangeOperation) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Type != b[i].Type || !sameJSONValue(a[i].Params, b[i].Params) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameJSONValue says whether two JSON documents hold the same value, whatever
+// their spacing and key order.
+func sameJSONValue(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return bytes.Equal(a, b)
+	}
+	return reflect.DeepEqual(x, y)
 }

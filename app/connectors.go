@@ -205,10 +205,21 @@ func (s *Service) UpdateConnector(ctx context.Context, actor Actor, id int64, p 
 			}
 		}
 		if hasJSON(p.Credentials) {
-			if err := s.sealCredentials(d, c, p.Credentials); err != nil {
+			same, err := s.sameCredentials(c, p.Credentials)
+			if err != nil {
 				return err
 			}
-			changed = append(changed, "credentials")
+			if !same {
+				if err := s.sealCredentials(d, c, p.Credentials); err != nil {
+					return err
+				}
+				changed = append(changed, "credentials")
+			}
+		}
+		if len(changed) == 0 {
+			// The record names only what differs; nothing differs.
+			out = c
+			return nil
 		}
 		bound := boundFields(changed)
 		if len(bound) > 0 {
@@ -233,6 +244,20 @@ func (s *Service) UpdateConnector(ctx context.Context, actor Actor, id int64, p 
 		return nil, fmt.Errorf("update connector %d: %w", id, err)
 	}
 	return out, nil
+}
+
+// sameCredentials says whether creds are the credentials c holds already
+// (compared as JSON values, never logged or recorded).
+func (s *Service) sameCredentials(c *Connector, creds json.RawMessage) (bool, error) {
+	if c.SealedCredentials == nil || s.sealer == nil {
+		return false, nil
+	}
+	cur, err := s.sealer.Open(c.SealedCredentials, c.CredentialsAD())
+	if err != nil {
+		// Unreadable stored credentials (a lost key) are replaced.
+		return false, nil
+	}
+	return sameJSONValue(cur, creds), nil
 }
 
 // DeleteConnector removes an unused connector (Admin only).

@@ -119,6 +119,10 @@ type Queries interface {
 	ListDrift(ctx context.Context, f DriftFilter) ([]Drift, error)
 	// CountOpenFindings counts the open findings by severity.
 	CountOpenFindings(ctx context.Context) (map[Severity]int, error)
+	// CountSetupProgress counts what the dashboard's getting-started
+	// checklist asks for: people (not service accounts), connectors and
+	// change requests.
+	CountSetupProgress(ctx context.Context) (SetupProgress, error)
 	// MostSevereOpenFindings returns up to limit open findings, most severe
 	// first, then newest, each with its asset's name.
 	MostSevereOpenFindings(ctx context.Context, limit int) ([]AssetFinding, error)

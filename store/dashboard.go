@@ -78,3 +78,12 @@ ELSE 'offline' END, COUNT(*) FROM agents GROUP BY 1`, toMS(onlineSince))
 	}
 	return out, mapErr("count agents", "", rows.Err())
 }
+
+// CountSetupProgress counts people, connectors and change requests in one
+// query.
+func (q queries) CountSetupProgress(ctx context.Context) (app.SetupProgress, error) {
+	var p app.SetupProgress
+	err := q.queryRow(ctx, `SELECT (SELECT COUNT(*) FROM users WHERE kind = 'human'), (SELECT COUNT(*) FROM connectors),
+(SELECT COUNT(*) FROM change_requests)`).Scan(&p.Users, &p.Connectors, &p.ChangeRequests)
+	return p, mapErr("count setup progress", "", err)
+}

@@ -101,3 +101,26 @@ func TestDashboardQueries(t *testing.T) {
 		}
 	})
 }
+
+// TestCountSetupProgress counts people (not service accounts), connectors
+// and change requests, on both drivers.
+func TestCountSetupProgress(t *testing.T) {
+	mustOpenBoth(t, func(t *testing.T, db *DB) {
+		ctx := t.Context()
+		p, err := db.CountSetupProgress(ctx)
+		if err != nil || p != (app.SetupProgress{}) {
+			t.Fatalf("empty store: %+v, %v", p, err)
+		}
+		admin := mustCreateUser(t, db, newUser("admin@example.com", app.RoleAdmin))
+		svc := newUser("ci-bot", app.RoleOperator)
+		svc.Kind, svc.PasswordHash = app.KindService, nil
+		mustCreateUser(t, db, svc)
+		conn := mustCreateConnector(t, db, newConnector("corp"))
+		mustCreateChange(t, db, newChange(conn.ID, admin, "first", 1))
+		mustCreateChange(t, db, newChange(conn.ID, admin, "second", 1))
+		p, err = db.CountSetupProgress(ctx)
+		if want := (app.SetupProgress{Users: 1, Connectors: 1, ChangeRequests: 2}); err != nil || p != want {
+			t.Fatalf("CountSetupProgress = %+v, %v; want %+v", p, err, want)
+		}
+	})
+}

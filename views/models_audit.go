@@ -32,16 +32,33 @@ type AuditFilterForm struct {
 	Actor        string
 	Event        string
 	Limit        string
+	// Events and ResourceTypes are the values the selects offer (app's
+	// catalogue, the types the reader may read).
+	Events        []string
+	ResourceTypes []string
+	// QuickRanges set "from" to a moment before now, keeping the other
+	// filters.
+	QuickRanges []AuditQuickRange
+}
+
+// AuditQuickRange is one link such as "Last hour".
+type AuditQuickRange struct {
+	Key    string
+	Label  string
+	URL    string
+	Active bool
 }
 
 // AuditRow is one audit record in the table.
 type AuditRow struct {
-	ID        string
-	Time      string
-	Actor     string
-	Event     string
-	Resource  string
-	DetailURL string
+	ID       string
+	Time     string
+	Actor    string
+	Event    string
+	Resource string
+	// ResourceURL is the resource's console page; empty: shown as text.
+	ResourceURL string
+	DetailURL   string
 }
 
 // AuditDetail is every field of one audit record, formatted for reading.

@@ -11,10 +11,13 @@ type DashboardCard struct {
 
 // DashboardView is the landing page.
 type DashboardView struct {
-	Cards    []DashboardCard
-	Findings DashboardFindings
-	Drift    DashboardDrift
-	Agents   DashboardAgents
+	// Checklist is the getting-started list of a new install; empty once
+	// every step is done.
+	Checklist []ChecklistStep
+	Cards     []DashboardCard
+	Findings  DashboardFindings
+	Drift     DashboardDrift
+	Agents    DashboardAgents
 	// CanAcknowledge shows the acknowledge links of drift records.
 	CanAcknowledge bool
 }
@@ -42,4 +45,14 @@ type DashboardAgents struct {
 	Online  string
 	Offline string
 	Revoked string
+}
+
+// ChecklistStep is one step of the getting-started checklist.
+type ChecklistStep struct {
+	Key   string
+	Label string
+	Help  string
+	// URL is where to take the step; empty when the reader may not.
+	URL  string
+	Done bool
 }

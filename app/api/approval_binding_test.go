@@ -134,7 +134,8 @@ func TestContributorsNeverApprove(t *testing.T) {
 // TestConnectorChangeVoidsApprovals: changing a connector's config,
 // credentials or approval policy sends its approved requests back to
 // submitted with their approvals voided, in the same transaction, audited
-// with the reason; renaming it voids nothing.
+// with the reason; renaming it, or entering the same policy or credentials
+// again, voids nothing.
 func TestConnectorChangeVoidsApprovals(t *testing.T) {
 	e := newChangeEnv(t)
 	connPath := fmt.Sprintf("/api/v1/connectors/%d", e.connID)
@@ -157,7 +158,10 @@ func TestConnectorChangeVoidsApprovals(t *testing.T) {
 		{"rename", map[string]any{"name": "renamed-directory"}, false},
 		{"approval policy", map[string]any{"approval_policy": map[string]any{"required_approvals": 2}}, true},
 		{"same approval policy", map[string]any{"approval_policy": map[string]any{"required_approvals": 2}}, false},
-		{"credentials", map[string]any{"credentials": jsonRaw(e.dir.CredentialsJSON())}, true},
+		// The same credentials entered again change nothing; new ones do
+		// (last: the directory no longer accepts them).
+		{"same credentials", map[string]any{"credentials": jsonRaw(e.dir.CredentialsJSON())}, false},
+		{"credentials", map[string]any{"credentials": map[string]any{"bind_password": "a-rotated-bind-password"}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := approved()

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,11 +19,25 @@ import (
 const datetimeLocal = "2006-01-02T15:04"
 
 // auditTimeFormats are accepted for from/to: RFC 3339 like the API, or the
-// browser's datetime-local value (with or without seconds).
+// browser's datetime-local value (with or without seconds), read as UTC.
 var auditTimeFormats = []string{time.RFC3339Nano, datetimeLocal, "2006-01-02T15:04:05"}
+
+// auditShowTime is how the filter shows a bound it understood: ISO 8601 in
+// UTC, the form it takes back.
+const auditShowTime = "2006-01-02T15:04:05Z"
 
 // auditFilterParams are the query parameters the next-page link carries on.
 var auditFilterParams = []string{"from", "to", "resource_type", "resource_id", "actor", "event", "limit"}
+
+// auditQuickRanges are the filter's one-click time ranges, ending now.
+var auditQuickRanges = []struct {
+	key, label string
+	d          time.Duration
+}{
+	{"hour", "Last hour", time.Hour},
+	{"day", "Last day", 24 * time.Hour},
+	{"week", "Last week", 7 * 24 * time.Hour},
+}
 
 // parseAuditTime reads a filter bound; empty means unbounded.
 func parseAuditTime(name, v string) (time.Time, error) {
@@ -35,7 +51,7 @@ func parseAuditTime(name, v string) (time.Time, error) {
 		}
 	}
 	return time.Time{}, app.Errorf(app.EINVALID,
-		"%s %q is not a time: use RFC 3339 (2025-01-31T14:00:00Z) or 2025-01-31T14:00 (UTC)", name, v)
+		"%s %q is not a time: use ISO 8601 in UTC, such as 2025-01-31T14:00:00Z", name, v)
 }
 
 // parseAuditQuery turns the query string into an app.AuditQuery, the same
@@ -68,17 +84,56 @@ func parseAuditQuery(q url.Values) (app.AuditQuery, error) {
 	return aq, nil
 }
 
+// checkAuditChoices refuses an event or resource type the filter does not
+// offer: a typo in a bookmarked URL says so instead of showing nothing.
+func checkAuditChoices(aq app.AuditQuery, ch app.AuditFilterChoices) error {
+	if aq.Event != "" && !slices.Contains(ch.Events, aq.Event) {
+		return app.Errorf(app.EINVALID, "%q is not an audit event: pick one from the list", aq.Event)
+	}
+	if aq.ResourceType != "" && !slices.Contains(ch.ResourceTypes, aq.ResourceType) {
+		return app.Errorf(app.EINVALID, "%q is not a resource type you can filter on: pick one from the list", aq.ResourceType)
+	}
+	return nil
+}
+
+// showAuditTime is a bound as the filter shows it: ISO 8601 UTC when it
+// parses, else as entered (the error says what is wrong with it).
+func showAuditTime(v string) string {
+	t, err := parseAuditTime("", v)
+	if err != nil || t.IsZero() {
+		return v
+	}
+	return t.Format(auditShowTime)
+}
+
 // auditList shows one page of the audit log. An htmx request gets only the
 // results fragment; a bad filter is a readable 400 either way.
 func (h *handler) auditList(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	w.Header().Add("Vary", "HX-Request")
 	q := r.URL.Query()
+	choices, err := h.svc.AuditFilterChoices(a.actor)
+	if err != nil {
+		h.renderError(w, r, a, err)
+		return
+	}
 	v := views.AuditView{Filter: views.AuditFilterForm{
-		From: q.Get("from"), To: q.Get("to"), ResourceType: q.Get("resource_type"),
+		From: showAuditTime(q.Get("from")), To: showAuditTime(q.Get("to")), ResourceType: q.Get("resource_type"),
 		ResourceID: q.Get("resource_id"), Actor: q.Get("actor"), Event: q.Get("event"), Limit: q.Get("limit"),
+		Events: choices.Events, ResourceTypes: choices.ResourceTypes,
 	}}
+	now := h.now().UTC()
+	for _, qr := range auditQuickRanges {
+		p := keepParams(q, "resource_type", "resource_id", "actor", "event", "limit")
+		from := now.Add(-qr.d).Truncate(time.Second).Format(auditShowTime)
+		p.Set("from", from)
+		v.Filter.QuickRanges = append(v.Filter.QuickRanges, views.AuditQuickRange{Key: qr.key, Label: qr.label,
+			URL: "/audit?" + p.Encode(), Active: q.Get("from") != "" && q.Get("to") == "" && showAuditTime(q.Get("from")) == from})
+	}
 	status := http.StatusOK
 	aq, err := parseAuditQuery(q)
+	if err == nil {
+		err = checkAuditChoices(aq, choices)
+	}
 	if err == nil {
 		var page *app.AuditPage
 		page, err = h.svc.ListAudit(r.Context(), a.actor, aq)
@@ -137,11 +192,63 @@ func auditRows(evs []app.AuditEvent) []views.AuditRow {
 	for _, e := range evs {
 		id := strconv.FormatInt(e.ID, 10)
 		rows = append(rows, views.AuditRow{
-			ID: id, Time: formatTime(e.At), Actor: actorLabel(e), Event: e.Event,
-			Resource: strings.TrimSpace(e.ResourceType + " " + e.ResourceID), DetailURL: "/audit/" + id,
+			ID: id, Time: e.At.UTC().Format(auditShowTime), Actor: actorLabel(e), Event: e.Event,
+			Resource: strings.TrimSpace(e.ResourceType + " " + e.ResourceID), ResourceURL: auditResourceURL(e),
+			DetailURL: "/audit/" + id,
 		})
 	}
 	return rows
+}
+
+// auditResourceURL is the console page of the record's resource, or ""
+// when it has none (a session that ended, a deleted connector still links:
+// its page says it is gone).
+func auditResourceURL(e app.AuditEvent) string {
+	id := url.PathEscape(e.ResourceID)
+	// payloadID reads a numeric id the payload names (the owner of a token,
+	// the user of a session).
+	payloadID := func(key string) string {
+		var m map[string]any
+		if json.Unmarshal(e.Payload, &m) != nil {
+			return ""
+		}
+		if n, ok := m[key].(float64); ok && n > 0 {
+			return strconv.FormatInt(int64(n), 10)
+		}
+		return ""
+	}
+	switch e.ResourceType {
+	case "user":
+		if e.ResourceID != "" {
+			return "/users/" + id
+		}
+	case "change_request":
+		if e.ResourceID != "" {
+			return "/changes/" + id
+		}
+		return "/changes"
+	case "connector":
+		return "/connectors/" + id
+	case "asset":
+		return "/assets/" + id
+	case "agent":
+		return "/agents/" + id
+	case "enrollment_token":
+		return "/agents"
+	case "settings":
+		return "/settings"
+	case "audit":
+		return "/audit"
+	case "api_token":
+		if owner := payloadID("owner_id"); owner != "" {
+			return "/users/" + owner + "/tokens"
+		}
+	case "session":
+		if user := payloadID("user_id"); user != "" {
+			return "/users/" + user
+		}
+	}
+	return ""
 }
 
 // actorLabel names who acted: the email for users, type:id otherwise.

@@ -23,7 +23,7 @@ func TestAuditExportDownload(t *testing.T) {
 
 	admin := e.client()
 	e.login(admin, "admin@example.com")
-	r := e.get(admin, "/audit?from=2026-01-01T00:00&event=x")
+	r := e.get(admin, "/audit?from=2026-01-01T00:00&event=user.created")
 	if want := `href="/audit/export?from=2026-01-01T00%3A00"`; r.StatusCode != http.StatusOK || !strings.Contains(html.UnescapeString(r.body), want) {
 		t.Fatalf("admin's audit page: %d, no %s", r.StatusCode, want)
 	}

@@ -149,7 +149,7 @@ func TestBrowserConsole(t *testing.T) {
 	}
 
 	// Filter with htmx: only the results are swapped and the URL is pushed.
-	step(t, ctx, "type event filter", chromedp.SendKeys(byTestID("audit-filter-event"), "user.created"))
+	step(t, ctx, "pick event filter", chromedp.SetValue(byTestID("audit-filter-event"), "user.created"))
 	step(t, ctx, "apply filter", chromedp.Click(byTestID("audit-filter-submit")))
 	waitFor(t, ctx, "filtered URL", func() bool {
 		loc, ok := peek(ctx, chromedp.Location())

@@ -20,6 +20,20 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request, a *sessionUs
 	}
 	sums := h.connectorSummaries(ctx, a)
 	var v views.DashboardView
+	if g := d.GettingStarted; g != nil {
+		v.Checklist = gettingStartedSteps(g)
+	}
+	if d.MayWork {
+		v.Cards = append(v.Cards,
+			views.DashboardCard{Key: "my-drafts", Title: "My drafts", Rows: changeRows(d.MyDrafts, sums),
+				Empty: "You have no drafts.", MoreURL: "/changes?status=draft"},
+			views.DashboardCard{Key: "my-waiting", Title: "My requests waiting for approval", Rows: changeRows(d.MyWaiting, sums),
+				Empty: "None of your requests waits for approval.", MoreURL: "/changes?status=submitted"},
+			views.DashboardCard{Key: "ready-to-execute", Title: "Approved, ready to execute", Rows: changeRows(d.ReadyToExecute, sums),
+				Empty: "No approved request waits for you to execute it.", MoreURL: "/changes?status=approved"},
+			views.DashboardCard{Key: "my-failed", Title: "My failed requests", Rows: changeRows(d.MyFailed, sums),
+				Empty: "None of your requests failed.", MoreURL: "/changes?status=failed"})
+	}
 	if d.MayApprove {
 		v.Cards = append(v.Cards, views.DashboardCard{Key: "approvals", Title: "Waiting for my approval",
 			Rows: changeRows(d.AwaitingApproval, sums), Empty: "Nothing waits for your approval.", MoreURL: "/changes?status=submitted"})
@@ -44,4 +58,23 @@ func (h *handler) dashboard(w http.ResponseWriter, r *http.Request, a *sessionUs
 	v.Agents = views.DashboardAgents{Online: strconv.Itoa(d.Agents[app.AgentOnline]),
 		Offline: strconv.Itoa(d.Agents[app.AgentOffline]), Revoked: strconv.Itoa(d.Agents[app.AgentRevoked])}
 	h.render(w, r, http.StatusOK, views.Dashboard(h.page(a, "Dashboard", views.NavDashboard, h.popFlash(w, r, a)), v))
+}
+
+// gettingStartedSteps is the checklist of a new install; a step links to
+// its page when app lets the reader take it.
+func gettingStartedSteps(g *app.GettingStarted) []views.ChecklistStep {
+	link := func(ok bool, url string) string {
+		if ok {
+			return url
+		}
+		return ""
+	}
+	return []views.ChecklistStep{
+		{Key: "users", Label: "Create users", Help: "Invite the people who will request, approve and execute changes.",
+			Done: g.UsersDone, URL: link(g.CanUsers, "/users")},
+		{Key: "connector", Label: "Add a connector", Help: "Connect an LDAP directory, an AWS account or hosts through agents.",
+			Done: g.ConnectorDone, URL: link(g.CanConnector, "/connectors/new")},
+		{Key: "change", Label: "Make the first change request", Help: "Describe a change, submit it for approval, execute it.",
+			Done: g.ChangeDone, URL: link(g.CanChange, "/changes/new")},
+	}
 }

@@ -1,0 +1,4 @@
+package web
+
+// Exported for the web_test package.
+var AuditResourceURL = auditResourceURL
