@@ -125,6 +125,15 @@ func (s *Service) mfaStatus(ctx context.Context, q Queries, userID int64, role R
 			st.Pending = true
 		}
 	}
+	keys, err := q.PasskeysOf(ctx, userID)
+	if err != nil {
+		return st, fmt.Errorf("passkeys: %w", err)
+	}
+	if len(keys) > 0 {
+		// A passkey is a second factor in use from its registration on.
+		st.Enrolled = true
+		st.Factors = append(st.Factors, FactorPasskey)
+	}
 	if st.Enrolled {
 		if st.RecoveryCodes, err = q.CountRecoveryCodes(ctx, userID); err != nil {
 			return st, fmt.Errorf("count recovery codes: %w", err)
@@ -400,6 +409,9 @@ func (s *Service) ResetMFA(ctx context.Context, actor Actor, email string) (*Use
 		if err := tx.DeleteMFA(ctx, u.ID); err != nil {
 			return err
 		}
+		if err := tx.DeletePasskeys(ctx, u.ID); err != nil {
+			return err
+		}
 		u.SessionVersion++
 		u.UpdatedAt = s.now().UTC()
 		if err := tx.UpdateUser(ctx, u); err != nil {
@@ -498,8 +510,12 @@ func (s *Service) CompleteMFALogin(ctx context.Context, in MFALoginInput) (*Logi
 			}
 			res.SessionToken = token
 		}
+		method := "password+totp"
+		if !looksLikeTOTP(strings.ReplaceAll(strings.TrimSpace(in.Code), " ", "")) {
+			method = "password+recovery_code"
+		}
 		return s.appendAudit(ctx, tx, actor, "auth.login_succeeded", "user", rid,
-			map[string]any{"via": via, "client_addr": in.ClientAddr, "mfa": true})
+			map[string]any{"via": via, "client_addr": in.ClientAddr, "mfa": true, "method": method})
 	})
 	if wrong {
 		// The token stays usable (the transaction rolled back) until it

@@ -71,7 +71,8 @@ func (h *handler) mfaLoginForm(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/login")
 		return
 	}
-	h.render(w, r, http.StatusOK, views.MFALoginPage(views.Page{Title: "Two-factor authentication"}, views.MFALoginForm{Next: next}))
+	h.render(w, r, http.StatusOK, views.MFALoginPage(views.Page{Title: "Two-factor authentication"},
+		views.MFALoginForm{Next: next, Passkey: h.offerPasskey(r)}))
 }
 
 // mfaLogin checks the code and, when it holds, starts the session as the
@@ -100,7 +101,7 @@ func (h *handler) mfaLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		httpx.RetryAfter(w, err)
 		h.render(w, r, httpx.Status(code), views.MFALoginPage(views.Page{Title: "Two-factor authentication"},
-			views.MFALoginForm{Next: next, Error: app.ErrMessage(err)}))
+			views.MFALoginForm{Next: next, Error: app.ErrMessage(err), Passkey: h.offerPasskey(r)}))
 		return
 	}
 	h.clearMFACookie(w)
