@@ -400,3 +400,110 @@ func TestPasskeyCeremonyBinding(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestPasskeySecondStep: a passkey makes the user enrolled (the policy lets
+// them in, the password leads to the second step); the second step takes a
+// passkey assertion bound to its own half-finished login (method
+// "password+passkey"); a fresh assertion can stand in for the password to
+// remove a passkey, but the last factor of a covered user stays.
+func TestPasskeySecondStep(t *testing.T) {
+	e := newPKEnv(t, envOpts{})
+	ctx := context.Background()
+	u := e.seedUser("mary@example.com", app.RoleOperator)
+	if _, err := e.svc.SetMFAPolicy(ctx, app.SystemActor("test"), "everyone"); err != nil {
+		t.Fatal(err)
+	}
+	k := newSoftKey(t)
+	c := e.client()
+	e.login(c, u.Email)
+	// Covered and not enrolled: sent to enrol, yet the passkeys page is open.
+	if r := e.get(c, "/changes"); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/account/mfa" {
+		t.Fatalf("not enrolled: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	if r := e.get(c, "/account/passkeys"); r.StatusCode != http.StatusOK || !strings.Contains(r.body, "passkeys-must-enroll") {
+		t.Fatalf("passkeys page while enrolling: %d", r.StatusCode)
+	}
+	e.register(c, k, "Phone")
+	if r := e.get(c, "/changes"); r.StatusCode != http.StatusOK {
+		t.Fatalf("enrolled with a passkey: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+
+	passwordStep := func() *http.Client {
+		t.Helper()
+		b := e.client()
+		r := e.form(b, "/login", url.Values{"email": {u.Email}, "password": {testPassword}})
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/login/mfa" {
+			t.Fatalf("password step: %d %q", r.StatusCode, r.Header.Get("Location"))
+		}
+		return b
+	}
+	b := passwordStep()
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/login/mfa", nil)
+	e.asLocalhost(b, req)
+	if r := e.do(b, req); !strings.Contains(r.body, `data-testid="mfa-passkey"`) {
+		t.Fatalf("the second step does not offer the passkey: %d", r.StatusCode)
+	}
+	// Without a half-finished login there is nothing to answer.
+	if r := e.jpost(e.client(), "/login/mfa/passkey/begin", nil); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("begin without the password step: %d %s", r.StatusCode, r.body)
+	}
+	begin := e.jpost(b, "/login/mfa/passkey/begin", nil)
+	if begin.StatusCode != http.StatusOK || !strings.Contains(begin.body, "allowCredentials") {
+		t.Fatalf("second step begin: %d %s", begin.StatusCode, begin.body)
+	}
+	// Another half-finished login cannot use this ceremony.
+	other := passwordStep()
+	u2, _ := url.Parse("https://" + e.host)
+	for _, ck := range begin.Cookies() {
+		other.Jar.SetCookies(u2, []*http.Cookie{{Name: ck.Name, Value: ck.Value, Path: "/"}})
+	}
+	answer := k.get([]byte(begin.body), "localhost", e.origin, 3)
+	if r := e.jpost(other, "/login/mfa/passkey/finish", answer); r.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("ceremony of another login: %d %s", r.StatusCode, r.body)
+	}
+	begin = e.jpost(b, "/login/mfa/passkey/begin", nil)
+	r := e.jpost(b, "/login/mfa/passkey/finish", k.get([]byte(begin.body), "localhost", e.origin, 4))
+	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, `"redirect":"/"`) {
+		t.Fatalf("second step: %d %s", r.StatusCode, r.body)
+	}
+	evs, err := e.db.ListAudit(ctx, app.AuditFilter{Event: "auth.login_succeeded", Limit: 1})
+	if err != nil || len(evs) != 1 || !strings.Contains(string(evs[0].Payload), `"method":"password+passkey"`) {
+		t.Fatalf("login record: %+v, %v", evs, err)
+	}
+
+	// The only factor of a covered user cannot be removed.
+	keys, _ := e.db.PasskeysOf(ctx, u.ID)
+	path := "/account/passkeys/" + itoa(keys[0].ID)
+	if r := e.form(c, path+"/delete", url.Values{"password": {testPassword}}); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("remove the last factor: %d", r.StatusCode)
+	}
+	// With a second passkey, one goes, confirmed by a fresh assertion of
+	// the other; a ceremony of another session does not count.
+	k2 := newSoftKey(t)
+	e.register(c, k2, "Key")
+	begin = e.jpost(c, "/account/passkeys/reauth/begin", nil)
+	if begin.StatusCode != http.StatusOK || !strings.Contains(begin.body, `"userVerification":"required"`) {
+		t.Fatalf("reauth begin: %d %s", begin.StatusCode, begin.body)
+	}
+	if r := e.jpost(c, path+"/delete-with-passkey", k2.get([]byte(begin.body), "evil.example", e.origin, 1)); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("reauth for another RP ID: %d %s", r.StatusCode, r.body)
+	}
+	begin = e.jpost(c, "/account/passkeys/reauth/begin", nil)
+	if r := e.jpost(c, path+"/delete-with-passkey", k2.get([]byte(begin.body), "localhost", e.origin, 1)); r.StatusCode != http.StatusOK {
+		t.Fatalf("remove with passkey: %d %s", r.StatusCode, r.body)
+	}
+	if keys, _ := e.db.PasskeysOf(ctx, u.ID); len(keys) != 1 || keys[0].Name != "Key" || keys[0].SignCount != 1 {
+		t.Fatalf("after removal: %+v", keys)
+	}
+	evs, err = e.db.ListAudit(ctx, app.AuditFilter{Event: "passkey.removed", Limit: 5})
+	if err != nil || len(evs) != 1 || !strings.Contains(string(evs[0].Payload), `"reauth":"passkey"`) {
+		t.Fatalf("removal record: %+v, %v", evs, err)
+	}
+	// No secret material in any record.
+	all, _ := e.db.ListAudit(ctx, app.AuditFilter{Limit: app.MaxAuditLimit})
+	for _, ev := range all {
+		if strings.Contains(string(ev.Payload), "publicKey") || strings.Contains(string(ev.Payload), "challenge") {
+			t.Errorf("ceremony data in %s: %s", ev.Event, ev.Payload)
+		}
+	}
+}
