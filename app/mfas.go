@@ -46,7 +46,10 @@ type MFAStatus struct {
 func (st MFAStatus) MustEnroll() bool { return st.Required && !st.Enrolled }
 
 // CanDisable reports whether the user may remove their factors themselves.
-func (st MFAStatus) CanDisable() bool { return st.Enrolled && !st.Required }
+// A user the policy covers may turn the app off while a passkey remains.
+func (st MFAStatus) CanDisable() bool {
+	return st.Enrolled && (!st.Required || st.Has(FactorPasskey))
+}
 
 // MFAPolicy returns the mfa_required setting (off when never set).
 func (s *Service) MFAPolicy(ctx context.Context) (MFAPolicy, error) {
@@ -357,7 +360,7 @@ func (s *Service) DisableMFA(ctx context.Context, actor Actor, password, code st
 	if err != nil {
 		return err
 	}
-	if st.Required {
+	if !st.CanDisable() {
 		return Errorf(EFORBIDDEN, "two-factor authentication is required for your role and cannot be turned off")
 	}
 	now := s.now()

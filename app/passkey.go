@@ -103,3 +103,6 @@ type RelyingParty struct {
 // passkey: passkeys work in the console; the API needs a TOTP app (or an
 // API token).
 const EPASSKEYONLY ErrorCode = "mfa_passkey_console_only"
+
+// Has reports whether the user has a second factor of kind in use.
+func (st MFAStatus) Has(kind FactorKind) bool { return hasFactor(st.Factors, kind) }

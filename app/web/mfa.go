@@ -149,11 +149,13 @@ func (h *handler) renderMFAAccount(w http.ResponseWriter, r *http.Request, a *se
 		h.renderError(w, r, a, err)
 		return
 	}
+	// This page is about the authenticator app; passkeys have their own.
+	totpOn := st.Has(app.FactorTOTP)
 	v := views.MFAAccountView{
-		Required: st.Required, MustEnroll: st.MustEnroll(), Enrolled: st.Enrolled, CanDisable: st.CanDisable(),
+		Required: st.Required, MustEnroll: st.MustEnroll(), Enrolled: totpOn, CanDisable: totpOn && st.CanDisable(),
 		RecoveryCodesLeft: st.RecoveryCodes, Error: formErr,
 	}
-	if !st.Enrolled && st.Pending {
+	if !totpOn && st.Pending {
 		enr, err := h.svc.PendingTOTPEnrollment(r.Context(), a.actor)
 		if err != nil && app.ErrCode(err) != app.ENOTFOUND {
 			h.renderError(w, r, a, err)

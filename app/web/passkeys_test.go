@@ -507,3 +507,25 @@ func TestPasskeySecondStep(t *testing.T) {
 		}
 	}
 }
+
+// TestPasskeyOnlyUserCanAddTOTP: a user whose only factor is a passkey
+// still sees the authenticator app's set-up on /account/mfa, and under the
+// policy may turn the app off again while a passkey remains.
+func TestPasskeyOnlyUserCanAddTOTP(t *testing.T) {
+	e := newPKEnv(t, envOpts{})
+	u := e.seedUser("kay@example.com", app.RoleAdmin)
+	if _, err := e.svc.SetMFAPolicy(context.Background(), app.SystemActor("test"), "admins"); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client()
+	e.login(c, u.Email)
+	e.register(c, newSoftKey(t), "Desk key")
+	r := e.get(c, "/account/mfa")
+	if r.StatusCode != http.StatusOK || !strings.Contains(r.body, `data-testid="mfa-enroll-start"`) || strings.Contains(r.body, "mfa-must-enroll") {
+		t.Fatalf("account page of a passkey-only user: %d\n%s", r.StatusCode, r.body)
+	}
+	st, err := e.svc.MFAStatusOf(context.Background(), app.UserActor(u))
+	if err != nil || !st.Enrolled || !st.Has(app.FactorPasskey) || st.Has(app.FactorTOTP) || !st.CanDisable() {
+		t.Fatalf("status: %+v, %v", st, err)
+	}
+}
