@@ -310,6 +310,14 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, in PasskeyLoginInput) 
 	if err != nil {
 		return nil, err
 	}
+	// Refused answers count against the client's address (no account is
+	// known before the answer is checked), like wrong passwords do.
+	now := s.now()
+	if retry, ok := s.limiter.Allow("", in.ClientAddr, now, time.Time{}); !ok {
+		secs := max(int(retry.Round(time.Second)/time.Second), 1)
+		return nil, &Error{Code: ERATELIMITED, RetryAfter: retry,
+			Message: fmt.Sprintf("too many failed sign-ins; try again in %d seconds", secs)}
+	}
 	_, sd, err := s.takeCeremony(ctx, in.CeremonyToken, CeremonyLogin, "")
 	if err != nil {
 		return nil, err
@@ -317,6 +325,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, in PasskeyLoginInput) 
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(in.Response)
 	if err != nil {
 		s.logPasskeyRefusal(ctx, "login", err)
+		s.limiter.Fail("", in.ClientAddr, now)
 		return nil, errPasskeyFailed
 	}
 	key, err := s.store.PasskeyByCredentialID(ctx, parsed.RawID)
@@ -324,6 +333,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, in PasskeyLoginInput) 
 		if ErrCode(err) != ENOTFOUND {
 			return nil, fmt.Errorf("passkey login: %w", err)
 		}
+		s.limiter.Fail("", in.ClientAddr, now)
 		return nil, s.passkeyLoginFailed(ctx, nil, nil, "unknown_passkey", "passkey", in.ClientAddr)
 	}
 	user, err := s.store.UserByID(ctx, key.UserID)
@@ -345,6 +355,7 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, in PasskeyLoginInput) 
 	}, *sd, parsed)
 	if err != nil {
 		s.logPasskeyRefusal(ctx, "login", err)
+		s.limiter.Fail("", in.ClientAddr, now)
 		return nil, s.passkeyLoginFailed(ctx, user, key, "passkey_invalid", "passkey", in.ClientAddr)
 	}
 	return s.passkeySignIn(ctx, user, key, cred, nil, "passkey", in.ClientAddr)

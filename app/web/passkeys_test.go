@@ -529,3 +529,35 @@ func TestPasskeyOnlyUserCanAddTOTP(t *testing.T) {
 		t.Fatalf("status: %+v, %v", st, err)
 	}
 }
+
+// TestPasskeyLoginThrottled: refused passwordless sign-ins count against
+// the client's address; past the limit even a good answer waits, and a
+// cross-site request never reaches the ceremony.
+func TestPasskeyLoginThrottled(t *testing.T) {
+	e := newPKEnv(t, envOpts{limiter: app.NewLoginLimiter(app.LoginLimitConfig{AddrMaxFailures: 2})})
+	u := e.seedUser("ida@example.com", app.RoleViewer)
+	k := newSoftKey(t)
+	c := e.client()
+	e.login(c, u.Email)
+	e.register(c, k, "Key")
+	try := func(origin string, count uint32) response {
+		b := e.client()
+		begin := e.jpost(b, "/login/passkey/begin", nil)
+		return e.jpost(b, "/login/passkey/finish", k.get([]byte(begin.body), "localhost", origin, count))
+	}
+	for i := range 2 {
+		if r := try("https://evil.example", uint32(i+1)); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("refusal %d: %d %s", i, r.StatusCode, r.body)
+		}
+	}
+	if r := try(e.origin, 10); r.StatusCode != http.StatusTooManyRequests || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("past the limit: %d %s", r.StatusCode, r.body)
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/login/passkey/begin", nil)
+	e.asLocalhost(e.client(), req)
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	if r := e.do(e.client(), req); r.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-site begin: %d", r.StatusCode)
+	}
+}
