@@ -124,6 +124,18 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 		return nil, fmt.Errorf("login: %w", err)
 	}
 	switch {
+	case st.Enrolled && !in.Console && !hasFactor(st.Factors, FactorTOTP) && st.RecoveryCodes == 0:
+		// Passkeys answer in a browser only; the API has no second step
+		// this user could complete.
+		err := s.store.WithTx(ctx, func(tx Tx) error {
+			return s.appendAudit(ctx, tx, UserActor(user), "auth.login_failed", "user", strconv.FormatInt(user.ID, 10),
+				map[string]any{"email": user.Email, "reason": "mfa_passkey_console_only", "via": via, "client_addr": in.ClientAddr})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("login: record refusal: %w", err)
+		}
+		return nil, Errorf(EPASSKEYONLY, "your only second factor is a passkey, which works in the console only: "+
+			"sign in to the console, or set up an authenticator app there to use the API")
 	case st.Enrolled:
 		return s.challengeMFA(ctx, user, now, in, via)
 	case st.MustEnroll() && !in.Console:
@@ -149,7 +161,7 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 			res.SessionToken = token
 		}
 		return s.appendAudit(ctx, tx, UserActor(user), "auth.login_succeeded", "user",
-			strconv.FormatInt(user.ID, 10), map[string]any{"via": via, "client_addr": in.ClientAddr})
+			strconv.FormatInt(user.ID, 10), map[string]any{"via": via, "client_addr": in.ClientAddr, "method": "password"})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("login: record success: %w", err)
@@ -282,12 +294,15 @@ func (s *Service) PurgeExpiredSessions(ctx context.Context) (int64, error) {
 		if n, err = tx.DeleteExpiredSessions(ctx, s.now()); err != nil {
 			return err
 		}
-		// Expired password links and half-finished logins are worthless;
-		// they go with the sessions.
+		// Expired password links, half-finished logins and passkey
+		// ceremonies are worthless; they go with the sessions.
 		if _, err = tx.DeleteExpiredPasswordLinks(ctx, s.now()); err != nil {
 			return err
 		}
-		_, err = tx.DeleteExpiredMFAChallenges(ctx, s.now())
+		if _, err = tx.DeleteExpiredMFAChallenges(ctx, s.now()); err != nil {
+			return err
+		}
+		_, err = tx.DeleteExpiredPasskeyCeremonies(ctx, s.now())
 		return err
 	})
 	if err != nil {

@@ -46,7 +46,10 @@ type MFAStatus struct {
 func (st MFAStatus) MustEnroll() bool { return st.Required && !st.Enrolled }
 
 // CanDisable reports whether the user may remove their factors themselves.
-func (st MFAStatus) CanDisable() bool { return st.Enrolled && !st.Required }
+// A user the policy covers may turn the app off while a passkey remains.
+func (st MFAStatus) CanDisable() bool {
+	return st.Enrolled && (!st.Required || st.Has(FactorPasskey))
+}
 
 // MFAPolicy returns the mfa_required setting (off when never set).
 func (s *Service) MFAPolicy(ctx context.Context) (MFAPolicy, error) {
@@ -124,6 +127,15 @@ func (s *Service) mfaStatus(ctx context.Context, q Queries, userID int64, role R
 		} else if f.Kind == FactorTOTP {
 			st.Pending = true
 		}
+	}
+	keys, err := q.PasskeysOf(ctx, userID)
+	if err != nil {
+		return st, fmt.Errorf("passkeys: %w", err)
+	}
+	if len(keys) > 0 {
+		// A passkey is a second factor in use from its registration on.
+		st.Enrolled = true
+		st.Factors = append(st.Factors, FactorPasskey)
 	}
 	if st.Enrolled {
 		if st.RecoveryCodes, err = q.CountRecoveryCodes(ctx, userID); err != nil {
@@ -348,7 +360,7 @@ func (s *Service) DisableMFA(ctx context.Context, actor Actor, password, code st
 	if err != nil {
 		return err
 	}
-	if st.Required {
+	if !st.CanDisable() {
 		return Errorf(EFORBIDDEN, "two-factor authentication is required for your role and cannot be turned off")
 	}
 	now := s.now()
@@ -398,6 +410,9 @@ func (s *Service) ResetMFA(ctx context.Context, actor Actor, email string) (*Use
 			return err
 		}
 		if err := tx.DeleteMFA(ctx, u.ID); err != nil {
+			return err
+		}
+		if err := tx.DeletePasskeys(ctx, u.ID); err != nil {
 			return err
 		}
 		u.SessionVersion++
@@ -499,8 +514,12 @@ func (s *Service) CompleteMFALogin(ctx context.Context, in MFALoginInput) (*Logi
 			}
 			res.SessionToken = token
 		}
+		method := "password+totp"
+		if !looksLikeTOTP(strings.ReplaceAll(strings.TrimSpace(in.Code), " ", "")) {
+			method = "password+recovery_code"
+		}
 		return s.appendAudit(ctx, tx, actor, "auth.login_succeeded", "user", rid,
-			map[string]any{"via": via, "client_addr": in.ClientAddr, "mfa": true})
+			map[string]any{"via": via, "client_addr": in.ClientAddr, "mfa": true, "method": method})
 	})
 	if wrong {
 		// The token stays usable (the transaction rolled back) until it

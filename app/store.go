@@ -53,6 +53,13 @@ type Queries interface {
 	APITokenByID(ctx context.Context, id int64) (*APIToken, error)
 	// ListAPITokens returns every token of a user, newest first.
 	ListAPITokens(ctx context.Context, userID int64) ([]APIToken, error)
+	// PasskeysOf lists a user's passkeys, oldest first.
+	PasskeysOf(ctx context.Context, userID int64) ([]Passkey, error)
+	// PasskeyByCredentialID finds a passkey by its credential id.
+	PasskeyByCredentialID(ctx context.Context, credentialID []byte) (*Passkey, error)
+	// PasskeyCeremonyByID returns a ceremony in progress by its token's
+	// hash; callers check ExpiresAt and the binding.
+	PasskeyCeremonyByID(ctx context.Context, id string) (*PasskeyCeremony, error)
 
 	// ListAudit returns records matching f, newest (highest id) first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEvent, error)
@@ -225,6 +232,26 @@ type Tx interface {
 	// the token's last use is before notAfter (one conditional update, so
 	// concurrent requests write at most once); it reports whether it wrote.
 	TouchAPIToken(ctx context.Context, id int64, at time.Time, ip, userAgent string, notAfter time.Time) (bool, error)
+
+	// CreatePasskey stores a new passkey and sets p.ID; ECONFLICT when the
+	// credential is registered already or the user has one of that name.
+	CreatePasskey(ctx context.Context, p *Passkey) error
+	// UsePasskey records a use: the new sign count and when. It succeeds
+	// only while the stored count is below signCount (or both are 0), and
+	// reports whether it did, so a replayed or cloned counter loses even
+	// under concurrent requests.
+	UsePasskey(ctx context.Context, id int64, signCount uint32, at time.Time) (bool, error)
+	// DeletePasskey removes the user's passkey id; ENOTFOUND when the user
+	// has no such passkey.
+	DeletePasskey(ctx context.Context, userID, id int64) error
+	// DeletePasskeys removes every passkey of a user (MFA reset).
+	DeletePasskeys(ctx context.Context, userID int64) error
+	CreatePasskeyCeremony(ctx context.Context, c *PasskeyCeremony) error
+	// DeletePasskeyCeremony removes a ceremony; ENOTFOUND when it is gone,
+	// which is what makes it single use.
+	DeletePasskeyCeremony(ctx context.Context, id string) error
+	// DeleteExpiredPasskeyCeremonies removes ceremonies expired at now.
+	DeleteExpiredPasskeyCeremonies(ctx context.Context, now time.Time) (int64, error)
 
 	// AppendAudit assigns e.ID (previous id + 1), e.PrevHash and e.Hash,
 	// serialising appends so the chain has no forks, and inserts the record.

@@ -49,8 +49,14 @@ var conflictMessages = map[string]string{
 	"agent_relay.work_id":              "this work item is already being relayed",
 	"agent_relay_pkey":                 "this work item is already being relayed",
 
-	"api_tokens.token_hash":     "this API token already exists",
-	"api_tokens_token_hash_key": "this API token already exists",
+	"api_tokens.token_hash":      "this API token already exists",
+	"api_tokens_token_hash_key":  "this API token already exists",
+	"passkeys.credential_id":     "this passkey is already registered",
+	"passkeys_credential_id_key": "this passkey is already registered",
+	"passkeys.user_id":           "you already have a passkey with this name",
+	"passkeys_user_id_name_key":  "you already have a passkey with this name",
+	"passkey_ceremonies.id":      "this passkey ceremony already exists",
+	"passkey_ceremonies_pkey":    "this passkey ceremony already exists",
 }
 
 // mapErr is the one place where driver errors become app codes. op says what

@@ -350,7 +350,7 @@ func Layout(p Page) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "</div><a href=\"/account/mfa\" data-testid=\"nav-account-mfa\">Two-factor authentication</a><form method=\"post\" action=\"/logout\"><button type=\"submit\" data-testid=\"logout\">Log out</button></form></div></nav><main class=\"main\"><div class=\"main-inner\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "</div><a href=\"/account/mfa\" data-testid=\"nav-account-mfa\">Two-factor authentication</a> <a href=\"/account/passkeys\" data-testid=\"nav-account-passkeys\">Passkeys</a><form method=\"post\" action=\"/logout\"><button type=\"submit\" data-testid=\"logout\">Log out</button></form></div></nav><main class=\"main\"><div class=\"main-inner\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

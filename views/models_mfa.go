@@ -8,6 +8,8 @@ const NavSettings = "settings"
 type MFALoginForm struct {
 	Next  string // a local path to go to after login
 	Error string
+	// Passkey offers "Use a passkey": the user has one.
+	Passkey bool
 }
 
 // MFAAccountView is the two-factor page of the account.

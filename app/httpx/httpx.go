@@ -94,7 +94,7 @@ func Status(code app.ErrorCode) int {
 		return http.StatusBadRequest
 	case app.EUNAUTHORIZED:
 		return http.StatusUnauthorized
-	case app.EFORBIDDEN, app.EMFAENROLL:
+	case app.EFORBIDDEN, app.EMFAENROLL, app.EPASSKEYONLY:
 		return http.StatusForbidden
 	case app.ENOTFOUND:
 		return http.StatusNotFound

@@ -70,7 +70,8 @@ func (h *handler) mfaLoginForm(w http.ResponseWriter, r *http.Request) {
 		redirect(w, r, "/login")
 		return
 	}
-	h.render(w, r, http.StatusOK, views.MFALoginPage(views.Page{Title: "Two-factor authentication"}, views.MFALoginForm{Next: next}))
+	h.render(w, r, http.StatusOK, views.MFALoginPage(views.Page{Title: "Two-factor authentication"},
+		views.MFALoginForm{Next: next, Passkey: h.offerPasskey(r)}))
 }
 
 // mfaLogin checks the code and, when it holds, starts the session as the
@@ -99,7 +100,7 @@ func (h *handler) mfaLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		httpx.RetryAfter(w, err)
 		h.render(w, r, httpx.Status(code), views.MFALoginPage(views.Page{Title: "Two-factor authentication"},
-			views.MFALoginForm{Next: next, Error: app.ErrMessage(err)}))
+			views.MFALoginForm{Next: next, Error: app.ErrMessage(err), Passkey: h.offerPasskey(r)}))
 		return
 	}
 	h.clearMFACookie(w)
@@ -141,11 +142,13 @@ func (h *handler) renderMFAAccount(w http.ResponseWriter, r *http.Request, a *se
 		h.renderError(w, r, a, err)
 		return
 	}
+	// This page is about the authenticator app; passkeys have their own.
+	totpOn := st.Has(app.FactorTOTP)
 	v := views.MFAAccountView{
-		Required: st.Required, MustEnroll: st.MustEnroll(), Enrolled: st.Enrolled, CanDisable: st.CanDisable(),
+		Required: st.Required, MustEnroll: st.MustEnroll(), Enrolled: totpOn, CanDisable: totpOn && st.CanDisable(),
 		RecoveryCodesLeft: st.RecoveryCodes, Error: formErr,
 	}
-	if !st.Enrolled && st.Pending {
+	if !totpOn && st.Pending {
 		enr, err := h.svc.PendingTOTPEnrollment(r.Context(), a.actor)
 		if err != nil && app.ErrCode(err) != app.ENOTFOUND {
 			h.renderError(w, r, a, err)

@@ -7,8 +7,10 @@ package web
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/a-h/templ"
@@ -35,6 +37,10 @@ type Config struct {
 	// SyslogTarget names the SIEM audit records are forwarded to; empty
 	// when forwarding is off (no status panel).
 	SyslogTarget string
+	// PublicURL is the console's public URL (NEXPLANE_PUBLIC_URL,
+	// https://host[:port]); passkeys take their RP ID and origin from it.
+	// Empty derives them from each request's Host (development).
+	PublicURL string
 }
 
 // minCookieKey is the shortest MAC key we accept: 256 bits.
@@ -52,6 +58,8 @@ type handler struct {
 	now      app.Clock
 	agentURL string
 	syslog   string
+	// publicURL is Config.PublicURL parsed; nil when not configured.
+	publicURL *url.URL
 }
 
 // New builds the console handler. The caller wraps it with request ids,
@@ -67,6 +75,11 @@ func New(cfg Config) (http.Handler, error) {
 	}
 	h := &handler{svc: cfg.Service, setup: cfg.Setup, log: cfg.Logger, now: cfg.Clock, agentURL: cfg.AgentURL,
 		syslog: cfg.SyslogTarget}
+	pub, err := parsePublicURL(cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("web: Config.PublicURL: %w", err)
+	}
+	h.publicURL = pub
 	if h.log == nil {
 		h.log = slog.Default()
 	}
@@ -99,6 +112,7 @@ func (h *handler) routes(mux *http.ServeMux) {
 	mux.Handle("POST /account/mfa/confirm", h.authedEnrolling(h.mfaConfirm))
 	mux.Handle("POST /account/mfa/recovery-codes", h.authed(h.mfaRegenerate))
 	mux.Handle("POST /account/mfa/disable", h.authed(h.mfaDisable))
+	h.passkeyRoutes(mux)
 	mux.Handle("GET /settings", h.authed(h.settingsPage))
 	mux.Handle("POST /settings", h.authed(h.saveSettings))
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -50,6 +52,9 @@ type config struct {
 	// start on a database behind it, audited.
 	AuditWitness        string
 	AcceptAuditRollback bool
+	// PublicURL is the console's public URL (https://host[:port]); passkeys
+	// take their RP ID and origin from it. Empty: from each request's Host.
+	PublicURL string
 }
 
 // maxConnectorConcurrency bounds NEXPLANE_CONNECTOR_CONCURRENCY; the
@@ -127,6 +132,7 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 	}
 	c.SyslogCAFile = getenv("NEXPLANE_SYSLOG_CA_FILE")
 	c.AuditWitness = getenv("NEXPLANE_AUDIT_WITNESS")
+	c.PublicURL = getenv("NEXPLANE_PUBLIC_URL")
 	if c.DataDir == "" {
 		c.DataDir = "/var/lib/nexplane"
 	}
@@ -154,6 +160,7 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 	fs.StringVar(&c.SyslogCAFile, "syslog-ca-file", c.SyslogCAFile, "CA certificate (PEM) of the SIEM's syslog server (NEXPLANE_SYSLOG_CA_FILE)")
 	fs.StringVar(&c.AuditWitness, "audit-witness", c.AuditWitness, "append every audit checkpoint to this file, best on another volume (NEXPLANE_AUDIT_WITNESS)")
 	fs.BoolVar(&c.AcceptAuditRollback, "accept-audit-rollback", false, "start although the database is behind the audit witness (recorded in the audit log)")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "the console's public URL, https://host[:port]; passkeys are registered with its host (NEXPLANE_PUBLIC_URL)")
 	fs.BoolVar(&c.InsecureHTTP, "insecure-http", c.InsecureHTTP, "serve plain HTTP behind a TLS-terminating proxy (NEXPLANE_INSECURE_HTTP)")
 	for _, d := range []struct {
 		env string
@@ -191,6 +198,16 @@ func loadConfig(getenv func(string) string, fs *flag.FlagSet, args []string, nee
 	}
 	if err := checkAgentConfig(c); err != nil {
 		return nil, err
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && c.InsecureHTTP)) || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return nil, configErr("NEXPLANE_PUBLIC_URL must be https://host[:port], not %q", c.PublicURL)
+		}
+		if net.ParseIP(u.Hostname()) != nil {
+			return nil, configErr("NEXPLANE_PUBLIC_URL must name the host by its DNS name (passkeys refuse IP addresses), not %q", c.PublicURL)
+		}
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, configErr("set both NEXPLANE_TLS_CERT and NEXPLANE_TLS_KEY, or neither")

@@ -188,7 +188,7 @@ func buildServer(ctx context.Context, e *env, d *deps, agents *agentListener) (*
 		agentURL = agents.url
 	}
 	webHandler, err := web.New(web.Config{Service: d.svc, Setup: setup, Secure: !cfg.InsecureHTTP,
-		CookieKey: ck, Logger: e.log, AgentURL: agentURL, SyslogTarget: syslogTarget(cfg)})
+		CookieKey: ck, Logger: e.log, AgentURL: agentURL, SyslogTarget: syslogTarget(cfg), PublicURL: cfg.PublicURL})
 	if err != nil {
 		return nil, "", fmt.Errorf("console: %w", err)
 	}
