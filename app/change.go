@@ -113,6 +113,16 @@ type ChangeRequest struct {
 	Contributors []Contributor
 }
 
+// ShownInterruptCause is the cause people should see: why an interrupted
+// request stopped, or what a running one recovered from; "" otherwise (a
+// finished request's history is in its audit records).
+func (c *ChangeRequest) ShownInterruptCause() string {
+	if c.State == StateInterrupted || c.State == StateExecuting {
+		return c.InterruptCause
+	}
+	return ""
+}
+
 // Contributor is a user who wrote some revision of a change request.
 type Contributor struct {
 	UserID int64

@@ -22,10 +22,7 @@ func (h *handler) changeDetailView(ctx context.Context, a *sessionUser, c *app.C
 		Submitted: formatOpt(c.SubmittedAt), Started: formatOpt(c.StartedAt), Finished: formatOpt(c.FinishedAt),
 		ApprovalCount: strconv.Itoa(c.ApprovalsOfRevision()), Emergency: c.Emergency, Justification: c.EmergencyJustification,
 		NeedsReview: c.NeedsReview(), ReviewedAt: formatOpt(c.ReviewedAt), ReviewComment: c.ReviewComment,
-		Polling: c.State.Running()}
-	if c.State == app.StateInterrupted || c.State == app.StateExecuting {
-		v.InterruptCause = c.InterruptCause
-	}
+		Polling: c.State.Running(), InterruptCause: c.ShownInterruptCause()}
 	emails := make([]string, 0, len(c.Contributors))
 	for _, k := range c.Contributors {
 		emails = append(emails, k.Email)
