@@ -314,6 +314,14 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: err = %v, want EINVALID mentioning %q", tc.name, err, tc.want)
 		}
 	}
+	// The README's Active Directory example, nested-group filter included.
+	ad := Config{URL: "ldaps://dc1.corp.example.com:636", BindDN: "CN=svc-nexplane,OU=Service Accounts,DC=corp,DC=example,DC=com", BindPassword: "x",
+		BaseDN: "OU=Staff,DC=corp,DC=example,DC=com", UserFilter: "(&(objectCategory=person)(objectClass=user)(sAMAccountName=%s))",
+		SubjectAttr: "objectGUID", NameAttr: "displayName", GroupBaseDN: "OU=Groups,DC=corp,DC=example,DC=com",
+		GroupFilter: "(&(objectClass=group)(member:1.2.840.113556.1.4.1941:=%s))"}
+	if err := ad.Validate(); err != nil {
+		t.Errorf("AD example: %v", err)
+	}
 	lab := Config{URL: "ldap://localhost", BindDN: "cn=svc,dc=example,dc=org", BindPassword: "pw", BaseDN: "dc=example,dc=org", UserFilter: "(uid=%s)"}
 	if err := lab.Validate(); err != nil {
 		t.Errorf("plain ldap:// to localhost: %v", err)
