@@ -277,6 +277,26 @@ func TestDirectoryProblemsAreUnavailable(t *testing.T) {
 	}
 }
 
+// TestHungDirectory: a directory that accepts connections but never
+// answers holds a login only until its context ends, and that is an
+// infrastructure failure.
+func TestHungDirectory(t *testing.T) {
+	t.Parallel()
+	srv := ldaptest.Start(t)
+	if err := srv.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Resume() })
+	ctx, cancel := context.WithCancel(testCtx(t))
+	done := make(chan error, 1)
+	go func() {
+		_, err := Authenticate(ctx, startTLSConfig(srv), "alice", srv.UserPasswords["alice"])
+		done <- err
+	}()
+	cancel()
+	wantErr(t, <-done, app.EUNAVAILABLE, nil)
+}
+
 func TestValidate(t *testing.T) {
 	t.Parallel()
 	ok := func() Config {

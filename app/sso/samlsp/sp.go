@@ -81,9 +81,11 @@ func (s *ServiceProvider) sp(replay saml.AssertionReplayCache) *saml.ServiceProv
 		AuthnNameIDFormat:                saml.UnspecifiedNameIDFormat, // the IdP's configured NameID
 		SignatureMethod:                  signatureMethod(s.p),
 		AssertionConsumerServiceBindings: []string{saml.HTTPPostBinding},
-		MetadataValidDuration:            7 * 24 * time.Hour,
-		ReplayCache:                      replay,
-		RejectSHA1Signatures:             true,
+		// No validUntil: admins often upload the metadata once, and IdPs
+		// that honour validUntil would stop trusting it.
+		MetadataOmitValidUntil: true,
+		ReplayCache:            replay,
+		RejectSHA1Signatures:   true,
 		// Frozen at the call's start: one consistent "now" for every check
 		// in it, and crewjam's global clock is never involved.
 		Clock: dsig.NewFakeClockAt(s.now()),

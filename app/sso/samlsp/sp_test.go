@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -57,6 +58,10 @@ type testClock struct {
 
 func (c *testClock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *testClock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
+
+type failingReplay struct{}
+
+func (failingReplay) Consume(string, time.Time) error { return errors.New("database is down") }
 
 // memoryReplay is the caller's replay cache, in memory for the test.
 type memoryReplay struct {
@@ -374,6 +379,12 @@ func TestTamperedResponse(t *testing.T) {
 			t.Fatalf("%s: edit changed nothing", tc.name)
 		}
 		wantRefused(t, tc.name, s.post(t, base64.StdEncoding.EncodeToString(edited)), tc.want)
+	}
+	// A replay cache that cannot record (its database is down) refuses
+	// the login as an infrastructure failure, not as the user's fault.
+	_, err := s.Finish(base64.StdEncoding.EncodeToString(raw), slices.Clone(s.allowed), failingReplay{})
+	if app.ErrCode(err) != app.EUNAVAILABLE || errors.Is(err, ErrInvalidResponse) {
+		t.Errorf("failing replay cache: %v, want EUNAVAILABLE", err)
 	}
 	// The untouched response still works: the refusals above were the edits.
 	if r := s.post(t, base64.StdEncoding.EncodeToString(raw)); r.Identity.Subject != "alice@example.org" {
