@@ -59,6 +59,23 @@ type testClock struct {
 func (c *testClock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *testClock) set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
+type keyPair struct {
+	cert, key string
+	err       error
+}
+
+// sharedSPKeyPair is one GenerateKeyPair result shared by the tests' SPs:
+// RSA key generation is slow, under -race especially.
+var sharedSPKeyPair = sync.OnceValue(func() (p keyPair) {
+	p.cert, p.key, p.err = GenerateKeyPair("https://nexplane.example.org"+metadataPath, t0)
+	return p
+})
+
+func spKeyPair() (certPEM, keyPEM string, err error) {
+	p := sharedSPKeyPair()
+	return p.cert, p.key, p.err
+}
+
 type failingReplay struct{}
 
 func (failingReplay) Consume(string, time.Time) error { return errors.New("database is down") }
@@ -155,7 +172,7 @@ func newSP(t *testing.T, i *idp, mod func(*Config)) *sp {
 	mux := http.NewServeMux()
 	s.srv = httptest.NewServer(mux)
 	t.Cleanup(s.srv.Close)
-	certPEM, keyPEM, err := GenerateKeyPair(s.srv.URL+metadataPath, t0)
+	certPEM, keyPEM, err := spKeyPair()
 	if err != nil {
 		t.Fatal(err)
 	}
