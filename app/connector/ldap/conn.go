@@ -73,21 +73,11 @@ func tlsConfig(cfg *Config) (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ldap: parse normalised url: %w", err)
 	}
-	tc := tlspolicy.Apply(&tls.Config{
-		ServerName:         u.Hostname(),
-		InsecureSkipVerify: cfg.TLSSkipVerify, //nolint:gosec // opt-in, documented as discouraged
-	})
-	if cfg.CAPEM != "" {
-		certs, err := parseCAPEM(cfg.CAPEM)
-		if err != nil {
-			return nil, app.Errorf(app.EINVALID, "ldap config: ca_pem: %s", err)
-		}
-		pool := x509.NewCertPool()
-		for _, c := range certs {
-			pool.AddCert(c)
-		}
-		tc.RootCAs = pool
+	tc, err := tlspolicy.Client(u.Hostname(), cfg.CAPEM)
+	if err != nil {
+		return nil, app.Errorf(app.EINVALID, "ldap config: ca_pem: %s", err)
 	}
+	tc.InsecureSkipVerify = cfg.TLSSkipVerify //nolint:gosec // opt-in, documented as discouraged
 	return tc, nil
 }
 

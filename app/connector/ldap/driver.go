@@ -9,11 +9,8 @@
 package ldap
 
 import (
-	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +23,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/tlspolicy"
 )
 
 // Type is the connector type name.
@@ -145,7 +143,7 @@ func parseConfig(raw json.RawMessage) (*Config, error) {
 			"(localhost, 127.0.0.0/8, ::1), not %s: anywhere else the bind password would cross the network in clear text; use StartTLS or ldaps://", host)
 	}
 	if cfg.CAPEM != "" {
-		if _, err := parseCAPEM(cfg.CAPEM); err != nil {
+		if _, err := tlspolicy.ParseCAPEM(cfg.CAPEM); err != nil {
 			return nil, app.Errorf(app.EINVALID, "ldap config: ca_pem: %s", err)
 		}
 	}
@@ -279,35 +277,6 @@ func parseDNField(name, s string) (*ldap.DN, error) {
 		return nil, app.Errorf(app.EINVALID, "ldap config: %s is required", name)
 	}
 	return d, nil
-}
-
-// parseCAPEM returns the certificates of a PEM bundle. It refuses anything
-// but certificates, so a pasted private key is caught (and never echoed).
-func parseCAPEM(s string) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	rest := []byte(s)
-	for {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("contains a %q block; paste only CA certificates", block.Type)
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d does not parse: %v", len(certs)+1, err)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("contains no PEM certificate")
-	}
-	if len(bytes.TrimSpace(rest)) != 0 {
-		return nil, errors.New("has data after the last certificate that is not PEM")
-	}
-	return certs, nil
 }
 
 // ValidateCredentials checks the shape of {"bind_password": "..."}. Its

@@ -94,8 +94,27 @@ func SlapdPath() string {
 	return "/usr/sbin/slapd"
 }
 
+// Options turns on directory features that only some tests need, so the
+// others keep the plain configuration they were written against.
+type Options struct {
+	// MemberOf loads the memberof overlay: users get an operational
+	// memberOf attribute listing the groupOfNames they are members of.
+	MemberOf bool
+	// ADSchema adds a small test schema with Active Directory's
+	// userAccountControl, objectGUID and sAMAccountName attributes (AD's
+	// OIDs) on an auxiliary class "adTestUser", so AD-style login rules can
+	// be tested against slapd.
+	ADSchema bool
+}
+
 // Start runs a fresh slapd and stops it in tb.Cleanup.
 func Start(tb testing.TB) *Server {
+	tb.Helper()
+	return StartWith(tb, Options{})
+}
+
+// StartWith is Start with optional features.
+func StartWith(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	bin := SlapdPath()
 	if _, err := os.Stat(bin); err != nil {
@@ -129,8 +148,13 @@ func Start(tb testing.TB) *Server {
 	if err := os.Mkdir(filepath.Join(dir, "db"), 0o700); err != nil {
 		tb.Fatal(err)
 	}
+	if opts.ADSchema {
+		if err := os.WriteFile(filepath.Join(dir, "adtest.schema"), []byte(adTestSchema), 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	conf := filepath.Join(dir, "slapd.conf")
-	if err := os.WriteFile(conf, []byte(slapdConf(dir, s.RootPassword)), 0o600); err != nil {
+	if err := os.WriteFile(conf, []byte(slapdConf(dir, s.RootPassword, opts)), 0o600); err != nil {
 		tb.Fatal(err)
 	}
 
@@ -271,8 +295,28 @@ func mustJSON(v any) []byte {
 	return b
 }
 
-func slapdConf(dir, rootPW string) string {
+// adTestSchema carries AD's attribute OIDs and syntaxes; the auxiliary
+// class's OID is under an example arc, for tests only.
+const adTestSchema = `attributetype ( 1.2.840.113556.1.4.8 NAME 'userAccountControl'
+	EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.2 NAME 'objectGUID'
+	EQUALITY octetStringMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.40 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.221 NAME 'sAMAccountName'
+	EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+objectclass ( 1.3.6.1.4.1.32473.1.1 NAME 'adTestUser' SUP top AUXILIARY
+	MAY ( userAccountControl $ objectGUID $ sAMAccountName ) )
+`
+
+func slapdConf(dir, rootPW string, opts Options) string {
 	p := func(name string) string { return filepath.Join(dir, name) }
+	var schema, modules, overlays string
+	if opts.ADSchema {
+		schema = "include " + p("adtest.schema") + "\n"
+	}
+	if opts.MemberOf {
+		modules = "moduleload memberof\n"
+		overlays = "overlay memberof\nmemberof-group-oc groupOfNames\nmemberof-member-ad member\nmemberof-memberof-ad memberOf\nmemberof-refint TRUE\n"
+	}
 	// ppolicy in OpenLDAP 2.5 carries its own schema (pwdPolicy,
 	// pwdAccountLockedTime…); 2.4 needed "include ppolicy.schema".
 	// ppolicy_hash_cleartext hashes a plain userPassword given in Add or
@@ -282,10 +326,10 @@ func slapdConf(dir, rootPW string) string {
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 include /etc/ldap/schema/nis.schema
-modulepath /usr/lib/ldap
+` + schema + `modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload ppolicy
-pidfile ` + p("slapd.pid") + `
+` + modules + `pidfile ` + p("slapd.pid") + `
 argsfile ` + p("slapd.args") + `
 TLSCACertificateFile ` + p("ca.pem") + `
 TLSCertificateFile ` + p("server.pem") + `
@@ -309,7 +353,7 @@ limits dn.exact="` + BindDN + `" size.prtotal=unlimited
 overlay ppolicy
 ppolicy_default "` + PolicyDN + `"
 ppolicy_hash_cleartext
-
+` + overlays + `
 # Passwords: each account may change its own (credential rotation), the
 # service account may set users' passwords, everyone else may only bind.
 access to attrs=userPassword
