@@ -19,10 +19,10 @@ const bindPassword = "Bind-Secret-Zz81-never-shown"
 func ldapForm(name string) url.Values {
 	return url.Values{
 		"name": {name}, "type": {"ldap"}, "required_approvals": {"2"},
-		"url":     {"ldap://127.0.0.1:1"},
-		"bind_dn": {"cn=nexplane,ou=services,dc=example,dc=org"}, "base_dn": {"dc=example,dc=org"},
-		"user_base": {"ou=people,dc=example,dc=org"}, "group_base": {"ou=groups,dc=example,dc=org"},
-		"insecure_no_tls": {"true"}, "bind_password": {bindPassword},
+		"ldap.url":     {"ldap://127.0.0.1:1"},
+		"ldap.bind_dn": {"cn=nexplane,ou=services,dc=example,dc=org"}, "ldap.base_dn": {"dc=example,dc=org"},
+		"ldap.user_base": {"ou=people,dc=example,dc=org"}, "ldap.group_base": {"ou=groups,dc=example,dc=org"},
+		"ldap.insecure_no_tls": {"true"}, "ldap.bind_password": {bindPassword},
 	}
 }
 
@@ -54,7 +54,7 @@ func TestConnectorsAdminOnly(t *testing.T) {
 			}
 			form := ldapForm("x")
 			form.Set("confirm", "yes")
-			for _, path := range []string{"/connectors", "/connectors/" + id, "/connectors/" + id + "/test", "/connectors/" + id + "/delete"} {
+			for _, path := range []string{"/connectors/new", "/connectors/" + id, "/connectors/" + id + "/test", "/connectors/" + id + "/delete"} {
 				if r := e.post(cl, path, form); r.StatusCode != http.StatusForbidden {
 					t.Errorf("POST %s: %d", path, r.StatusCode)
 				}
@@ -81,20 +81,24 @@ func TestConnectorLifecycle(t *testing.T) {
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("new form: %d", r.StatusCode)
 	}
-	requireContains(t, r, `<option value="ldap" selected>`, `name="bind_password"`, `type="password"`,
-		`data-testid="connector-field-ca_pem"`, `data-testid="connector-field-tls_skip_verify"`, "labs and tests only")
+	// The only type is chosen already; the form posts to its own address.
+	requireContains(t, r, `type="radio" name="type" value="ldap" checked required`, `name="ldap.bind_password"`, `type="password"`,
+		`data-testid="connector-field-ldap-ca_pem"`, `data-testid="connector-field-ldap-tls_skip_verify"`, "labs and tests only",
+		`action="/connectors/new"`, "Create and test connection")
 
 	// A refused form keeps what was entered, except the password.
 	bad := ldapForm("dir")
-	bad.Set("user_base", "ou=people,dc=other,dc=org")
-	r = keep(e.post(c, "/connectors", bad))
+	bad.Set("ldap.user_base", "ou=people,dc=other,dc=org")
+	r = keep(e.post(c, "/connectors/new", bad))
 	if r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad create: %d %s", r.StatusCode, r.body)
 	}
-	requireContains(t, r, `data-testid="connector-form-error"`, "is not under base_dn",
-		`value="cn=nexplane,ou=services,dc=example,dc=org"`, `value="ou=people,dc=other,dc=org"`)
+	requireContains(t, r, `data-testid="connector-form-error"`, "is not under base_dn", `action="/connectors/new"`,
+		`value="cn=nexplane,ou=services,dc=example,dc=org"`, `value="ou=people,dc=other,dc=org"`, `value="ldap" checked`)
 
-	r = keep(e.post(c, "/connectors", ldapForm("dir")))
+	// Created, then tested at once: nothing listens on port 1, so the
+	// connector's page reports the failure, how to fix it, and "Test again".
+	r = keep(e.post(c, "/connectors/new", ldapForm("dir")))
 	m := connectorLocRe.FindStringSubmatch(r.Header.Get("Location"))
 	if r.StatusCode != http.StatusSeeOther || m == nil {
 		t.Fatalf("create: %d %q %s", r.StatusCode, r.Header.Get("Location"), r.body)
@@ -110,13 +114,18 @@ func TestConnectorLifecycle(t *testing.T) {
 	}
 	r = keep(e.get(c, path))
 	requireContains(t, r, "Connector dir created.", `data-testid="connector-credentials-note"`, "leave empty to keep",
-		`value="ldap://127.0.0.1:1"`)
+		`value="ldap://127.0.0.1:1"`, `data-testid="connector-test-failed"`, "Connection test failed: connector &#34;dir&#34;:",
+		`data-testid="connector-test-fix"`, `data-testid="connector-test-again"`)
+	// The result shows once: a reload is the plain page.
+	if r = keep(e.get(c, path)); strings.Contains(r.body, "connector-test-failed") || strings.Contains(r.body, "Connector dir created.") {
+		t.Fatal("the test result or the flash shows twice")
+	}
 	r = keep(e.get(c, "/connectors"))
 	requireContains(t, r, `data-connector-name="dir"`, `<span class="badge active">Set</span>`)
 
 	// Saving with an empty password keeps the stored credentials.
 	edit := ldapForm("dir renamed")
-	edit.Set("bind_password", "")
+	edit.Set("ldap.bind_password", "")
 	edit.Set("required_approvals", "1")
 	r = keep(e.post(c, path, edit))
 	if r.StatusCode != http.StatusSeeOther {
@@ -127,8 +136,8 @@ func TestConnectorLifecycle(t *testing.T) {
 		t.Fatalf("after edit: %+v", after)
 	}
 	// A refused edit shows the message, not the password.
-	edit.Set("url", "http://nope")
-	edit.Set("bind_password", bindPassword)
+	edit.Set("ldap.url", "http://nope")
+	edit.Set("ldap.bind_password", bindPassword)
 	r = keep(e.post(c, path, edit))
 	if r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad edit: %d", r.StatusCode)
@@ -140,8 +149,13 @@ func TestConnectorLifecycle(t *testing.T) {
 	if r.StatusCode != http.StatusOK || strings.Contains(r.body, "<html") {
 		t.Fatalf("htmx test: %d %s", r.StatusCode, r.body)
 	}
-	requireContains(t, r, `id="connector-test"`, `data-testid="connector-test-failed"`)
+	requireContains(t, r, `id="connector-test"`, `data-testid="connector-test-failed"`, `hx-post="`+path+`/test"`)
+	// Without JavaScript: post, redirect to the page, which shows it once.
 	r = keep(e.post(c, path+"/test", nil))
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != path {
+		t.Fatalf("test without htmx: %d %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	r = keep(e.get(c, path))
 	requireContains(t, r, "<html", `data-testid="connector-test-failed"`, `data-testid="connector-form"`)
 
 	for _, b := range bodies {
@@ -226,7 +240,7 @@ func TestConnectorTestAgainstDirectory(t *testing.T) {
 		t.Fatal("htmx test result is a whole page")
 	}
 	r2 := e.get(c, "/connectors/"+strconv.FormatInt(conn.ID, 10))
-	requireContains(t, r2, `name="url"`, `name="bind_password"`)
+	requireContains(t, r2, `name="ldap.url"`, `name="ldap.bind_password"`)
 	for _, b := range []response{r, r2} {
 		if strings.Contains(b.body, dir.BindPassword) {
 			t.Fatal("credentials shown")
