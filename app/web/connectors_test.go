@@ -10,7 +10,9 @@ import (
 	"testing"
 
 	"github.com/nexplane/nexplane/app"
+	"github.com/nexplane/nexplane/app/connector/aws/awstest"
 	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
+	"github.com/nexplane/nexplane/internal/testkit"
 )
 
 // bindPassword must never appear in any page.
@@ -246,4 +248,115 @@ func TestConnectorTestAgainstDirectory(t *testing.T) {
 			t.Fatal("credentials shown")
 		}
 	}
+}
+
+// TestConnectorCreateThenTest: creating a connector tests its connection in
+// the same step; the 303 lands on the connector's page, which reports the
+// test once: passed, or failed with app's reason, how to fix it and "Test
+// again", the connector kept. Against real slapd and the AWS emulator, on
+// both stores.
+func TestConnectorCreateThenTest(t *testing.T) {
+	dir := ldaptest.Start(t)
+	srv := awstest.Start(t)
+	testkit.BothDrivers(t, func(t *testing.T, driver string) {
+		e := newEnv(t, envOpts{aws: true, hosts: true, driver: driver})
+		e.seedUser("admin@example.com", app.RoleAdmin)
+		c := e.client()
+		e.login(c, "admin@example.com")
+
+		// Several types: the form waits for the user's choice.
+		for _, path := range []string{"/connectors/new", "/connectors/new?type=ftp"} {
+			r := e.get(c, path)
+			requireContains(t, r, `data-testid="connector-type-hint"`, `name="type" value="agents" required`,
+				`name="type" value="aws" required`, `name="type" value="ldap" required`)
+			if strings.Contains(r.body, " checked required") {
+				t.Fatalf("%s: a type is chosen for the user", path)
+			}
+		}
+
+		ldapDir := func(name, password string) url.Values {
+			return typed("ldap", url.Values{"name": {name}, "type": {"ldap"}, "required_approvals": {"1"}, "url": {dir.URL},
+				"bind_dn": {dir.BindDN}, "base_dn": {dir.BaseDN}, "user_base": {dir.UserBase}, "group_base": {dir.GroupBase},
+				"ca_pem": {string(dir.CAPEM)}, "bind_password": {password}})
+		}
+		account := func(name, secret string) url.Values {
+			return typed("aws", url.Values{"name": {name}, "type": {"aws"}, "required_approvals": {"1"}, "region": {srv.Region},
+				"endpoint_url": {srv.URL}, "access_key_id": {srv.ConnectorAccessKeyID}, "secret_access_key": {secret}})
+		}
+		const wrongSecret = "WrongSecretNeverShown0123456789abcdefghij"
+		var pages []response
+		for _, tc := range []struct {
+			name string
+			form url.Values
+			want []string
+		}{
+			{"ldap passes", ldapDir("Directory", dir.BindPassword),
+				[]string{`data-testid="connector-test-ok"`, "Connection test passed: bound as " + dir.BindDN}},
+			{"ldap wrong password", ldapDir("Directory two", "not-the-password"),
+				[]string{`data-testid="connector-test-failed"`, "Connection test failed: connector &#34;Directory two&#34;: bind as " + dir.BindDN + " failed: invalid credentials",
+					`data-testid="connector-test-fix"`, `href="#connector-edit"`, `data-testid="connector-test-again"`}},
+			{"aws passes", account("Account", srv.ConnectorSecretAccessKey),
+				[]string{`data-testid="connector-test-ok"`, "Connection test passed: authenticated as " + srv.ConnectorUserARN}},
+			{"aws wrong secret", account("Account two", wrongSecret),
+				[]string{`data-testid="connector-test-failed"`, "Connection test failed: connector &#34;Account two&#34;:", `data-testid="connector-test-again"`}},
+			{"agents", typed("agents", url.Values{"name": {"Hosts"}, "type": {"agents"}, "required_approvals": {"1"}}),
+				[]string{`data-testid="connector-test-ok"`, "Connection test passed: 0 agents"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := e.post(c, "/connectors/new", tc.form)
+				m := connectorLocRe.FindStringSubmatch(r.Header.Get("Location"))
+				if r.StatusCode != http.StatusSeeOther || m == nil {
+					t.Fatalf("create: %d %q %s", r.StatusCode, r.Header.Get("Location"), r.body)
+				}
+				id, _ := strconv.ParseInt(m[1], 10, 64)
+				if _, err := e.svc.GetConnector(t.Context(), app.SystemActor("test"), id); err != nil {
+					t.Fatalf("the connector is not kept: %v", err)
+				}
+				r = e.get(c, m[0])
+				pages = append(pages, r)
+				requireContains(t, r, append([]string{"Connector " + tc.form.Get("name") + " created."}, tc.want...)...)
+				if r = e.get(c, m[0]); strings.Contains(r.body, "connector-test-ok") || strings.Contains(r.body, "connector-test-failed") {
+					t.Fatal("the test result shows again on reload")
+				}
+			})
+		}
+		for _, p := range pages {
+			for _, s := range []string{dir.BindPassword, srv.ConnectorSecretAccessKey, wrongSecret} {
+				if strings.Contains(p.body, s) {
+					t.Fatal("a secret appears in a page")
+				}
+			}
+		}
+
+		// A result shows on its own connector's page only.
+		r := e.post(c, "/connectors/new", typed("agents", url.Values{"name": {"Hosts two"}, "type": {"agents"}, "required_approvals": {"1"}}))
+		other := connectorLocRe.FindString(r.Header.Get("Location"))
+		cs, err := e.svc.ListConnectors(t.Context(), app.SystemActor("test"))
+		if err != nil || len(cs) < 2 || other == "" {
+			t.Fatalf("connectors: %d %v %q", len(cs), err, other)
+		}
+		first := "/connectors/" + strconv.FormatInt(cs[0].ID, 10)
+		if first == other {
+			first = "/connectors/" + strconv.FormatInt(cs[1].ID, 10)
+		}
+		if r := e.get(c, first); strings.Contains(r.body, `data-testid="connector-test-ok"`) {
+			t.Fatal("another connector's test result shows")
+		}
+
+		// A refused create stays on the form's address with the input,
+		// not the password; nothing is created.
+		before := len(cs)
+		r = e.post(c, "/connectors/new", ldapDir("Directory", dir.BindPassword))
+		if r.StatusCode != http.StatusConflict {
+			t.Fatalf("duplicate name: %d %s", r.StatusCode, r.body)
+		}
+		requireContains(t, r, `data-testid="connector-form-error"`, `action="/connectors/new"`, `value="ldap" checked required`,
+			`name="name" value="Directory"`, `value="`+dir.URL+`"`)
+		if strings.Contains(r.body, dir.BindPassword) {
+			t.Fatal("the password is echoed")
+		}
+		if cs, _ := e.svc.ListConnectors(t.Context(), app.SystemActor("test")); len(cs) != before {
+			t.Fatalf("a refused create wrote: %d connectors, want %d", len(cs), before)
+		}
+	})
 }
