@@ -346,8 +346,7 @@ func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *ses
 		h.log.ErrorContext(r.Context(), "test new connector", "connector", c.ID, "err", err)
 		res = views.ConnectorTestResult{Ran: true, Message: "the test could not run: " + app.ErrMessage(err)}
 	}
-	h.addFlash(w, r, a, fmt.Sprintf("Connector %s created.", c.Name))
-	h.showTestResult(w, r, a, c.ID, res)
+	h.showTestResult(w, r, a, c.ID, res, fmt.Sprintf("Connector %s created.", c.Name))
 }
 
 // connectorDetailView builds the detail page of c. form, when non-nil,
@@ -454,11 +453,12 @@ func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *sessi
 		return
 	}
 	if isHTMX(r) {
+		// app just let this user test it, so it offers testing again.
 		res.ConnectorID, res.CanTest = strconv.FormatInt(id, 10), true
 		h.render(w, r, http.StatusOK, views.ConnectorTestBox(res), views.ConnectorTestFragment)
 		return
 	}
-	h.showTestResult(w, r, a, id, res)
+	h.showTestResult(w, r, a, id, res, "")
 }
 
 // connectionTest runs connector id's connection test. A test that ran and
@@ -486,16 +486,20 @@ type testFlash struct {
 	Message string `json:"message"`
 }
 
-// showTestResult keeps res for connector id's page and sends the browser
-// there.
-func (h *handler) showTestResult(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, res views.ConnectorTestResult) {
+// showTestResult keeps res (and flash, when not empty) for connector id's
+// page and sends the browser there.
+func (h *handler) showTestResult(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, res views.ConnectorTestResult, flash string) {
 	b, err := json.Marshal(testFlash{ID: id, OK: res.OK, Message: res.Message})
 	if err == nil {
 		a.sess.AddFlash(string(b), testResultKey)
+		if flash != "" {
+			a.sess.AddFlash(flash, flashKey)
+		}
 		err = a.sess.Save(r, w)
 	}
 	if err != nil {
-		// The test ran; only its report is lost, and testing again is a click.
+		// What was asked for happened; only its report is lost, and
+		// testing again is a click.
 		h.log.WarnContext(r.Context(), "save connector test result", "err", err)
 	}
 	redirect(w, r, "/connectors/"+strconv.FormatInt(id, 10))
@@ -524,7 +528,7 @@ func (h *handler) popTestResult(w http.ResponseWriter, r *http.Request, a *sessi
 }
 
 // renderConnectorPage shows a connector's page with the outcome of an
-// action on it, which set fills in (the no-JavaScript path of test and sync).
+// action on it, which set fills in (the no-JavaScript path of sync).
 func (h *handler) renderConnectorPage(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, set func(v *views.ConnectorDetailView)) {
 	c, err := h.svc.GetConnector(r.Context(), a.actor, id)
 	if err != nil {
