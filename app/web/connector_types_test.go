@@ -92,6 +92,9 @@ func TestConnectorFormFollowsSpec(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if spec.Description == "" {
+				t.Fatal("the type has no description for the type choice")
+			}
 			want := append(fieldNames(spec.Config()), fieldNames(spec.Secrets())...)
 			var pages []response
 			r := e.get(c, "/connectors/new?type="+tc.typ)
