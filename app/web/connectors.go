@@ -160,10 +160,10 @@ func enteredValues(typ string, spec app.ConfigSpec, form url.Values) map[string]
 }
 
 // settingsJSON turns the posted form into the config (or credentials)
-// object of fields of type typ; other types' inputs are ignored. Empty inputs are left out, so the driver's default
-// applies; a list or map input that was posted empty means "none". A
-// number that does not parse goes as text, for app to refuse by name.
-// nil means no field had a value.
+// object of fields of type typ; other types' inputs are ignored. Empty
+// inputs are left out, so the driver's default applies; a list or map input
+// that was posted empty means "none". A number that does not parse goes as
+// text, for app to refuse by name. nil means no field had a value.
 func settingsJSON(typ string, fields []app.ConfigField, form url.Values) (json.RawMessage, error) {
 	obj := map[string]any{}
 	for _, f := range fields {
