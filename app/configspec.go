@@ -63,8 +63,11 @@ func (f ConfigField) HelpText() string {
 // console builds its form from it and app checks submitted values against
 // it, so a new connector type needs no code outside its own package.
 type ConfigSpec struct {
-	Label  string // what the type is called in the console, e.g. "LDAP directory"
-	Fields []ConfigField
+	Label string // what the type is called in the console, e.g. "LDAP directory"
+	// Description is one sentence for the console's type choice: what the
+	// type connects and what it needs.
+	Description string
+	Fields      []ConfigField
 }
 
 // Config returns the non-secret fields, in order.

@@ -47,8 +47,11 @@ type ConnectorForm struct {
 	Action string
 	Name   string
 	Type   string
-	// Types are the connector types this server can create (creation only).
-	Types             []Option
+	// Types are the connector types this server can create (creation only),
+	// each with its own settings; the form shows those of the checked one.
+	Types []ConnectorTypeChoice
+	// Fields and Secrets are the settings of the edited connector's type
+	// (editing only).
 	Fields            []FormField
 	Secrets           []FormField
 	RequiredApprovals string
@@ -57,11 +60,26 @@ type ConnectorForm struct {
 	Error             string
 }
 
+// ConnectorTypeChoice is one type of the create form's type choice with the
+// inputs of its settings. Input names carry the type ("ldap.url"), so every
+// type's inputs can be on the page at once and only the chosen one's count.
+type ConnectorTypeChoice struct {
+	Value       string
+	Label       string
+	Description string
+	Checked     bool
+	Fields      []FormField
+	Secrets     []FormField
+}
+
 // ConnectorTestResult is the outcome of a connection test.
 type ConnectorTestResult struct {
 	Ran     bool
 	OK      bool
 	Message string
+	// ConnectorID and CanTest offer "Test again" after a failure.
+	ConnectorID string
+	CanTest     bool
 }
 
 // ConnectorDetailView is one connector: its facts, the test box, the edit

@@ -193,10 +193,21 @@ func TestChangeLivePollsOnlyWhileExecuting(t *testing.T) {
 }
 
 func TestSecretInputsNeverCarryValues(t *testing.T) {
-	html := render(t, views.NewConnectorPage(views.Page{User: &views.CurrentUser{Email: "a@example.com"}}, views.ConnectorForm{
-		Action: "/connectors", Secrets: []views.FormField{{Name: "bind_password", Kind: views.KindPassword, Value: "leak-me"}}}))
-	if strings.Contains(html, "leak-me") {
-		t.Fatal("a password input rendered its value")
+	p := views.Page{User: &views.CurrentUser{Email: "a@example.com"}}
+	secret := []views.FormField{{Name: "ldap.bind_password", Kind: views.KindPassword, Value: "leak-me"}}
+	for name, page := range map[string]templ.Component{
+		"create": views.NewConnectorPage(p, views.ConnectorForm{Action: "/connectors/new",
+			Types: []views.ConnectorTypeChoice{{Value: "ldap", Label: "LDAP directory", Checked: true, Secrets: secret}}}),
+		"edit": views.ConnectorDetailPage(p, views.ConnectorDetailView{ID: "1", Actions: views.ConnectorActions{Edit: true},
+			Form: views.ConnectorForm{ID: "1", Action: "/connectors/1", Type: "ldap", Secrets: secret}}),
+	} {
+		html := render(t, page)
+		if !strings.Contains(html, `name="ldap.bind_password"`) {
+			t.Fatalf("%s: the password input is missing", name)
+		}
+		if strings.Contains(html, "leak-me") {
+			t.Fatalf("%s: a password input rendered its value", name)
+		}
 	}
 }
 

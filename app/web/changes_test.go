@@ -488,7 +488,7 @@ func TestNewRoutesRefuseCrossOrigin(t *testing.T) {
 	path := e.createChange(admin, conn.ID, "CSRF target", uidOp("ldap.user.disable", "bob"))
 	cid := "/connectors/" + strconv.FormatInt(conn.ID, 10)
 	before, _ := e.svc.ListAudit(context.Background(), app.SystemActor("test"), app.AuditQuery{})
-	paths := []string{"/connectors", cid, cid + "/test", cid + "/delete", "/changes", path + "/edit", path + "/submit",
+	paths := []string{"/connectors/new", cid, cid + "/test", cid + "/delete", "/changes", path + "/edit", path + "/submit",
 		path + "/approve", path + "/reject", path + "/cancel", path + "/execute", path + "/emergency", path + "/resume",
 		path + "/review", path + "/operations/1/reveal"}
 	// A form that would do something if it got through: the delete is

@@ -26,15 +26,29 @@ func (h *handler) connectorSpec(typ string) app.ConfigSpec {
 	return spec
 }
 
-// typeOptions lists the registry's connector types for the type choice.
-func (h *handler) typeOptions(selected string) []views.Option {
+// typeChoices is the create form's type choice: every registered type with
+// its settings, showing its defaults, or entered for the chosen type when
+// the form comes back with an error.
+func (h *handler) typeChoices(chosen string, entered map[string]string) []views.ConnectorTypeChoice {
 	types := h.svc.Registry().DriverTypes()
-	out := make([]views.Option, 0, len(types))
+	out := make([]views.ConnectorTypeChoice, 0, len(types))
 	for _, typ := range types {
-		out = append(out, views.Option{Value: typ, Label: h.connectorSpec(typ).Label + " (" + typ + ")", Selected: typ == selected})
+		spec := h.connectorSpec(typ)
+		values := defaultValues(spec)
+		if typ == chosen && entered != nil {
+			values = entered
+		}
+		f := connectorForm(typ, spec, values)
+		out = append(out, views.ConnectorTypeChoice{Value: typ, Label: spec.Label, Description: spec.Description,
+			Checked: typ == chosen, Fields: f.Fields, Secrets: f.Secrets})
 	}
 	return out
 }
+
+// settingName is the form name of a setting of a connector type. The type
+// in it keeps the create form's types apart: several have a setting of the
+// same name, and every type's inputs are in the one form.
+func settingName(typ, field string) string { return typ + "." + field }
 
 // inputKind is how the console renders a setting.
 func inputKind(f app.ConfigField) string {
@@ -51,13 +65,14 @@ func inputKind(f app.ConfigField) string {
 	return views.KindText
 }
 
-// settingInputs renders settings with their values as form text (see
-// formText). Secret inputs never get a value.
-func settingInputs(fields []app.ConfigField, values map[string]string) []views.FormField {
+// settingInputs renders settings of connector type typ with their values as
+// form text (see formText). Secret inputs never get a value.
+func settingInputs(typ string, fields []app.ConfigField, values map[string]string) []views.FormField {
 	out := make([]views.FormField, 0, len(fields))
 	for _, f := range fields {
-		fd := views.FormField{ID: "connector-" + strings.ReplaceAll(f.Name, "_", "-"), Name: f.Name, Label: f.Label,
-			Kind: inputKind(f), Help: f.HelpText(), Required: f.Required && !f.Secret, TestID: "connector-field-" + f.Name}
+		fd := views.FormField{ID: "connector-" + typ + "-" + strings.ReplaceAll(f.Name, "_", "-"), Name: settingName(typ, f.Name),
+			Label: f.Label, Kind: inputKind(f), Help: f.HelpText(), Required: f.Required && !f.Secret,
+			TestID: "connector-field-" + typ + "-" + f.Name}
 		if !f.Secret {
 			fd.Value = values[f.Name]
 			fd.Checked = fd.Kind == views.KindCheckbox && fd.Value == "true"
@@ -67,10 +82,10 @@ func settingInputs(fields []app.ConfigField, values map[string]string) []views.F
 	return out
 }
 
-// connectorForm is the create or edit form of a connector of spec's type
+// connectorForm is the settings part of the form of a connector of type typ
 // showing values (form text by field name).
-func connectorForm(spec app.ConfigSpec, values map[string]string) views.ConnectorForm {
-	return views.ConnectorForm{Fields: settingInputs(spec.Config(), values), Secrets: settingInputs(spec.Secrets(), nil)}
+func connectorForm(typ string, spec app.ConfigSpec, values map[string]string) views.ConnectorForm {
+	return views.ConnectorForm{Fields: settingInputs(typ, spec.Config(), values), Secrets: settingInputs(typ, spec.Secrets(), nil)}
 }
 
 // formText is a setting's JSON value as a form shows it: lists one item a
@@ -129,12 +144,12 @@ func defaultValues(spec app.ConfigSpec) map[string]string {
 	return out
 }
 
-// enteredValues keeps what was entered in the config fields (never the
-// secret ones) to show the form again after an error.
-func enteredValues(spec app.ConfigSpec, form url.Values) map[string]string {
+// enteredValues keeps what was entered in the config fields of type typ
+// (never the secret ones) to show the form again after an error.
+func enteredValues(typ string, spec app.ConfigSpec, form url.Values) map[string]string {
 	out := map[string]string{}
 	for _, f := range spec.Config() {
-		if v, ok := form[f.Name]; ok && len(v) > 0 {
+		if v, ok := form[settingName(typ, f.Name)]; ok && len(v) > 0 {
 			out[f.Name] = v[0]
 			if f.Type == app.ConfigBool && v[0] != "" {
 				out[f.Name] = "true"
@@ -145,14 +160,14 @@ func enteredValues(spec app.ConfigSpec, form url.Values) map[string]string {
 }
 
 // settingsJSON turns the posted form into the config (or credentials)
-// object of fields. Empty inputs are left out, so the driver's default
-// applies; a list or map input that was posted empty means "none". A
-// number that does not parse goes as text, for app to refuse by name.
-// nil means no field had a value.
-func settingsJSON(fields []app.ConfigField, form url.Values) (json.RawMessage, error) {
+// object of fields of type typ; other types' inputs are ignored. Empty
+// inputs are left out, so the driver's default applies; a list or map input
+// that was posted empty means "none". A number that does not parse goes as
+// text, for app to refuse by name. nil means no field had a value.
+func settingsJSON(typ string, fields []app.ConfigField, form url.Values) (json.RawMessage, error) {
 	obj := map[string]any{}
 	for _, f := range fields {
-		vs, posted := form[f.Name]
+		vs, posted := form[settingName(typ, f.Name)]
 		if !posted || len(vs) == 0 {
 			continue
 		}
@@ -210,8 +225,8 @@ func settingsJSON(fields []app.ConfigField, form url.Values) (json.RawMessage, e
 }
 
 // configJSON is the posted config object; {} when every input was empty.
-func configJSON(spec app.ConfigSpec, form url.Values) (json.RawMessage, error) {
-	cfg, err := settingsJSON(spec.Config(), form)
+func configJSON(typ string, spec app.ConfigSpec, form url.Values) (json.RawMessage, error) {
+	cfg, err := settingsJSON(typ, spec.Config(), form)
 	if cfg == nil && err == nil {
 		cfg = json.RawMessage(`{}`)
 	}
@@ -248,22 +263,24 @@ func (h *handler) listConnectors(w http.ResponseWriter, r *http.Request, a *sess
 	h.render(w, r, http.StatusOK, views.ConnectorsPage(h.page(a, "Connectors", views.NavConnectors, h.popFlash(w, r, a)), v))
 }
 
-// newConnectorForm is the create form for ?type= (default: the first type),
-// showing the type's defaults.
+// newConnectorForm is the create form. ?type= picks a type (links from
+// elsewhere); a server with one type picks it; otherwise the user does.
 func (h *handler) newConnectorForm(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	if !h.requireConnectorAdmin(w, r, a) {
 		return
 	}
 	typ := r.URL.Query().Get("type")
-	if types := h.svc.Registry().DriverTypes(); typ == "" && len(types) > 0 {
+	if types := h.svc.Registry().DriverTypes(); len(types) == 1 {
 		typ = types[0]
 	}
-	h.renderNewConnector(w, r, a, http.StatusOK, typ, "", "1", defaultValues(h.connectorSpec(typ)), "")
+	h.renderNewConnector(w, r, a, http.StatusOK, typ, "", "1", nil, "")
 }
 
-func (h *handler) renderNewConnector(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, typ, name, approvals string, values map[string]string, msg string) {
-	f := connectorForm(h.connectorSpec(typ), values)
-	f.Action, f.Name, f.Type, f.Types, f.RequiredApprovals, f.Error = "/connectors", name, typ, h.typeOptions(typ), approvals, msg
+// renderNewConnector shows the create form with typ chosen and entered (nil:
+// the defaults) in its settings.
+func (h *handler) renderNewConnector(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, typ, name, approvals string, entered map[string]string, msg string) {
+	f := views.ConnectorForm{Action: newConnectorPath, Name: name, Type: typ, Types: h.typeChoices(typ, entered),
+		RequiredApprovals: approvals, Error: msg}
 	if len(f.Types) == 0 {
 		f.Error = "This server has no connector types compiled in."
 	}
@@ -283,8 +300,14 @@ func parseApprovals(s string) (*int, error) {
 	return &n, nil
 }
 
-// createConnector adds a connector. A refused input shows the form again
-// with the message and the config entered, never the credentials.
+// newConnectorPath is the create form's address; it posts to itself, so a
+// refused form stays where it was.
+const newConnectorPath = "/connectors/new"
+
+// createConnector adds a connector and tests its connection at once; the
+// connector's page shows how the test went. A refused input shows the form
+// again with the message and the config entered, never the credentials.
+// A failed test keeps the connector: its page says how to fix it.
 func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	if !h.parseForm(w, r, a) {
 		return
@@ -295,9 +318,9 @@ func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *ses
 	name, approvals := form.Get("name"), form.Get("required_approvals")
 	in := app.ConnectorInput{Name: strings.TrimSpace(name), Type: typ}
 	var creds json.RawMessage
-	cfg, err := configJSON(spec, form)
+	cfg, err := configJSON(typ, spec, form)
 	if err == nil {
-		creds, err = settingsJSON(spec.Secrets(), form)
+		creds, err = settingsJSON(typ, spec.Secrets(), form)
 	}
 	if err == nil {
 		in.RequiredApprovals, err = parseApprovals(approvals)
@@ -314,11 +337,16 @@ func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *ses
 			h.renderError(w, r, a, err)
 			return
 		}
-		h.renderNewConnector(w, r, a, httpx.Status(code), typ, name, approvals, enteredValues(spec, form), app.ErrMessage(err))
+		h.renderNewConnector(w, r, a, httpx.Status(code), typ, name, approvals, enteredValues(typ, spec, form), app.ErrMessage(err))
 		return
 	}
-	h.addFlash(w, r, a, fmt.Sprintf("Connector %s created.", c.Name))
-	redirect(w, r, "/connectors/"+strconv.FormatInt(c.ID, 10))
+	res, err := h.connectionTest(r.Context(), a, c.ID)
+	if err != nil {
+		// The connector exists; only the report of its test is lost.
+		h.log.ErrorContext(r.Context(), "test new connector", "connector", c.ID, "err", err)
+		res = views.ConnectorTestResult{Ran: true, Message: "the test could not run: " + app.ErrMessage(err)}
+	}
+	h.showTestResult(w, r, a, c.ID, res, fmt.Sprintf("Connector %s created.", c.Name))
 }
 
 // connectorDetailView builds the detail page of c. form, when non-nil,
@@ -334,13 +362,14 @@ func (h *handler) connectorDetailView(ctx context.Context, a *sessionUser, c *ap
 	if form != nil {
 		v.Form = *form
 	} else {
-		v.Form = connectorForm(h.connectorSpec(c.Type), storedValues(c.Config))
+		v.Form = connectorForm(c.Type, h.connectorSpec(c.Type), storedValues(c.Config))
 		v.Form.ID, v.Form.Action, v.Form.Name, v.Form.Type, v.Form.RequiredApprovals = id, "/connectors/"+id, c.Name, c.Type, v.RequiredApprovals
 	}
 	v.Form.CredentialsSet, v.Form.CredentialsAt = v.CredentialsSet, v.CredentialsAt
 	acts := h.svc.ConnectorActions(a.actor, c)
 	v.Actions = views.ConnectorActions{Edit: acts.Allowed(app.ActionEdit), Test: acts.Allowed(app.ActionTest),
 		Sync: acts.Allowed(app.ActionSync), Delete: acts.Allowed(app.ActionDelete)}
+	v.Test.ConnectorID, v.Test.CanTest = id, v.Actions.Test
 	return v
 }
 
@@ -355,8 +384,12 @@ func (h *handler) connectorDetail(w http.ResponseWriter, r *http.Request, a *ses
 		h.renderError(w, r, a, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, views.ConnectorDetailPage(h.page(a, "Connector "+c.Name, views.NavConnectors, h.popFlash(w, r, a)),
-		h.connectorDetailView(r.Context(), a, c, nil)))
+	v := h.connectorDetailView(r.Context(), a, c, nil)
+	if t, ok := h.popTestResult(w, r, a, c.ID); ok {
+		t.ConnectorID, t.CanTest = v.Test.ConnectorID, v.Test.CanTest
+		v.Test = t
+	}
+	h.render(w, r, http.StatusOK, views.ConnectorDetailPage(h.page(a, "Connector "+c.Name, views.NavConnectors, h.popFlash(w, r, a)), v))
 }
 
 // updateConnector saves the edit form. Empty secret fields keep the stored
@@ -376,9 +409,9 @@ func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *ses
 	name, approvals := strings.TrimSpace(form.Get("name")), form.Get("required_approvals")
 	patch := app.ConnectorPatch{Name: &name}
 	var creds json.RawMessage
-	patch.Config, err = configJSON(spec, form)
+	patch.Config, err = configJSON(cur.Type, spec, form)
 	if err == nil {
-		creds, err = settingsJSON(spec.Secrets(), form)
+		creds, err = settingsJSON(cur.Type, spec.Secrets(), form)
 		patch.Credentials = creds
 	}
 	if err == nil {
@@ -396,7 +429,7 @@ func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *ses
 			return
 		}
 		sid := strconv.FormatInt(cur.ID, 10)
-		f := connectorForm(spec, enteredValues(spec, form))
+		f := connectorForm(cur.Type, spec, enteredValues(cur.Type, spec, form))
 		f.ID, f.Action, f.Name, f.Type, f.RequiredApprovals, f.Error = sid, "/connectors/"+sid, form.Get("name"), cur.Type, approvals, app.ErrMessage(err)
 		h.render(w, r, httpx.Status(code), views.ConnectorDetailPage(h.page(a, "Connector "+cur.Name, views.NavConnectors, ""),
 			h.connectorDetailView(r.Context(), a, cur, &f)))
@@ -407,33 +440,95 @@ func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *ses
 }
 
 // testConnector runs the connection test. htmx gets the result box only;
-// without JavaScript the detail page shows it. A failed test is still a
-// 200: the test ran, its box says how it went.
+// without JavaScript the browser is sent to the connector's page, which
+// shows the result once.
 func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "connector")
 	if !ok {
 		return
 	}
-	msg, err := h.svc.TestConnector(r.Context(), a.actor, id)
-	res := views.ConnectorTestResult{Ran: true, OK: err == nil, Message: msg}
+	res, err := h.connectionTest(r.Context(), a, id)
 	if err != nil {
-		switch app.ErrCode(err) {
-		case app.EUNAVAILABLE, app.EINVALID:
-			res.Message = app.ErrMessage(err)
-		default:
-			h.renderError(w, r, a, err)
-			return
-		}
+		h.renderError(w, r, a, err)
+		return
 	}
 	if isHTMX(r) {
+		// app just let this user test it, so it offers testing again.
+		res.ConnectorID, res.CanTest = strconv.FormatInt(id, 10), true
 		h.render(w, r, http.StatusOK, views.ConnectorTestBox(res), views.ConnectorTestFragment)
 		return
 	}
-	h.renderConnectorPage(w, r, a, id, func(v *views.ConnectorDetailView) { v.Test = res })
+	h.showTestResult(w, r, a, id, res, "")
+}
+
+// connectionTest runs connector id's connection test. A test that ran and
+// failed is a result (its message is app's readable reason), not an error.
+func (h *handler) connectionTest(ctx context.Context, a *sessionUser, id int64) (views.ConnectorTestResult, error) {
+	msg, err := h.svc.TestConnector(ctx, a.actor, id)
+	if err == nil {
+		return views.ConnectorTestResult{Ran: true, OK: true, Message: msg}, nil
+	}
+	switch app.ErrCode(err) {
+	case app.EUNAVAILABLE, app.EINVALID:
+		return views.ConnectorTestResult{Ran: true, Message: app.ErrMessage(err)}, nil
+	}
+	return views.ConnectorTestResult{}, err
+}
+
+// testResultKey holds a connection test's result for the connector's page
+// to show once after the redirect (post/redirect/get).
+const testResultKey = "connector-test"
+
+// testFlash is a test result on its way to connector ID's page.
+type testFlash struct {
+	ID      int64  `json:"id"`
+	OK      bool   `json:"ok"`
+	Message string `json:"message"`
+}
+
+// showTestResult keeps res (and flash, when not empty) for connector id's
+// page and sends the browser there.
+func (h *handler) showTestResult(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, res views.ConnectorTestResult, flash string) {
+	b, err := json.Marshal(testFlash{ID: id, OK: res.OK, Message: res.Message})
+	if err == nil {
+		a.sess.AddFlash(string(b), testResultKey)
+		if flash != "" {
+			a.sess.AddFlash(flash, flashKey)
+		}
+		err = a.sess.Save(r, w)
+	}
+	if err != nil {
+		// What was asked for happened; only its report is lost, and
+		// testing again is a click.
+		h.log.WarnContext(r.Context(), "save connector test result", "err", err)
+	}
+	redirect(w, r, "/connectors/"+strconv.FormatInt(id, 10))
+}
+
+// popTestResult returns and removes the pending test result of connector
+// id. One of another connector (a page left before it showed) is dropped.
+func (h *handler) popTestResult(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64) (views.ConnectorTestResult, bool) {
+	fl := a.sess.Flashes(testResultKey)
+	if len(fl) == 0 {
+		return views.ConnectorTestResult{}, false
+	}
+	if err := a.sess.Save(r, w); err != nil {
+		h.log.WarnContext(r.Context(), "clear connector test result", "err", err)
+	}
+	var res views.ConnectorTestResult
+	found := false
+	for _, f := range fl {
+		s, _ := f.(string)
+		var t testFlash
+		if json.Unmarshal([]byte(s), &t) == nil && t.ID == id {
+			res, found = views.ConnectorTestResult{Ran: true, OK: t.OK, Message: t.Message}, true
+		}
+	}
+	return res, found
 }
 
 // renderConnectorPage shows a connector's page with the outcome of an
-// action on it, which set fills in (the no-JavaScript path of test and sync).
+// action on it, which set fills in (the no-JavaScript path of sync).
 func (h *handler) renderConnectorPage(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, set func(v *views.ConnectorDetailView)) {
 	c, err := h.svc.GetConnector(r.Context(), a.actor, id)
 	if err != nil {

@@ -66,6 +66,8 @@ type envOpts struct {
 	// api serves the JSON API under /api/ beside the console, over the
 	// same service, as the server does.
 	api bool
+	// driver picks the store (testkit.Options.Driver; see BothDrivers).
+	driver string
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
@@ -86,6 +88,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		Agents:    o.agents,
 		Engine:    &engine.Config{Poll: 100 * time.Millisecond},
 		Configure: func(c *app.Config) { c.Limiter = o.limiter },
+		Driver:    o.driver,
 	})
 	svc, clock, log := k.Service, k.Clock, k.Log
 	e := &env{t: t, svc: svc, clock: clock, ca: k.CA, db: k.DB}

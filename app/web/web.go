@@ -125,7 +125,7 @@ func (h *handler) routes(mux *http.ServeMux) {
 
 	mux.Handle("GET /connectors", h.authed(h.listConnectors))
 	mux.Handle("GET /connectors/new", h.authed(h.newConnectorForm))
-	mux.Handle("POST /connectors", h.authed(h.createConnector))
+	mux.Handle("POST /connectors/new", h.authed(h.createConnector))
 	mux.Handle("GET /connectors/{id}", h.authed(h.connectorDetail))
 	mux.Handle("POST /connectors/{id}", h.authed(h.updateConnector))
 	mux.Handle("POST /connectors/{id}/test", h.authed(h.testConnector))

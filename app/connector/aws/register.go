@@ -10,10 +10,13 @@ func Register(r *app.Registry) {
 	}
 }
 
+// description is what the console's type choice says about this type.
+const description = "IAM users, access keys, groups and policies of one AWS account. Needs a region and the access key of an IAM user allowed to manage IAM."
+
 // ConfigSpec describes the AWS config and credentials. The region and the
 // endpoint decide where the access key is sent.
 func (Driver) ConfigSpec() app.ConfigSpec {
-	return app.ConfigSpec{Label: "AWS account", Fields: []app.ConfigField{
+	return app.ConfigSpec{Label: "AWS account", Description: description, Fields: []app.ConfigField{
 		{Name: "region", Label: "Region", Type: app.ConfigText, Required: true, Locates: true, Help: "e.g. eu-central-1"},
 		{Name: "endpoint_url", Label: "Endpoint URL", Type: app.ConfigText, Locates: true,
 			Help: "Optional: a VPC endpoint, an air-gapped partition or an emulator; empty means AWS's public endpoints. https:// (http:// only on this machine)"},

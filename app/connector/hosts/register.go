@@ -13,10 +13,13 @@ func Register(r *app.Registry, drv Driver) {
 	}
 }
 
+// description is what the console's type choice says about this type.
+const description = "Local users and SSH keys on Linux hosts, through Nexplane agents. Needs no credentials: enroll the hosts' agents under Agents; labels pick which ones."
+
 // ConfigSpec describes the hosts config. There are no credentials: agents
 // authenticate with their own certificates.
 func (Driver) ConfigSpec() app.ConfigSpec {
-	return app.ConfigSpec{Label: "Hosts run by agents", Fields: []app.ConfigField{
+	return app.ConfigSpec{Label: "Hosts run by agents", Description: description, Fields: []app.ConfigField{
 		{Name: "labels", Label: "Agent labels", Type: app.ConfigMap,
 			Help: "key=value, one per line: the connector's agents carry all of them; empty selects every enrolled agent"},
 		{Name: "timeout", Label: "Operation timeout", Type: app.ConfigText, Default: formatDuration(DefaultTimeout),

@@ -10,10 +10,13 @@ func Register(r *app.Registry) {
 	}
 }
 
+// description is what the console's type choice says about this type.
+const description = "Users and groups of an LDAP directory such as OpenLDAP. Needs the server's URL, a service account (bind DN and password) and where users and groups live."
+
 // ConfigSpec describes the LDAP config and credentials. The URL, the bind
 // DN and the TLS settings decide who receives the bind password.
 func (Driver) ConfigSpec() app.ConfigSpec {
-	return app.ConfigSpec{Label: "LDAP directory", Fields: []app.ConfigField{
+	return app.ConfigSpec{Label: "LDAP directory", Description: description, Fields: []app.ConfigField{
 		{Name: "url", Label: "URL", Type: app.ConfigText, Required: true, Locates: true,
 			Help: "ldap://host:389 (StartTLS is required) or ldaps://host:636"},
 		{Name: "bind_dn", Label: "Bind DN", Type: app.ConfigText, Required: true, Locates: true,
