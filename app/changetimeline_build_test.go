@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -79,5 +80,24 @@ func TestBuildChangeTimelineDurations(t *testing.T) {
 	if !cut.Truncated || len(cut.Entries) != 2 || cut.Entries[0].Revision != 0 || cut.Entries[1].Revision != 7 ||
 		cut.Entries[1].RequiredApprovals != 2 || cut.Duration != 0 {
 		t.Errorf("cut-off timeline %+v", cut)
+	}
+}
+
+// TestTimelineCoversChangeEvents: every audit event about one change
+// request is a timeline step, so a new event cannot silently go missing
+// from the page. change.secrets_expired names no single request.
+func TestTimelineCoversChangeEvents(t *testing.T) {
+	for _, ev := range AuditEvents {
+		if !strings.HasPrefix(ev, "change.") || ev == "change.secrets_expired" {
+			continue
+		}
+		if _, ok := timelineKinds[ev]; !ok {
+			t.Errorf("audit event %s has no timeline step", ev)
+		}
+	}
+	for ev := range timelineKinds {
+		if !IsAuditEvent(ev) {
+			t.Errorf("timeline step for %s, which is not a catalogued audit event", ev)
+		}
 	}
 }
