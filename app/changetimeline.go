@@ -91,8 +91,10 @@ type TimelineEntry struct {
 	// Reconciled marks an operation found already applied after a stop.
 	Reconciled bool
 	// Duration is an operation's run (its start to its end) or the whole
-	// execution's (to the final result); 0 when unknown.
+	// execution's (to the final result) when Timed; an operation found
+	// already applied has none.
 	Duration time.Duration
+	Timed    bool
 	// Reason says why: a failed operation's error, a requeue's cause, an
 	// interruption's or a shortfall's reason, a summary of what was done.
 	Reason string
@@ -111,9 +113,10 @@ type ChangeTimeline struct {
 	// ran); EmergencyExecution that they did so without approvals.
 	ExecutedBy         string
 	EmergencyExecution bool
-	// Duration runs from the execution's start to its final result; 0
-	// while it runs or when it never ran.
-	Duration time.Duration
+	// Duration runs from the execution's start to its final result, once
+	// ExecutionEnded.
+	Duration       time.Duration
+	ExecutionEnded bool
 }
 
 // ChangeTimeline returns a change request and its history, built from its
@@ -214,14 +217,14 @@ func buildChangeTimeline(c *ChangeRequest, recs []AuditEvent, truncated bool) *C
 				e.Outcome, e.Reason = string(OpFailed), p.Error
 			}
 			if at, ok := started[p.OperationID]; ok && !e.Reconciled {
-				e.Duration = r.At.Sub(at)
+				e.Duration, e.Timed = r.At.Sub(at), true
 			}
 			delete(started, p.OperationID)
 		case TimelineFinished:
 			e.Outcome = r.Event[len("change."):]
 			e.Reason = p.Reason
 			if !c.StartedAt.IsZero() && !c.FinishedAt.IsZero() {
-				e.Duration = c.FinishedAt.Sub(c.StartedAt)
+				e.Duration, e.Timed = c.FinishedAt.Sub(c.StartedAt), true
 			}
 		}
 		if p.OperationID != 0 {
@@ -230,7 +233,7 @@ func buildChangeTimeline(c *ChangeRequest, recs []AuditEvent, truncated bool) *C
 		tl.Entries = append(tl.Entries, e)
 	}
 	if c.State.Terminal() && !c.StartedAt.IsZero() && !c.FinishedAt.IsZero() {
-		tl.Duration = c.FinishedAt.Sub(c.StartedAt)
+		tl.Duration, tl.ExecutionEnded = c.FinishedAt.Sub(c.StartedAt), true
 	}
 	return tl
 }

@@ -59,7 +59,8 @@ func TestBuildChangeTimelineDurations(t *testing.T) {
 	}
 	for i, w := range wants {
 		e := tl.Entries[i]
-		if e.Kind != w.kind || e.Duration != w.duration || e.Reason != w.reason || e.Reconciled != w.reconciled {
+		timed := e.Kind == TimelineFinished || e.Kind == TimelineOperationFinished && !w.reconciled
+		if e.Kind != w.kind || e.Duration != w.duration || e.Timed != timed || e.Reason != w.reason || e.Reconciled != w.reconciled {
 			t.Errorf("entry %d = %s %s %q reconciled=%v, want %s %s %q reconciled=%v", i, e.Kind, e.Duration, e.Reason,
 				e.Reconciled, w.kind, w.duration, w.reason, w.reconciled)
 		}
@@ -67,7 +68,7 @@ func TestBuildChangeTimelineDurations(t *testing.T) {
 	if op := tl.Entries[8].Operation; op == nil || op.Number != 2 || op.Type != "a.two" {
 		t.Errorf("reconciled entry's operation %+v", op)
 	}
-	if tl.Duration != 85*time.Second || tl.ExecutedBy != "op@example.com" || tl.EmergencyExecution {
+	if tl.Duration != 85*time.Second || !tl.ExecutionEnded || tl.ExecutedBy != "op@example.com" || tl.EmergencyExecution {
 		t.Errorf("duration %s executed by %q emergency %v", tl.Duration, tl.ExecutedBy, tl.EmergencyExecution)
 	}
 
@@ -78,7 +79,7 @@ func TestBuildChangeTimelineDurations(t *testing.T) {
 		rec(1, user, "change.approved", `{"revision":7,"comment":"ok","approvals":1,"required_approvals":2}`),
 	}, true)
 	if !cut.Truncated || len(cut.Entries) != 2 || cut.Entries[0].Revision != 0 || cut.Entries[1].Revision != 7 ||
-		cut.Entries[1].RequiredApprovals != 2 || cut.Duration != 0 {
+		cut.Entries[1].RequiredApprovals != 2 || cut.ExecutionEnded {
 		t.Errorf("cut-off timeline %+v", cut)
 	}
 }

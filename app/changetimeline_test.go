@@ -55,7 +55,8 @@ func requireSteps(t *testing.T, tl *app.ChangeTimeline, want []step) {
 // TestChangeTimeline walks requests through their lives with a real engine
 // against a real slapd and reads their timelines: created, edited,
 // submitted, approved (with the revision), executed with two operations
-// that succeed; one whose second operation fails; an emergency one. Who
+// that succeed; one whose second operation fails; an emergency one; a
+// rejected one. Who
 // cannot read the request cannot read its timeline.
 func TestChangeTimeline(t *testing.T) {
 	testkit.BothDrivers(t, func(t *testing.T, driver string) {
@@ -137,7 +138,7 @@ func TestChangeTimeline(t *testing.T) {
 			t.Errorf("first operation's end %+v", e)
 		}
 		// The engine ran at one frozen instant after execute was asked.
-		if want := tl.Change.FinishedAt.Sub(tl.Change.StartedAt); tl.Duration != want || tl.Change.StartedAt.IsZero() {
+		if want := tl.Change.FinishedAt.Sub(tl.Change.StartedAt); tl.Duration != want || !tl.ExecutionEnded || tl.Change.StartedAt.IsZero() {
 			t.Errorf("duration %s, want %s (started %s)", tl.Duration, want, tl.Change.StartedAt)
 		}
 
@@ -189,6 +190,24 @@ func TestChangeTimeline(t *testing.T) {
 		})
 		if tl.ExecutedBy != admin.Email || !tl.EmergencyExecution {
 			t.Errorf("executed by %q emergency %v", tl.ExecutedBy, tl.EmergencyExecution)
+		}
+
+		// Rejected: never executed, so no executor and no duration.
+		c = must(svc.CreateChange(ctx, author, app.ChangeInput{Title: "Enable alice", ConnectorID: conn.ID,
+			Operations: []app.OpInput{uidOp("ldap.user.enable", "alice")}}))
+		must(svc.SubmitChange(ctx, author, c.ID))
+		must(svc.RejectChange(ctx, appr, c.ID, app.DecisionInput{Revision: 1, Comment: "no ticket"}))
+		tl, err = svc.ChangeTimeline(ctx, viewer, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		requireSteps(t, tl, []step{
+			{kind: app.TimelineCreated, actor: author.Email, revision: 1},
+			{kind: app.TimelineSubmitted, actor: author.Email, revision: 1},
+			{kind: app.TimelineRejected, actor: appr.Email, revision: 1, comment: "no ticket"},
+		})
+		if tl.ExecutedBy != "" || tl.ExecutionEnded {
+			t.Errorf("rejected request: executed by %q, execution ended %v", tl.ExecutedBy, tl.ExecutionEnded)
 		}
 
 		// Same visibility as the request itself.

@@ -34,7 +34,7 @@ func (h *handler) changeDetailView(ctx context.Context, a *sessionUser, tl *app.
 	v.Timeline, v.TimelineTruncated = timelineView(tl, h.now()), tl.Truncated
 	v.AuditURL = "/audit?resource_type=change_request&resource_id=" + v.ID
 	v.ExecutedBy, v.ExecutedEmergency = tl.ExecutedBy, tl.EmergencyExecution
-	if tl.Duration > 0 || (tl.ExecutedBy != "" && c.State.Terminal()) {
+	if tl.ExecutionEnded {
 		v.Duration = formatDuration(tl.Duration)
 	}
 	for _, ap := range c.Approvals {
@@ -181,7 +181,7 @@ func timelineView(tl *app.ChangeTimeline, now time.Time) []views.TimelineEntryVi
 		if e.System {
 			v.Actor = "Nexplane (" + e.Actor + ")"
 		}
-		if e.Duration > 0 || e.Kind == app.TimelineOperationFinished && !e.Reconciled || e.Kind == app.TimelineFinished {
+		if e.Timed {
 			v.Duration = formatDuration(e.Duration)
 		}
 		rev := ""
