@@ -106,8 +106,9 @@ type TimelineEntry struct {
 type ChangeTimeline struct {
 	Change  *ChangeRequest
 	Entries []TimelineEntry
-	// Truncated says the oldest steps were left out: the request has more
-	// audit records than one timeline shows (the audit log has them all).
+	// Truncated says the oldest steps may be left out: the request has as
+	// many audit records as one timeline shows, or more (the audit log has
+	// them all).
 	Truncated bool
 	// ExecutedBy is who first started the execution ("" when it never
 	// ran); EmergencyExecution that they did so without approvals.
