@@ -81,6 +81,19 @@ type OperationView struct {
 	RevealURL string
 }
 
+// TimelineEntryView is one step of a change request's history.
+type TimelineEntryView struct {
+	Kind     string // the step (app.TimelineKind), for styling and tests
+	Title    string // what happened, in words
+	Actor    string // who: an email, or the part of Nexplane that acted
+	System   bool   // Nexplane itself acted, not a person
+	At       string // UTC, ISO 8601
+	Ago      string // a relative hint: "5 minutes ago"
+	Detail   string // a comment, a reason, a result's summary or an error
+	Outcome  string // an operation's or the request's result, for a badge
+	Duration string
+}
+
 // ApprovalView is one decision on a change request.
 type ApprovalView struct {
 	Email    string
@@ -140,6 +153,19 @@ type ChangeDetailView struct {
 	ReviewedAt        string
 	ReviewComment     string
 	Operations        []OperationView
+	// Timeline is the request's history, oldest step first; it is the
+	// main content and grows while the request executes.
+	Timeline []TimelineEntryView
+	// TimelineTruncated says the oldest steps were left out; AuditURL
+	// lists them all in the audit log.
+	TimelineTruncated bool
+	AuditURL          string
+	// ExecutedBy is who started the execution ("" when it never ran);
+	// ExecutedEmergency that it ran without approvals.
+	ExecutedBy        string
+	ExecutedEmergency bool
+	// Duration is the execution's, from its start to its result.
+	Duration string
 	// Polling makes the live block refresh itself while executing.
 	Polling bool
 	// InterruptCause is why execution last stopped before it finished,

@@ -38,11 +38,12 @@ func (h *handler) changeAction(done string, fn changeActionFunc) authedHandler {
 func (h *handler) renderChangeError(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, err error) {
 	changed := app.ErrCode(err) == app.EREVISIONMISMATCH
 	h.renderRefused(w, r, a, err, func(reason string) (templ.Component, error) {
-		c, err := h.svc.GetChange(r.Context(), a.actor, id)
+		tl, err := h.svc.ChangeTimeline(r.Context(), a.actor, id)
 		if err != nil {
 			return nil, err
 		}
-		v := h.changeDetailView(r.Context(), a, c)
+		c := tl.Change
+		v := h.changeDetailView(r.Context(), a, tl)
 		v.Error = reason
 		v.Changed = changed
 		return views.ChangeDetailPage(h.page(a, c.Title, views.NavChanges, ""), v), nil

@@ -7,13 +7,16 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/views"
 )
 
-// changeDetailView builds the detail page for the current user.
-func (h *handler) changeDetailView(ctx context.Context, a *sessionUser, c *app.ChangeRequest) views.ChangeDetailView {
+// changeDetailView builds the detail page for the current user from the
+// request and its history.
+func (h *handler) changeDetailView(ctx context.Context, a *sessionUser, tl *app.ChangeTimeline) views.ChangeDetailView {
+	c := tl.Change
 	sums := h.connectorSummaries(ctx, a)
 	v := views.ChangeDetailView{ID: strconv.FormatInt(c.ID, 10), URL: changeURL(c.ID), Title: c.Title,
 		Description: c.Description, State: string(c.State), Connector: connectorLabel(sums, c.ConnectorID),
@@ -28,6 +31,12 @@ func (h *handler) changeDetailView(ctx context.Context, a *sessionUser, c *app.C
 		emails = append(emails, k.Email)
 	}
 	v.Contributors = strings.Join(emails, ", ")
+	v.Timeline, v.TimelineTruncated = timelineView(tl, h.now()), tl.Truncated
+	v.AuditURL = "/audit?resource_type=change_request&resource_id=" + v.ID
+	v.ExecutedBy, v.ExecutedEmergency = tl.ExecutedBy, tl.EmergencyExecution
+	if tl.ExecutionEnded {
+		v.Duration = formatDuration(tl.Duration)
+	}
 	for _, ap := range c.Approvals {
 		v.Approvals = append(v.Approvals, views.ApprovalView{Email: ap.UserEmail, Decision: string(ap.Decision),
 			Comment: ap.Comment, Revision: strconv.FormatInt(ap.Revision, 10), Void: ap.Void, At: formatTime(ap.At)})
@@ -119,12 +128,12 @@ func (h *handler) loadChange(w http.ResponseWriter, r *http.Request, a *sessionU
 	if !ok {
 		return nil, views.ChangeDetailView{}, false
 	}
-	c, err := h.svc.GetChange(r.Context(), a.actor, id)
+	tl, err := h.svc.ChangeTimeline(r.Context(), a.actor, id)
 	if err != nil {
 		h.renderError(w, r, a, err)
 		return nil, views.ChangeDetailView{}, false
 	}
-	return c, h.changeDetailView(r.Context(), a, c), true
+	return tl.Change, h.changeDetailView(r.Context(), a, tl), true
 }
 
 // revealSecret shows an operation's one-time secret right in the response
@@ -145,12 +154,13 @@ func (h *handler) revealSecret(w http.ResponseWriter, r *http.Request, a *sessio
 		return
 	}
 	defer clear(secret)
-	c, err := h.svc.GetChange(r.Context(), a.actor, id)
+	tl, err := h.svc.ChangeTimeline(r.Context(), a.actor, id)
 	if err != nil {
 		h.renderError(w, r, a, err)
 		return
 	}
-	v := h.changeDetailView(r.Context(), a, c)
+	c := tl.Change
+	v := h.changeDetailView(r.Context(), a, tl)
 	v.Revealed = string(secret)
 	v.RevealedOpName = "operation " + strconv.FormatInt(opID, 10)
 	for _, o := range c.Operations {
@@ -159,4 +169,80 @@ func (h *handler) revealSecret(w http.ResponseWriter, r *http.Request, a *sessio
 		}
 	}
 	h.render(w, r, http.StatusOK, views.ChangeDetailPage(h.page(a, c.Title, views.NavChanges, ""), v))
+}
+
+// timelineView words a request's history for the page; now gives each
+// step its relative hint.
+func timelineView(tl *app.ChangeTimeline, now time.Time) []views.TimelineEntryView {
+	out := make([]views.TimelineEntryView, 0, len(tl.Entries))
+	for _, e := range tl.Entries {
+		v := views.TimelineEntryView{Kind: string(e.Kind), Actor: e.Actor, System: e.System, At: isoTime(e.At),
+			Ago: relativeTime(now, e.At), Detail: e.Comment, Outcome: e.Outcome}
+		if e.System {
+			v.Actor = "Nexplane (" + e.Actor + ")"
+		}
+		if e.Timed {
+			v.Duration = formatDuration(e.Duration)
+		}
+		rev := ""
+		if e.Revision > 0 {
+			rev = " revision " + strconv.FormatInt(e.Revision, 10)
+		}
+		op := "Operation"
+		if e.Operation != nil {
+			op = fmt.Sprintf("Operation %d (%s)", e.Operation.Number, e.Operation.Type)
+		}
+		tally := ""
+		if e.RequiredApprovals > 0 {
+			tally = fmt.Sprintf(" (%d of %d required approvals)", e.Approvals, e.RequiredApprovals)
+		}
+		switch e.Kind {
+		case app.TimelineCreated:
+			v.Title = "Created"
+		case app.TimelineEdited:
+			v.Title = "Edited into" + rev
+			if rev == "" {
+				v.Title = "Edited"
+			}
+		case app.TimelineSubmitted:
+			v.Title = "Submitted" + rev + " for approval"
+		case app.TimelineApproved:
+			v.Title = "Approved" + rev + tally
+		case app.TimelineRejected:
+			v.Title = "Rejected" + rev
+		case app.TimelineCancelled:
+			v.Title = "Cancelled"
+		case app.TimelineApprovalsVoided:
+			v.Title, v.Detail = "Approvals voided", e.Reason
+		case app.TimelineApprovalsInsufficient:
+			v.Title, v.Detail = "Execution refused: not enough approvals"+tally, e.Reason
+		case app.TimelineExecuted:
+			v.Title = "Executed" + rev
+		case app.TimelineEmergencyExecuted:
+			v.Title = "Emergency execution of" + rev + " without approval"
+		case app.TimelineOperationStarted:
+			v.Title = op + " started"
+		case app.TimelineOperationFinished:
+			v.Title, v.Detail = op+" "+e.Outcome, e.Reason
+			if e.Reconciled {
+				v.Title = op + " found already applied"
+			}
+		case app.TimelineRequeued:
+			v.Title, v.Detail = "Handed back to the queue", e.Reason
+		case app.TimelineInterrupted:
+			v.Title, v.Detail = "Interrupted", e.Reason
+		case app.TimelineResumed:
+			v.Title = "Resumed"
+		case app.TimelineFinished:
+			v.Title, v.Detail = "Finished: "+e.Outcome, e.Reason
+		case app.TimelineReviewed:
+			v.Title = "Emergency change reviewed"
+		case app.TimelineSecretRevealed:
+			v.Title = "One-time secret of " + strings.ToLower(op[:1]) + op[1:] + " revealed"
+		default:
+			v.Title = string(e.Kind)
+		}
+		out = append(out, v)
+	}
+	return out
 }

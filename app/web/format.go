@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -44,4 +45,39 @@ func prettyJSON(raw json.RawMessage) string {
 // formatTime shows times in UTC, to the second, like the audit filters.
 func formatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// isoTime is a time as the timeline shows it: UTC, ISO 8601, to the second.
+func isoTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05Z")
+}
+
+// relativeTime is a short hint of how long before now t was.
+func relativeTime(now, t time.Time) string {
+	d := now.Sub(t)
+	plural := func(n int64, unit string) string {
+		if n == 1 {
+			return "1 " + unit + " ago"
+		}
+		return strconv.FormatInt(n, 10) + " " + unit + "s ago"
+	}
+	switch {
+	case d < time.Minute: // a clock skewed a little ahead lands here too
+		return "just now"
+	case d < time.Hour:
+		return plural(int64(d/time.Minute), "minute")
+	case d < 24*time.Hour:
+		return plural(int64(d/time.Hour), "hour")
+	default:
+		return plural(int64(d/(24*time.Hour)), "day")
+	}
+}
+
+// formatDuration shows a run's length: milliseconds below a second, then
+// to the second (1m5s).
+func formatDuration(d time.Duration) string {
+	if d < time.Second {
+		return strconv.FormatInt(d.Milliseconds(), 10) + " ms"
+	}
+	return d.Round(time.Second).String()
 }

@@ -44,6 +44,8 @@ type env struct {
 	ca *pki.CA
 	// db is the store under the service, for fixtures.
 	db *store.DB
+	// kit is what testkit built, for a test that runs engines itself.
+	kit *testkit.Env
 }
 
 type envOpts struct {
@@ -68,12 +70,19 @@ type envOpts struct {
 	api bool
 	// driver picks the store (testkit.Options.Driver; see BothDrivers).
 	driver string
+	// noEngine leaves out the background engine: executed requests stay
+	// queued until the test runs an engine itself (env.kit).
+	noEngine bool
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
 	// The real registry (LDAP), a real vault and a real engine running in
 	// the background; change request tests point connectors at a real slapd.
+	eng := &engine.Config{Poll: 100 * time.Millisecond}
+	if o.noEngine {
+		eng = nil
+	}
 	k := testkit.NewService(t, testkit.Options{
 		Clock: testkit.NewClock(time.Now().UTC()),
 		Drivers: func(reg *app.Registry, db *store.DB, clock *testkit.Clock) {
@@ -86,12 +95,12 @@ func newEnv(t *testing.T, o envOpts) *env {
 			}
 		},
 		Agents:    o.agents,
-		Engine:    &engine.Config{Poll: 100 * time.Millisecond},
+		Engine:    eng,
 		Configure: func(c *app.Config) { c.Limiter = o.limiter },
 		Driver:    o.driver,
 	})
 	svc, clock, log := k.Service, k.Clock, k.Log
-	e := &env{t: t, svc: svc, clock: clock, ca: k.CA, db: k.DB}
+	e := &env{t: t, svc: svc, clock: clock, ca: k.CA, db: k.DB, kit: k}
 	if o.setup {
 		g, err := app.NewSetupGate(clock.Now())
 		if err != nil {
