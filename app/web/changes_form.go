@@ -319,7 +319,7 @@ func (h *handler) createChange(w http.ResponseWriter, r *http.Request, a *sessio
 	}
 	if err != nil {
 		if code := app.ErrCode(err); code == app.EINVALID || code == app.ECONFLICT {
-			show(httpx.Status(code), app.ErrMessage(err))
+			show(httpx.Status(code), errMessage(err))
 			return
 		}
 		h.renderError(w, r, a, err)
@@ -401,7 +401,7 @@ func (h *handler) editChange(w http.ResponseWriter, r *http.Request, a *sessionU
 	}
 	if err != nil {
 		if code := app.ErrCode(err); code == app.EINVALID || code == app.ECONFLICT {
-			show(httpx.Status(code), app.ErrMessage(err))
+			show(httpx.Status(code), errMessage(err))
 			return
 		}
 		h.renderError(w, r, a, err)

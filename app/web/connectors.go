@@ -314,7 +314,7 @@ func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *ses
 			h.renderError(w, r, a, err)
 			return
 		}
-		h.renderNewConnector(w, r, a, httpx.Status(code), typ, name, approvals, enteredValues(spec, form), app.ErrMessage(err))
+		h.renderNewConnector(w, r, a, httpx.Status(code), typ, name, approvals, enteredValues(spec, form), errMessage(err))
 		return
 	}
 	h.addFlash(w, r, a, fmt.Sprintf("Connector %s created.", c.Name))
@@ -397,7 +397,7 @@ func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *ses
 		}
 		sid := strconv.FormatInt(cur.ID, 10)
 		f := connectorForm(spec, enteredValues(spec, form))
-		f.ID, f.Action, f.Name, f.Type, f.RequiredApprovals, f.Error = sid, "/connectors/"+sid, form.Get("name"), cur.Type, approvals, app.ErrMessage(err)
+		f.ID, f.Action, f.Name, f.Type, f.RequiredApprovals, f.Error = sid, "/connectors/"+sid, form.Get("name"), cur.Type, approvals, errMessage(err)
 		h.render(w, r, httpx.Status(code), views.ConnectorDetailPage(h.page(a, "Connector "+cur.Name, views.NavConnectors, ""),
 			h.connectorDetailView(r.Context(), a, cur, &f)))
 		return
@@ -419,7 +419,7 @@ func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *sessi
 	if err != nil {
 		switch app.ErrCode(err) {
 		case app.EUNAVAILABLE, app.EINVALID:
-			res.Message = app.ErrMessage(err)
+			res.Message = errMessage(err)
 		default:
 			h.renderError(w, r, a, err)
 			return
@@ -483,7 +483,7 @@ func (h *handler) deleteConnector(w http.ResponseWriter, r *http.Request, a *ses
 	if err != nil {
 		if code := app.ErrCode(err); (code == app.ECONFLICT || code == app.EINVALID) && c != nil {
 			v := h.connectorDetailView(r.Context(), a, c, nil)
-			v.Error = app.ErrMessage(err)
+			v.Error = errMessage(err)
 			h.render(w, r, httpx.Status(code), views.ConnectorDetailPage(h.page(a, "Connector "+c.Name, views.NavConnectors, ""), v))
 			return
 		}

@@ -72,7 +72,7 @@ func (h *handler) setupSubmit(w http.ResponseWriter, r *http.Request) {
 			// Someone else finished setup first: the link is spent.
 			h.setup.Close()
 		}
-		form.Error = app.ErrMessage(err)
+		form.Error = errMessage(err)
 		h.render(w, r, httpx.Status(code), views.SetupPage(page, form))
 		return
 	}

@@ -67,7 +67,7 @@ func TestLoginFailures(t *testing.T) {
 			if r.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("status %d", r.StatusCode)
 			}
-			requireContains(t, r, "email or password is incorrect", `value="`+tc.email+`"`)
+			requireContains(t, r, "Email or password is incorrect.", `value="`+tc.email+`"`)
 			if strings.Contains(r.body, tc.password) {
 				t.Fatal("the password was echoed back")
 			}
@@ -84,7 +84,7 @@ func TestLoginFailures(t *testing.T) {
 		if r.StatusCode != http.StatusTooManyRequests {
 			t.Fatalf("status %d, want 429", r.StatusCode)
 		}
-		requireContains(t, r, "too many failed login attempts")
+		requireContains(t, r, "Too many failed login attempts")
 		if r.Header.Get("Retry-After") == "" {
 			t.Error("no Retry-After")
 		}
@@ -237,7 +237,7 @@ func TestNonAdminForbidden(t *testing.T) {
 			if r := e.get(c, "/users"); r.StatusCode != http.StatusForbidden {
 				t.Fatalf("GET /users: %d", r.StatusCode)
 			} else {
-				requireContains(t, r, "your role may not do this")
+				requireContains(t, r, "cannot manage users; an admin can.")
 			}
 			newEmail := "new-" + email
 			r := e.post(c, "/users", url.Values{"email": {newEmail}, "password": {testPassword}, "role": {"admin"}})
@@ -373,7 +373,7 @@ func TestCreateUserErrorsKeepInput(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{"bad role", url.Values{"email": {"new@example.com"}, "role": {"root"}}, 400, "unknown role"},
+		{"bad role", url.Values{"email": {"new@example.com"}, "role": {"root"}}, 400, "Unknown role"},
 		{"bad email", url.Values{"email": {"not-an-email"}, "role": {"viewer"}}, 400, "is not a valid address"},
 		{"taken email", url.Values{"email": {"admin@example.com"}, "role": {"operator"}}, 409, ""},
 	}
