@@ -456,13 +456,18 @@ func TestSetupFlow(t *testing.T) {
 		requireContains(t, d, "first@example.com")
 	}
 
-	// Only once: the gate is closed and a user exists.
+	// Only once: the gate is closed and a user exists. The spent link,
+	// used again with any token, says setup is done and leads to login.
 	form.Set("email", "second@example.com")
-	if r := e.post(e.client(), "/setup", form); r.StatusCode != http.StatusNotFound {
-		t.Fatalf("second setup: %d", r.StatusCode)
-	}
-	if r := e.get(e.client(), "/setup?token="+url.QueryEscape(token)); r.StatusCode != http.StatusNotFound {
-		t.Fatalf("setup form after setup: %d", r.StatusCode)
+	for _, r := range []response{e.post(e.client(), "/setup", form), e.get(e.client(), "/setup?token="+url.QueryEscape(token)),
+		e.get(e.client(), "/setup?token=wrong")} {
+		if r.StatusCode != http.StatusGone {
+			t.Fatalf("setup after setup: %d", r.StatusCode)
+		}
+		requireContains(t, r, `data-testid="setup-done"`, "Setup is done", `href="/login"`)
+		if strings.Contains(r.body, `data-testid="setup-form"`) {
+			t.Fatal("the setup form is offered after setup")
+		}
 	}
 	users, err := e.svc.ListUsers(context.Background(), app.SystemActor("test"))
 	if err != nil || len(users) != 1 {
