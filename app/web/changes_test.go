@@ -33,7 +33,10 @@ func TestChangeRequestFlow(t *testing.T) {
 	r = e.get(ops, "/changes/new?connector="+strconv.FormatInt(conn.ID, 10))
 	requireContains(t, r, `data-testid="change-form"`, `<option value="ldap.user.disable">ldap.user.disable</option>`,
 		`<option value="ldap.group.add_member">ldap.group.add_member</option>`,
-		`data-testid="op4-type"`, "Pick a type to see its parameters")
+		`data-testid="op0-type"`, `data-testid="change-form-add-op"`, "Pick a type to see its parameters")
+	if strings.Contains(r.body, `data-testid="op1-type"`) {
+		t.Fatal("a new change form starts with more than one operation row")
+	}
 
 	form := opsForm(url.Values{"connector_id": {strconv.FormatInt(conn.ID, 10)}, "title": {"Offboard bob"}, "rows": {"5"}},
 		uidOp("ldap.user.disable", "bob"), op{"ldap.group.add_member", map[string]string{"group": "admins", "uid": "bob"}})
