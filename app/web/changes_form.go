@@ -274,7 +274,8 @@ func (h *handler) opRowFragment(w http.ResponseWriter, r *http.Request, a *sessi
 		return
 	}
 	if i >= maxOpRows {
-		h.renderStatus(w, r, a, http.StatusBadRequest, "Too many operations", tooManyOps)
+		h.renderStatus(w, r, a, http.StatusBadRequest, "Too many operations",
+			fmt.Sprintf("A change request has at most %d operations.", maxOpRows))
 		return
 	}
 	row := opRowView(ch.Operations, i, opRowInput{Type: q.Get("op" + strconv.Itoa(i) + "_type")})
@@ -285,9 +286,6 @@ func (h *handler) opRowFragment(w http.ResponseWriter, r *http.Request, a *sessi
 	}
 	h.render(w, r, http.StatusOK, views.OpRow(strconv.FormatInt(ch.ID, 10), row))
 }
-
-// tooManyOps is the refusal of a row past maxOpRows.
-var tooManyOps = "A change request has at most " + strconv.Itoa(maxOpRows) + " operations."
 
 // formRowCount reads how many rows the form had (removed rows leave gaps,
 // which read as rows without a type).
