@@ -85,6 +85,25 @@ func bodyBackground(t *testing.T, ctx context.Context) string {
 	return step(t, ctx, "body background", chromedp.Evaluate[string](`getComputedStyle(document.body).backgroundColor`))
 }
 
+// readableInBoth checks the current page in the light and the dark scheme:
+// the backgrounds differ and every text keeps its contrast. It leaves the
+// light scheme on.
+func readableInBoth(t *testing.T, ctx context.Context, what string) {
+	t.Helper()
+	var light string
+	for _, scheme := range []string{"light", "dark"} {
+		step(t, ctx, "scheme "+scheme+" on "+what, colorScheme(scheme))
+		bg := bodyBackground(t, ctx)
+		if scheme == "light" {
+			light = bg
+		} else if bg == light {
+			t.Errorf("%s: the dark background is the light one (%s)", what, bg)
+		}
+		requireReadable(t, ctx, what+", "+scheme)
+	}
+	step(t, ctx, "back to light on "+what, colorScheme("light"))
+}
+
 // screenshotsOut is where TestScreenshots writes: docs/screenshots with
 // NEXPLANE_SCREENSHOTS=write (how the committed pictures are made), else a
 // temporary directory, so make test leaves the tree clean.
@@ -100,7 +119,8 @@ func screenshotsOut(t *testing.T) string {
 // login; a 403 says in words what the role cannot do and who can; the
 // skip link is the first tab stop and lands on the content; the change
 // form starts with one operation row, adds rows on demand and removes
-// them, and saves the rows that are left, in order.
+// them, and saves the rows that are left, in order. The setup-done page, a
+// form error, the 403 page and a flash are readable in light and dark.
 func TestBrowserPolish(t *testing.T) {
 	ctx := newBrowser(t)
 	dir := ldaptest.Start(t)
@@ -125,9 +145,18 @@ func TestBrowserPolish(t *testing.T) {
 		strings.Contains(txt, "invalid") {
 		t.Errorf("reused setup link says %q", txt)
 	}
+	readableInBoth(t, ctx, "setup done page")
 	step(t, ctx, "go to login", chromedp.Click(byTestID("setup-done-login")))
 	step(t, ctx, "login from setup done", chromedp.WaitVisible(byTestID("login-form")))
 	problemsAllowed(&mu, &problems, "status of 410") // the spent link answers 410 Gone on purpose
+
+	// A form error (a wrong password) is readable in both schemes.
+	step(t, ctx, "login email", chromedp.SendKeys(byTestID("login-email"), "first@example.com"))
+	step(t, ctx, "wrong password", chromedp.SendKeys(byTestID("login-password"), "not the password at all"))
+	step(t, ctx, "submit wrong login", chromedp.Click(byTestID("login-submit")))
+	step(t, ctx, "login error", chromedp.WaitVisible(byTestID("login-error")))
+	readableInBoth(t, ctx, "login error")
+	problemsAllowed(&mu, &problems, "status of 401")
 
 	// A 403 in words.
 	e.seedUser("ops@example.com", app.RoleOperator)
@@ -141,6 +170,7 @@ func TestBrowserPolish(t *testing.T) {
 	if page := step(t, ctx, "403 page text", chromedp.Text(byTestID("error-page"))); strings.Contains(page, "users.manage") {
 		t.Errorf("403 page shows an internal key: %q", page)
 	}
+	readableInBoth(t, ctx, "403 page")
 	problemsAllowed(&mu, &problems, "status of 403")
 
 	// The skip link: first tab stop, visible when focused, lands on main.
@@ -209,6 +239,8 @@ func TestBrowserPolish(t *testing.T) {
 	}
 	step(t, ctx, "create draft", chromedp.Click(byTestID("change-form-submit")))
 	step(t, ctx, "change detail", chromedp.WaitVisible(byTestID("change-detail")))
+	step(t, ctx, "flash", chromedp.WaitVisible(byTestID("flash")))
+	readableInBoth(t, ctx, "change detail with a flash")
 	loc := step(t, ctx, "location", chromedp.Location())
 	u, err := url.Parse(loc)
 	if err != nil {
