@@ -311,7 +311,7 @@ func TestActionsReasons(t *testing.T) {
 	if len(acts.Names()) != 0 || acts.Names() == nil {
 		t.Fatalf("a viewer may %v", acts.Names())
 	}
-	if r := acts.Reason(app.ActionSubmit); r != "your role may not do this (changes.write)" {
+	if r := acts.Reason(app.ActionSubmit); r != "your role (viewer) cannot create, edit, submit or cancel change requests; an admin or an operator can" {
 		t.Errorf("viewer submit reason %q", r)
 	}
 	if r := acts.Reason("no_such_action"); r == "" {

@@ -52,5 +52,5 @@ func (a Actor) require(act Action) error {
 	if a.can(act) {
 		return nil
 	}
-	return Errorf(EFORBIDDEN, "your role may not do this (%s)", act)
+	return &Error{Code: EFORBIDDEN, Message: RoleRefusal(a.Role, act)}
 }

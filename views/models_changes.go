@@ -41,6 +41,8 @@ type OpRowForm struct {
 	Number string // 1-based, for labels
 	Types  []Option
 	Fields []FormField
+	// Focus puts the keyboard on the type select: a row just added.
+	Focus bool
 }
 
 // ChangeForm creates or edits a change request.

@@ -88,7 +88,7 @@ func (h *handler) changePassword(w http.ResponseWriter, r *http.Request, a *sess
 		switch code := app.ErrCode(err); code {
 		case app.EINVALID, app.EFORBIDDEN, app.ERATELIMITED:
 			httpx.RetryAfter(w, err)
-			h.renderAccount(w, r, a, httpx.Status(code), views.ChangePasswordForm{Error: app.ErrMessage(err)}, "")
+			h.renderAccount(w, r, a, httpx.Status(code), views.ChangePasswordForm{Error: errMessage(err)}, "")
 		default:
 			h.renderError(w, r, a, err)
 		}
@@ -243,7 +243,7 @@ func (h *handler) linkSubmit(purpose app.LinkPurpose) http.HandlerFunc {
 			Password: password, ClientAddr: httpx.ClientAddr(r), UserAgent: r.UserAgent()})
 		if err != nil {
 			if app.ErrCode(err) == app.EINVALID {
-				form.Error = app.ErrMessage(err)
+				form.Error = errMessage(err)
 				h.render(w, r, http.StatusBadRequest, views.SetPasswordPage(views.Page{Title: linkTitle(purpose)}, form))
 				return
 			}
@@ -289,7 +289,7 @@ func withoutToken(r *http.Request, purpose app.LinkPurpose) *http.Request {
 // linkFailed answers a dead link with a readable page; other errors as usual.
 func (h *handler) linkFailed(w http.ResponseWriter, r *http.Request, purpose app.LinkPurpose, err error) {
 	if app.ErrCode(err) == app.ENOTFOUND {
-		h.render(w, r, http.StatusNotFound, views.LinkInvalidPage(views.Page{Title: linkTitle(purpose)}, app.ErrMessage(err)))
+		h.render(w, r, http.StatusNotFound, views.LinkInvalidPage(views.Page{Title: linkTitle(purpose)}, errMessage(err)))
 		return
 	}
 	h.renderError(w, r, nil, err)

@@ -179,7 +179,7 @@ func (h *handler) createEnrollmentToken(w http.ResponseWriter, r *http.Request, 
 			selected = defaultEnrollmentTTL
 		}
 		h.renderAgents(w, r, a, http.StatusBadRequest,
-			views.EnrollmentTokenForm{Labels: rawLabels, TTLs: ttlOptions(selected), Error: app.ErrMessage(err)}, "")
+			views.EnrollmentTokenForm{Labels: rawLabels, TTLs: ttlOptions(selected), Error: errMessage(err)}, "")
 		return
 	}
 	server := strings.TrimRight(h.agentURL, "/")
@@ -298,7 +298,7 @@ func (h *handler) revokeAgent(w http.ResponseWriter, r *http.Request, a *session
 		if code := app.ErrCode(err); code == app.EINVALID || code == app.ECONFLICT {
 			if cur, gerr := h.svc.GetAgent(r.Context(), a.actor, id); gerr == nil {
 				v := h.agentDetailView(a, cur)
-				v.Error = app.ErrMessage(err)
+				v.Error = errMessage(err)
 				h.render(w, r, httpx.Status(code), views.AgentDetailPage(h.page(a, "Agent "+cur.Hostname, views.NavAgents, ""), v))
 				return
 			}

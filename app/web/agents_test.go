@@ -306,7 +306,7 @@ func TestEnrollmentTokenAdminOnly(t *testing.T) {
 		if r.StatusCode != http.StatusForbidden || strings.Contains(r.body, "nxe_") {
 			t.Errorf("%s: %d", role, r.StatusCode)
 		}
-		requireContains(t, r, "your role may not do this")
+		requireContains(t, r, "cannot manage agents and enrollment tokens; an admin can.")
 	}
 	after, _ := e.svc.ListAudit(ctx, app.SystemActor("test"), app.AuditQuery{})
 	if after.Events[0].ID != before.Events[0].ID {
@@ -323,7 +323,7 @@ func TestEnrollmentTokenBadInput(t *testing.T) {
 	}{
 		{"no equals", "env=prod\njustakey", "1h", "line 2: &#34;justakey&#34; is not key=value"},
 		{"empty key", "=prod", "1h", "is not key=value"},
-		{"upper-case key", "Env=prod", "1h", "label key &#34;Env&#34; must be"},
+		{"upper-case key", "Env=prod", "1h", "Label key &#34;Env&#34; must be"},
 		{"duplicate", "env=prod\nenv=dev", "1h", "label &#34;env&#34; is given twice"},
 		{"bad value", "env=" + strings.Repeat("x", 200), "1h", "value must be at most 128"},
 		{"ttl not offered", "env=prod", "2h", "must be one of 15m, 1h, 4h or 24h"},
@@ -374,7 +374,7 @@ func TestEnrollmentWithoutAgentURLOrCA(t *testing.T) {
 		if r.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("%d", r.StatusCode)
 		}
-		requireContains(t, r, "agent enrollment is not configured")
+		requireContains(t, r, "Agent enrollment is not configured")
 	})
 }
 
@@ -391,7 +391,7 @@ func TestRevokeAgent(t *testing.T) {
 		if r := e.post(c, path+"/revoke", url.Values{"confirm": {"yes"}}); r.StatusCode != http.StatusForbidden {
 			t.Errorf("%s POST revoke: %d", role, r.StatusCode)
 		} else {
-			requireContains(t, r, "your role may not do this")
+			requireContains(t, r, "cannot manage agents and enrollment tokens; an admin can.")
 		}
 	}
 	if _, err := e.svc.AuthenticateAgent(ctx, e.web.ID, e.web.CertSerial); err != nil {

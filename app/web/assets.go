@@ -130,7 +130,7 @@ func (h *handler) assetList(w http.ResponseWriter, r *http.Request, a *sessionUs
 			return
 		}
 		status = http.StatusBadRequest
-		v.Error = app.ErrMessage(err)
+		v.Error = errMessage(err)
 	}
 	if isHTMX(r) {
 		h.render(w, r, status, views.AssetResults(v), views.AssetsResultsFragment)
@@ -469,7 +469,7 @@ func (h *handler) acknowledgeDrift(w http.ResponseWriter, r *http.Request, a *se
 			return
 		}
 		v := h.driftDetailView(r.Context(), a, d)
-		v.Error = app.ErrMessage(err)
+		v.Error = errMessage(err)
 		h.render(w, r, httpx.Status(code), views.DriftDetailPage(h.page(a, fmt.Sprintf("Out-of-band change %d", id), views.NavDashboard, ""), v))
 		return
 	}
@@ -512,7 +512,7 @@ func (h *handler) syncConnector(w http.ResponseWriter, r *http.Request, a *sessi
 	if err != nil {
 		switch app.ErrCode(err) {
 		case app.EUNAVAILABLE, app.EINVALID, app.ECONFLICT:
-			failed = app.ErrMessage(err)
+			failed = errMessage(err)
 		default:
 			h.renderError(w, r, a, err)
 			return

@@ -150,7 +150,7 @@ func (h *handler) auditList(w http.ResponseWriter, r *http.Request, a *sessionUs
 			return
 		}
 		status = http.StatusBadRequest
-		v.Error = app.ErrMessage(err)
+		v.Error = errMessage(err)
 	}
 	if isHTMX(r) {
 		h.render(w, r, status, views.AuditResults(v), views.AuditResultsFragment)

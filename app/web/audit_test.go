@@ -90,11 +90,11 @@ func TestAuditFilters(t *testing.T) {
 		{"resource", "resource_type=user&resource_id=" + strconv.FormatInt(admin.ID, 10), 200, []string{"auth.login_succeeded", "user.created"}, nil},
 		{"datetime-local range", "from=" + past + "&to=" + future, 200, []string{"user.created"}, nil},
 		{"rfc3339 range in the future", "from=" + now.Add(time.Hour).Format(time.RFC3339), 200, []string{`data-testid="audit-empty"`}, []string{"<code>user.created</code>"}},
-		{"bad from", "from=yesterday", 400, []string{`data-testid="audit-error"`, "from &#34;yesterday&#34; is not a time"}, nil},
-		{"bad limit", "limit=lots", 400, []string{"limit &#34;lots&#34; is not a whole number"}, nil},
-		{"limit too big", "limit=501", 400, []string{"limit must be between 1 and 500"}, nil},
-		{"from after to", "from=" + future + "&to=" + past, 400, []string{"from must be before to"}, nil},
-		{"bad cursor", "cursor=xyz", 400, []string{"cursor is not valid"}, nil},
+		{"bad from", "from=yesterday", 400, []string{`data-testid="audit-error"`, "From &#34;yesterday&#34; is not a time"}, nil},
+		{"bad limit", "limit=lots", 400, []string{"Limit &#34;lots&#34; is not a whole number"}, nil},
+		{"limit too big", "limit=501", 400, []string{"Limit must be between 1 and 500"}, nil},
+		{"from after to", "from=" + future + "&to=" + past, 400, []string{"From must be before to"}, nil},
+		{"bad cursor", "cursor=xyz", 400, []string{"Cursor is not valid"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

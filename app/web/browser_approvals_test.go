@@ -98,7 +98,7 @@ func TestBrowserContributorNeverApproves(t *testing.T) {
 	step(t, ctx, "forge approve", chromedp.Evaluate[bool](forgeApprove))
 	step(t, ctx, "refusal", chromedp.WaitVisible(byTestID("change-error")))
 	if msg := step(t, ctx, "refusal text", chromedp.Text(byTestID("change-error"))); !strings.Contains(msg,
-		"you cannot approve a change request you created or edited") {
+		"You cannot approve a change request you created or edited.") {
 		t.Fatalf("refusal %q", msg)
 	}
 	waitText(t, ctx, "still submitted", "change-status", "submitted")

@@ -14,12 +14,9 @@ import (
 	"github.com/nexplane/nexplane/views"
 )
 
-// opRows is how many operation rows a new change form offers; editing
-// offers one more than the request has.
-const (
-	opRows    = 5
-	maxOpRows = 50
-)
+// maxOpRows is the most operation rows a form holds. A form starts with one
+// row (or the request's own) and the user adds more on demand.
+const maxOpRows = 50
 
 // opRowInput is one operation row as entered.
 type opRowInput struct {
@@ -236,7 +233,7 @@ func (h *handler) newChangeForm(w http.ResponseWriter, r *http.Request, a *sessi
 	// A finding's "Create change request" link pre-fills the form:
 	// title, description and opN_type / opN_<field> like the form posts.
 	q := r.URL.Query()
-	rows := padRows(readOpRows(q, ch.Operations, prefilledRows(q)), opRows)
+	rows := padRows(readOpRows(q, ch.Operations, prefilledRows(q)), 1)
 	f := changeFormView(ch, rows)
 	f.Action, f.Title, f.Description = "/changes", q.Get("title"), q.Get("description")
 	h.render(w, r, http.StatusOK, views.ChangeFormPage(p, f))
@@ -255,7 +252,8 @@ func prefilledRows(q url.Values) int {
 }
 
 // opRowFragment answers the type select's htmx request with the row for
-// the chosen type.
+// the chosen type, and the "Add operation" button's (add=1) with a new
+// empty row at the form's next index plus that index moved on.
 func (h *handler) opRowFragment(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	choices, err := h.svc.ConnectorChoices(r.Context(), a.actor)
 	if err != nil {
@@ -264,23 +262,76 @@ func (h *handler) opRowFragment(w http.ResponseWriter, r *http.Request, a *sessi
 	}
 	q := r.URL.Query()
 	id, _ := strconv.ParseInt(q.Get("connector"), 10, 64)
-	i, err := strconv.Atoi(q.Get("index"))
+	add := q.Get("add") != ""
+	index := q.Get("index")
+	if add {
+		index = q.Get("rows")
+	}
+	i, err := strconv.Atoi(index)
 	ch := findChoice(choices, id)
-	if ch == nil || err != nil || i < 0 || i >= maxOpRows {
+	if ch == nil || err != nil || i < 0 {
 		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such operation row.")
 		return
 	}
+	if i >= maxOpRows {
+		h.renderStatus(w, r, a, http.StatusBadRequest, "Too many operations",
+			fmt.Sprintf("A change request has at most %d operations.", maxOpRows))
+		return
+	}
 	row := opRowView(ch.Operations, i, opRowInput{Type: q.Get("op" + strconv.Itoa(i) + "_type")})
+	if add {
+		row.Focus = true
+		h.render(w, r, http.StatusOK, views.OpRowAdded(strconv.FormatInt(ch.ID, 10), row, strconv.Itoa(i+1)))
+		return
+	}
 	h.render(w, r, http.StatusOK, views.OpRow(strconv.FormatInt(ch.ID, 10), row))
 }
 
-// formRowCount reads how many rows the form had.
+// formRowCount reads how many rows the form had (removed rows leave gaps,
+// which read as rows without a type).
 func formRowCount(form url.Values) int {
 	n, err := strconv.Atoi(form.Get("rows"))
 	if err != nil || n < 1 {
-		return opRows
+		return 1
 	}
 	return min(n, maxOpRows)
+}
+
+// redrawRows applies the form's row buttons, the no-JavaScript path:
+// "remove" drops that row, "add" appends an empty one, "refresh" only
+// shows the chosen types' parameters. It reports whether the form is to be
+// drawn again rather than saved.
+func redrawRows(form url.Values, rows []opRowInput) ([]opRowInput, bool) {
+	remove, err := strconv.Atoi(form.Get("remove"))
+	removing := form.Has("remove") && err == nil && remove >= 0 && remove < len(rows)
+	add := form.Get("add") != ""
+	if !removing && !add && form.Get("refresh") == "" {
+		return rows, false
+	}
+	if removing {
+		rows = append(rows[:remove:remove], rows[remove+1:]...)
+	}
+	rows = typedRows(rows)
+	if add && len(rows) < maxOpRows && rows[len(rows)-1].Type != "" {
+		rows = append(rows, opRowInput{Values: map[string]any{}})
+	}
+	return rows, true
+}
+
+// typedRows is what a form drawn again shows: the rows with a type, in
+// order (removed rows leave gaps, empty rows are ignored anyway), or one
+// empty row to start from.
+func typedRows(rows []opRowInput) []opRowInput {
+	kept := make([]opRowInput, 0, len(rows))
+	for _, row := range rows {
+		if row.Type != "" {
+			kept = append(kept, row)
+		}
+	}
+	if len(kept) == 0 {
+		kept = append(kept, opRowInput{Values: map[string]any{}})
+	}
+	return kept
 }
 
 // createChange writes a draft; "refresh" only redraws the form with the
@@ -307,7 +358,8 @@ func (h *handler) createChange(w http.ResponseWriter, r *http.Request, a *sessio
 		f.Action, f.Title, f.Description, f.Error = "/changes", form.Get("title"), form.Get("description"), msg
 		h.render(w, r, status, views.ChangeFormPage(h.page(a, "New change request", views.NavChanges, ""), f))
 	}
-	if form.Get("refresh") != "" {
+	if redrawn, redraw := redrawRows(form, rows); redraw {
+		rows = redrawn
 		show(http.StatusOK, "")
 		return
 	}
@@ -319,7 +371,8 @@ func (h *handler) createChange(w http.ResponseWriter, r *http.Request, a *sessio
 	}
 	if err != nil {
 		if code := app.ErrCode(err); code == app.EINVALID || code == app.ECONFLICT {
-			show(httpx.Status(code), app.ErrMessage(err))
+			rows = typedRows(rows)
+			show(httpx.Status(code), errMessage(err))
 			return
 		}
 		h.renderError(w, r, a, err)
@@ -341,7 +394,7 @@ func (h *handler) editChangeForm(w http.ResponseWriter, r *http.Request, a *sess
 		return
 	}
 	rows := rowsFromOps(c.Operations)
-	f := changeFormView(ch, padRows(rows, max(opRows, len(rows)+1)))
+	f := changeFormView(ch, padRows(rows, 1))
 	f.ID, f.Action, f.State = strconv.FormatInt(c.ID, 10), changeURL(c.ID)+"/edit", string(c.State)
 	f.VoidsApprovals = c.EditVoidsApprovals()
 	f.Title, f.Description = c.Title, c.Description
@@ -387,7 +440,8 @@ func (h *handler) editChange(w http.ResponseWriter, r *http.Request, a *sessionU
 		f.Title, f.Description, f.Error = form.Get("title"), form.Get("description"), msg
 		h.render(w, r, status, views.ChangeFormPage(h.page(a, "Edit change request", views.NavChanges, ""), f))
 	}
-	if form.Get("refresh") != "" {
+	if redrawn, redraw := redrawRows(form, rows); redraw {
+		rows = redrawn
 		show(http.StatusOK, "")
 		return
 	}
@@ -401,7 +455,8 @@ func (h *handler) editChange(w http.ResponseWriter, r *http.Request, a *sessionU
 	}
 	if err != nil {
 		if code := app.ErrCode(err); code == app.EINVALID || code == app.ECONFLICT {
-			show(httpx.Status(code), app.ErrMessage(err))
+			rows = typedRows(rows)
+			show(httpx.Status(code), errMessage(err))
 			return
 		}
 		h.renderError(w, r, a, err)

@@ -104,7 +104,7 @@ func (h *handler) listChanges(w http.ResponseWriter, r *http.Request, a *session
 			return
 		}
 		status = http.StatusBadRequest
-		v.Error = app.ErrMessage(err)
+		v.Error = errMessage(err)
 	}
 	h.render(w, r, status, views.ChangesPage(h.page(a, "Change requests", views.NavChanges, h.popFlash(w, r, a)), v))
 }

@@ -33,7 +33,10 @@ func TestChangeRequestFlow(t *testing.T) {
 	r = e.get(ops, "/changes/new?connector="+strconv.FormatInt(conn.ID, 10))
 	requireContains(t, r, `data-testid="change-form"`, `<option value="ldap.user.disable">ldap.user.disable</option>`,
 		`<option value="ldap.group.add_member">ldap.group.add_member</option>`,
-		`data-testid="op4-type"`, "Pick a type to see its parameters")
+		`data-testid="op0-type"`, `data-testid="change-form-add-op"`, "Pick a type to see its parameters")
+	if strings.Contains(r.body, `data-testid="op1-type"`) {
+		t.Fatal("a new change form starts with more than one operation row")
+	}
 
 	form := opsForm(url.Values{"connector_id": {strconv.FormatInt(conn.ID, 10)}, "title": {"Offboard bob"}, "rows": {"5"}},
 		uidOp("ldap.user.disable", "bob"), op{"ldap.group.add_member", map[string]string{"group": "admins", "uid": "bob"}})
@@ -75,7 +78,7 @@ func TestChangeRequestFlow(t *testing.T) {
 	if r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("reject without comment: %d", r.StatusCode)
 	}
-	requireContains(t, r, `data-testid="change-error"`, "a comment is required to reject", `data-testid="change-detail"`)
+	requireContains(t, r, `data-testid="change-error"`, "A comment is required to reject.", `data-testid="change-detail"`)
 
 	e.mustPost(appr, path, "approve", url.Values{"comment": {"looks right"}})
 	r = e.get(appr, path)
@@ -87,7 +90,7 @@ func TestChangeRequestFlow(t *testing.T) {
 	if r.StatusCode != http.StatusConflict {
 		t.Fatalf("approve twice: %d", r.StatusCode)
 	}
-	requireContains(t, r, "cannot approve change request "+strconv.FormatInt(id, 10)+": it is approved")
+	requireContains(t, r, "Cannot approve change request "+strconv.FormatInt(id, 10)+": it is approved")
 	r = e.post(ops, path+"/submit", nil)
 	if r.StatusCode != http.StatusConflict {
 		t.Fatalf("submit approved: %d", r.StatusCode)
@@ -97,7 +100,7 @@ func TestChangeRequestFlow(t *testing.T) {
 	if r := e.post(view, path+"/execute", nil); r.StatusCode != http.StatusForbidden {
 		t.Fatalf("viewer execute: %d", r.StatusCode)
 	} else {
-		requireContains(t, r, "your role may not do this")
+		requireContains(t, r, "Your role (viewer) cannot execute change requests; an admin or an operator can.")
 	}
 	requireLocked(t, dir, "bob", false)
 
@@ -127,7 +130,7 @@ func TestChangeRequestFlow(t *testing.T) {
 	if r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad status filter: %d", r.StatusCode)
 	}
-	requireContains(t, r, "unknown state")
+	requireContains(t, r, "Unknown state")
 	if r := e.get(view, "/changes"); strings.Contains(r.body, `data-testid="change-new"`) {
 		t.Fatal("viewer sees New change request")
 	}
@@ -159,7 +162,7 @@ func TestSelfApprovalRefused(t *testing.T) {
 	if r.StatusCode != http.StatusForbidden {
 		t.Fatalf("self-approval: %d", r.StatusCode)
 	}
-	requireContains(t, r, `data-testid="change-error"`, "you cannot approve a change request you created or edited", `data-testid="change-status">submitted<`)
+	requireContains(t, r, `data-testid="change-error"`, "You cannot approve a change request you created or edited.", `data-testid="change-status">submitted<`)
 
 	// The dashboard: waiting for the approver, not for its creator.
 	requireContains(t, e.get(appr, "/"), `data-testid="card-approvals"`, "Mine", "Directory", "1 approval required")
@@ -214,12 +217,12 @@ func TestChangeFormErrorsAndRefresh(t *testing.T) {
 		form url.Values
 		msg  string
 	}{
-		{"no title", url.Values{"op0_type": {"ldap.user.disable"}, "op0_uid": {"kept-uid"}}, "title is required"},
+		{"no title", url.Values{"op0_type": {"ldap.user.disable"}, "op0_uid": {"kept-uid"}}, "Title is required."},
 		{"no operation", url.Values{"title": {"T"}}, "needs at least one operation"},
 		{"missing parameter", url.Values{"title": {"T"}, "op0_type": {"ldap.user.disable"}, "op1_type": {"ldap.user.enable"},
-			"op0_uid": {"kept-uid"}}, "operation 2: ldap.user.enable: uid is required"},
+			"op0_uid": {"kept-uid"}}, "Operation 2: ldap.user.enable: uid is required."},
 		{"bad parameter", url.Values{"title": {"T"}, "op0_type": {"ldap.group.add_member"}, "op0_uid": {"kept-uid"},
-			"op0_group": {"admins"}, "op1_type": {"ldap.user.disable"}, "op1_uid": {"Bad Uid"}}, "operation 2: ldap.user.disable: uid"},
+			"op0_group": {"admins"}, "op1_type": {"ldap.user.disable"}, "op1_uid": {"Bad Uid"}}, "Operation 2: ldap.user.disable: uid"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -253,7 +256,7 @@ func TestPlanFailureRefusesSubmit(t *testing.T) {
 	if r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("submit: %d %s", r.StatusCode, r.body)
 	}
-	requireContains(t, r, `data-testid="change-error"`, "operation 1 (ldap.user.disable) cannot be planned: no user with uid=ghost",
+	requireContains(t, r, `data-testid="change-error"`, "Operation 1 (ldap.user.disable) cannot be planned: no user with uid=ghost",
 		`data-testid="change-status">draft<`)
 	requireButtons(t, r, "change-edit", "change-submit", "change-cancel")
 }

@@ -165,17 +165,17 @@ func TestConnectorFormRefusals(t *testing.T) {
 		form url.Values
 		want []string
 	}{
-		{"missing required", with(ldapForm("dir"), "ldap.base_dn", ""), []string{"ldap config: base_dn is required", `value="ldap://127.0.0.1:1"`}},
-		{"not a number", with(aws, "aws.rotation_days", "often"), []string{`aws config: field &#34;rotation_days&#34; has the wrong type (want a whole number)`, `value="often"`}},
-		{"sync interval", with(ldapForm("dir"), "ldap.sync_interval", "30s"), []string{"ldap config: sync_interval must be between 1m and 168h, not 30s"}},
-		{"missing secret", with(aws, "aws.secret_access_key", ""), []string{"aws credentials: secret_access_key is required"}},
+		{"missing required", with(ldapForm("dir"), "ldap.base_dn", ""), []string{"LDAP config: base_dn is required.", `value="ldap://127.0.0.1:1"`}},
+		{"not a number", with(aws, "aws.rotation_days", "often"), []string{`AWS config: field &#34;rotation_days&#34; has the wrong type (want a whole number)`, `value="often"`}},
+		{"sync interval", with(ldapForm("dir"), "ldap.sync_interval", "30s"), []string{"LDAP config: sync_interval must be between 1m and 168h, not 30s"}},
+		{"missing secret", with(aws, "aws.secret_access_key", ""), []string{"AWS credentials: secret_access_key is required."}},
 		{"map line", with(hostsForm, "agents.labels", "env=test\nweb"), []string{"Agent labels: line 2 is not key=value", "env=test\nweb</textarea>"}},
 		{"bad label", with(hostsForm, "agents.labels", "Env=test"), []string{"label key"}},
-		{"unknown type", with(hostsForm, "type", "ftp"), []string{"unknown connector type &#34;ftp&#34;"}},
-		{"no type", with(hostsForm, "type", ""), []string{"unknown connector type &#34;&#34;"}},
+		{"unknown type", with(hostsForm, "type", "ftp"), []string{"Unknown connector type &#34;ftp&#34;"}},
+		{"no type", with(hostsForm, "type", ""), []string{"Unknown connector type &#34;&#34;"}},
 		// Another type's inputs do not count: only the chosen type's.
 		{"other type's settings", with(typed("aws", url.Values{"region": {"eu-central-1"}}), "name", "x", "type", "ldap", "required_approvals", "1"),
-			[]string{"ldap config: url is required"}},
+			[]string{"LDAP config: url is required."}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.post(c, "/connectors/new", tc.form)
@@ -210,7 +210,7 @@ func TestConnectorFormRefusals(t *testing.T) {
 		if r.StatusCode != http.StatusBadRequest {
 			t.Fatalf("%s changed with kept credentials: %d", kv[0], r.StatusCode)
 		}
-		requireContains(t, r, "changing "+kv[0]+" changes where the stored credentials are sent")
+		requireContains(t, r, "Changing "+kv[0]+" changes where the stored credentials are sent")
 	}
 	// Other settings can; and with the password entered again, so can the URL.
 	if r = e.post(c, path, with(ldapForm("dir"), "ldap.sync_interval", "1h", "ldap.bind_password", "")); r.StatusCode != http.StatusSeeOther {

@@ -337,14 +337,14 @@ func (h *handler) createConnector(w http.ResponseWriter, r *http.Request, a *ses
 			h.renderError(w, r, a, err)
 			return
 		}
-		h.renderNewConnector(w, r, a, httpx.Status(code), typ, name, approvals, enteredValues(typ, spec, form), app.ErrMessage(err))
+		h.renderNewConnector(w, r, a, httpx.Status(code), typ, name, approvals, enteredValues(typ, spec, form), errMessage(err))
 		return
 	}
 	res, err := h.connectionTest(r.Context(), a, c.ID)
 	if err != nil {
 		// The connector exists; only the report of its test is lost.
 		h.log.ErrorContext(r.Context(), "test new connector", "connector", c.ID, "err", err)
-		res = views.ConnectorTestResult{Ran: true, Message: "the test could not run: " + app.ErrMessage(err)}
+		res = views.ConnectorTestResult{Ran: true, Message: "the test could not run: " + errMessage(err)}
 	}
 	h.showTestResult(w, r, a, c.ID, res, fmt.Sprintf("Connector %s created.", c.Name))
 }
@@ -430,7 +430,7 @@ func (h *handler) updateConnector(w http.ResponseWriter, r *http.Request, a *ses
 		}
 		sid := strconv.FormatInt(cur.ID, 10)
 		f := connectorForm(cur.Type, spec, enteredValues(cur.Type, spec, form))
-		f.ID, f.Action, f.Name, f.Type, f.RequiredApprovals, f.Error = sid, "/connectors/"+sid, form.Get("name"), cur.Type, approvals, app.ErrMessage(err)
+		f.ID, f.Action, f.Name, f.Type, f.RequiredApprovals, f.Error = sid, "/connectors/"+sid, form.Get("name"), cur.Type, approvals, errMessage(err)
 		h.render(w, r, httpx.Status(code), views.ConnectorDetailPage(h.page(a, "Connector "+cur.Name, views.NavConnectors, ""),
 			h.connectorDetailView(r.Context(), a, cur, &f)))
 		return
@@ -470,7 +470,7 @@ func (h *handler) connectionTest(ctx context.Context, a *sessionUser, id int64) 
 	}
 	switch app.ErrCode(err) {
 	case app.EUNAVAILABLE, app.EINVALID:
-		return views.ConnectorTestResult{Ran: true, Message: app.ErrMessage(err)}, nil
+		return views.ConnectorTestResult{Ran: true, Message: errMessage(err)}, nil
 	}
 	return views.ConnectorTestResult{}, err
 }
@@ -578,7 +578,7 @@ func (h *handler) deleteConnector(w http.ResponseWriter, r *http.Request, a *ses
 	if err != nil {
 		if code := app.ErrCode(err); (code == app.ECONFLICT || code == app.EINVALID) && c != nil {
 			v := h.connectorDetailView(r.Context(), a, c, nil)
-			v.Error = app.ErrMessage(err)
+			v.Error = errMessage(err)
 			h.render(w, r, httpx.Status(code), views.ConnectorDetailPage(h.page(a, "Connector "+c.Name, views.NavConnectors, ""), v))
 			return
 		}

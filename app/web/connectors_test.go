@@ -51,7 +51,7 @@ func TestConnectorsAdminOnly(t *testing.T) {
 				if r := e.get(cl, path); r.StatusCode != http.StatusForbidden {
 					t.Errorf("GET %s: %d", path, r.StatusCode)
 				} else {
-					requireContains(t, r, "your role may not do this")
+					requireContains(t, r, "cannot manage connectors; an admin can.")
 				}
 			}
 			form := ldapForm("x")

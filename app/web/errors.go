@@ -3,6 +3,9 @@ package web
 import (
 	"bytes"
 	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 
@@ -39,7 +42,7 @@ func errorTitle(status int) string {
 func (h *handler) renderError(w http.ResponseWriter, r *http.Request, a *sessionUser, err error) {
 	code := app.ErrCode(err)
 	status := httpx.Status(code)
-	msg := app.ErrMessage(err)
+	msg := errMessage(err)
 	if code == app.EINTERNAL {
 		msg = genericInternal
 	}
@@ -51,7 +54,7 @@ func (h *handler) renderError(w http.ResponseWriter, r *http.Request, a *session
 // renderStatus shows an error page with a message the caller chose to show.
 func (h *handler) renderStatus(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, title, msg string) {
 	p := h.page(a, title, "", "")
-	e := views.ErrorView{Status: status, Title: title, Message: msg, RequestID: httpx.RequestID(r.Context())}
+	e := views.ErrorView{Status: status, Title: title, Message: sentence(msg), RequestID: httpx.RequestID(r.Context())}
 	if isHTMX(r) {
 		h.render(w, r, status, views.ErrorPage(p, e), views.ErrorFragment)
 		return
@@ -103,10 +106,44 @@ func (h *handler) renderRefused(w http.ResponseWriter, r *http.Request, a *sessi
 		h.renderError(w, r, a, err)
 		return
 	}
-	c, perr := page(app.ErrMessage(err))
+	c, perr := page(errMessage(err))
 	if perr != nil {
 		h.renderError(w, r, a, err)
 		return
 	}
 	h.render(w, r, httpx.Status(code), c)
 }
+
+// errMessage is app's safe message for err as the console shows it: one
+// sentence.
+func errMessage(err error) string { return sentence(app.ErrMessage(err)) }
+
+// sentence turns app's message style (lower-case fragments that chain with
+// ": ", as Go errors do, and stay so in the API) into the console's one
+// style: a capital first letter and a closing full stop. A first word that
+// is an identifier (base_dn, ldap.user.create) keeps its spelling; an
+// acronym is written as one (AWS, LDAP).
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return s
+	}
+	word, _, _ := strings.Cut(s, " ")
+	word = strings.TrimRight(word, ":,;")
+	switch {
+	case acronyms[word]:
+		s = strings.ToUpper(word) + s[len(word):]
+	case strings.ContainsAny(word, "_.=/@"): // an identifier keeps its spelling
+	default:
+		r, n := utf8.DecodeRuneInString(s)
+		s = string(unicode.ToUpper(r)) + s[n:]
+	}
+	if !strings.ContainsRune(".!?:", rune(s[len(s)-1])) {
+		s += "."
+	}
+	return s
+}
+
+// acronyms are the first words sentence writes in capitals.
+var acronyms = map[string]bool{"aws": true, "ldap": true, "iam": true, "ssh": true, "tls": true, "api": true,
+	"ca": true, "url": true, "siem": true, "sso": true, "totp": true, "mfa": true}

@@ -2,3 +2,4 @@ package web
 
 // Exported for the web_test package.
 var AuditResourceURL = auditResourceURL
+var Sentence = sentence

@@ -52,7 +52,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		}
 		httpx.RetryAfter(w, err)
 		h.render(w, r, httpx.Status(code), views.LoginPage(views.Page{Title: "Log in"},
-			views.LoginForm{Email: email, Next: next, Error: app.ErrMessage(err)}))
+			views.LoginForm{Email: email, Next: next, Error: errMessage(err)}))
 		return
 	}
 	if res.MFAToken != "" {

@@ -100,7 +100,7 @@ func (h *handler) mfaLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		httpx.RetryAfter(w, err)
 		h.render(w, r, httpx.Status(code), views.MFALoginPage(views.Page{Title: "Two-factor authentication"},
-			views.MFALoginForm{Next: next, Error: app.ErrMessage(err), Passkey: h.offerPasskey(r)}))
+			views.MFALoginForm{Next: next, Error: errMessage(err), Passkey: h.offerPasskey(r)}))
 		return
 	}
 	h.clearMFACookie(w)
@@ -216,7 +216,7 @@ func (h *handler) mfaDisable(w http.ResponseWriter, r *http.Request, a *sessionU
 func (h *handler) mfaFormError(w http.ResponseWriter, r *http.Request, a *sessionUser, err error) {
 	switch code := app.ErrCode(err); code {
 	case app.EINVALID, app.ECONFLICT, app.EFORBIDDEN:
-		h.renderMFAAccount(w, r, a, httpx.Status(code), app.ErrMessage(err), "")
+		h.renderMFAAccount(w, r, a, httpx.Status(code), errMessage(err), "")
 	default:
 		h.renderError(w, r, a, err)
 	}
@@ -253,7 +253,7 @@ func (h *handler) saveSettings(w http.ResponseWriter, r *http.Request, a *sessio
 	p, err := h.svc.SetMFAPolicy(r.Context(), a.actor, value)
 	if err != nil {
 		if code := app.ErrCode(err); code == app.EINVALID {
-			h.renderSettings(w, r, a, httpx.Status(code), "", app.ErrMessage(err), "")
+			h.renderSettings(w, r, a, httpx.Status(code), "", errMessage(err), "")
 			return
 		}
 		h.renderError(w, r, a, err)

@@ -281,7 +281,7 @@ func (h *handler) passkeyDelete(w http.ResponseWriter, r *http.Request, a *sessi
 		switch code := app.ErrCode(err); code {
 		case app.EINVALID, app.ECONFLICT, app.EFORBIDDEN, app.ENOTFOUND, app.ERATELIMITED:
 			httpx.RetryAfter(w, err)
-			h.renderPasskeys(w, r, a, httpx.Status(code), app.ErrMessage(err), "")
+			h.renderPasskeys(w, r, a, httpx.Status(code), errMessage(err), "")
 		default:
 			h.renderError(w, r, a, err)
 		}

@@ -301,7 +301,7 @@ const flashKey = "flash"
 // addFlash stores a one-time message; failing to store it is not worth
 // failing the request that already succeeded.
 func (h *handler) addFlash(w http.ResponseWriter, r *http.Request, a *sessionUser, msg string) {
-	a.sess.AddFlash(msg, flashKey)
+	a.sess.AddFlash(sentence(msg), flashKey)
 	if err := a.sess.Save(r, w); err != nil {
 		h.log.WarnContext(r.Context(), "save flash", "err", err)
 	}

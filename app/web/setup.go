@@ -12,26 +12,42 @@ import (
 // setup token, so the page does not help anyone guess.
 const setupInvalid = "This setup link is invalid or has expired."
 
-// setupOpen reports whether token opens the first-admin form right now:
-// the gate must accept it and no user may exist yet.
-func (h *handler) setupOpen(r *http.Request, token string) (bool, error) {
-	if !h.setup.Valid(token, h.now()) {
-		return false, nil
+// setupState says what a setup link opens right now: done when a user
+// exists (whatever the token: setup is over, which the login page shows
+// anyway), else open when the gate accepts the token.
+func (h *handler) setupState(r *http.Request, token string) (open, done bool, err error) {
+	need, err := h.svc.NeedsSetup(r.Context())
+	if err != nil {
+		return false, false, err
 	}
-	return h.svc.NeedsSetup(r.Context())
+	if !need {
+		return false, true, nil
+	}
+	return h.setup.Valid(token, h.now()), false, nil
+}
+
+// setupClosed answers a setup link that does not open the form: a spent
+// link says setup is done and leads to the login page (410, it will not
+// work again); any other gets the one invalid-link message.
+func (h *handler) setupClosed(w http.ResponseWriter, r *http.Request, done bool) {
+	if done {
+		h.render(w, r, http.StatusGone, views.SetupDonePage(views.Page{Title: "Setup is done"}))
+		return
+	}
+	h.renderStatus(w, r, nil, http.StatusNotFound, "Setup link not valid", setupInvalid)
 }
 
 // setupForm shows the first-admin form behind the one-time link.
 func (h *handler) setupForm(w http.ResponseWriter, r *http.Request) {
 	httpx.NoStore(w)
 	token := r.URL.Query().Get("token")
-	open, err := h.setupOpen(r, token)
+	open, done, err := h.setupState(r, token)
 	if err != nil {
 		h.renderError(w, r, nil, err)
 		return
 	}
 	if !open {
-		h.renderStatus(w, r, nil, http.StatusNotFound, "Setup link not valid", setupInvalid)
+		h.setupClosed(w, r, done)
 		return
 	}
 	h.render(w, r, http.StatusOK, views.SetupPage(views.Page{Title: "Set up Nexplane"}, views.SetupForm{Token: token}))
@@ -45,13 +61,13 @@ func (h *handler) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := r.PostForm.Get("token")
-	open, err := h.setupOpen(r, token)
+	open, done, err := h.setupState(r, token)
 	if err != nil {
 		h.renderError(w, r, nil, err)
 		return
 	}
 	if !open {
-		h.renderStatus(w, r, nil, http.StatusNotFound, "Setup link not valid", setupInvalid)
+		h.setupClosed(w, r, done)
 		return
 	}
 	email, password := r.PostForm.Get("email"), r.PostForm.Get("password")
@@ -71,8 +87,10 @@ func (h *handler) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		if code == app.ECONFLICT {
 			// Someone else finished setup first: the link is spent.
 			h.setup.Close()
+			h.setupClosed(w, r, true)
+			return
 		}
-		form.Error = app.ErrMessage(err)
+		form.Error = errMessage(err)
 		h.render(w, r, httpx.Status(code), views.SetupPage(page, form))
 		return
 	}

@@ -170,7 +170,7 @@ func (h *handler) createTokenWith(w http.ResponseWriter, r *http.Request, a *ses
 	if err != nil {
 		switch code := app.ErrCode(err); code {
 		case app.EINVALID, app.EFORBIDDEN, app.ECONFLICT:
-			form.Error = app.ErrMessage(err)
+			form.Error = errMessage(err)
 			p.form, p.status = &form, httpx.Status(code)
 			h.renderTokens(w, r, a, p)
 		default:
@@ -274,7 +274,7 @@ func (h *handler) createServiceAccount(w http.ResponseWriter, r *http.Request, a
 		switch code := app.ErrCode(err); code {
 		case app.EINVALID, app.ECONFLICT:
 			h.renderServiceAccounts(w, r, a, httpx.Status(code),
-				views.ServiceAccountForm{Name: in.Name, Role: in.Role, Error: app.ErrMessage(err)}, "")
+				views.ServiceAccountForm{Name: in.Name, Role: in.Role, Error: errMessage(err)}, "")
 		default:
 			h.renderError(w, r, a, err)
 		}

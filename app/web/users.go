@@ -57,7 +57,7 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request, a *sessionU
 	if err != nil {
 		switch code := app.ErrCode(err); code {
 		case app.EINVALID, app.ECONFLICT:
-			form := views.CreateUserForm{Email: in.Email, Role: in.Role, Error: app.ErrMessage(err)}
+			form := views.CreateUserForm{Email: in.Email, Role: in.Role, Error: errMessage(err)}
 			h.renderUsers(w, r, a, httpx.Status(code), form, "", "")
 		default:
 			h.renderError(w, r, a, err)
@@ -99,7 +99,7 @@ func (h *handler) updateUser(w http.ResponseWriter, r *http.Request, a *sessionU
 	if err != nil {
 		switch code := app.ErrCode(err); code {
 		case app.EINVALID, app.ECONFLICT:
-			h.renderUsers(w, r, a, httpx.Status(code), views.CreateUserForm{Role: string(app.RoleViewer)}, app.ErrMessage(err), "")
+			h.renderUsers(w, r, a, httpx.Status(code), views.CreateUserForm{Role: string(app.RoleViewer)}, errMessage(err), "")
 		default:
 			h.renderError(w, r, a, err)
 		}

@@ -67,7 +67,7 @@ func TestLoginFailures(t *testing.T) {
 			if r.StatusCode != http.StatusUnauthorized {
 				t.Fatalf("status %d", r.StatusCode)
 			}
-			requireContains(t, r, "email or password is incorrect", `value="`+tc.email+`"`)
+			requireContains(t, r, "Email or password is incorrect.", `value="`+tc.email+`"`)
 			if strings.Contains(r.body, tc.password) {
 				t.Fatal("the password was echoed back")
 			}
@@ -84,7 +84,7 @@ func TestLoginFailures(t *testing.T) {
 		if r.StatusCode != http.StatusTooManyRequests {
 			t.Fatalf("status %d, want 429", r.StatusCode)
 		}
-		requireContains(t, r, "too many failed login attempts")
+		requireContains(t, r, "Too many failed login attempts")
 		if r.Header.Get("Retry-After") == "" {
 			t.Error("no Retry-After")
 		}
@@ -237,7 +237,7 @@ func TestNonAdminForbidden(t *testing.T) {
 			if r := e.get(c, "/users"); r.StatusCode != http.StatusForbidden {
 				t.Fatalf("GET /users: %d", r.StatusCode)
 			} else {
-				requireContains(t, r, "your role may not do this")
+				requireContains(t, r, "cannot manage users; an admin can.")
 			}
 			newEmail := "new-" + email
 			r := e.post(c, "/users", url.Values{"email": {newEmail}, "password": {testPassword}, "role": {"admin"}})
@@ -373,7 +373,7 @@ func TestCreateUserErrorsKeepInput(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{"bad role", url.Values{"email": {"new@example.com"}, "role": {"root"}}, 400, "unknown role"},
+		{"bad role", url.Values{"email": {"new@example.com"}, "role": {"root"}}, 400, "Unknown role"},
 		{"bad email", url.Values{"email": {"not-an-email"}, "role": {"viewer"}}, 400, "is not a valid address"},
 		{"taken email", url.Values{"email": {"admin@example.com"}, "role": {"operator"}}, 409, ""},
 	}
@@ -456,13 +456,18 @@ func TestSetupFlow(t *testing.T) {
 		requireContains(t, d, "first@example.com")
 	}
 
-	// Only once: the gate is closed and a user exists.
+	// Only once: the gate is closed and a user exists. The spent link,
+	// used again with any token, says setup is done and leads to login.
 	form.Set("email", "second@example.com")
-	if r := e.post(e.client(), "/setup", form); r.StatusCode != http.StatusNotFound {
-		t.Fatalf("second setup: %d", r.StatusCode)
-	}
-	if r := e.get(e.client(), "/setup?token="+url.QueryEscape(token)); r.StatusCode != http.StatusNotFound {
-		t.Fatalf("setup form after setup: %d", r.StatusCode)
+	for _, r := range []response{e.post(e.client(), "/setup", form), e.get(e.client(), "/setup?token="+url.QueryEscape(token)),
+		e.get(e.client(), "/setup?token=wrong")} {
+		if r.StatusCode != http.StatusGone {
+			t.Fatalf("setup after setup: %d", r.StatusCode)
+		}
+		requireContains(t, r, `data-testid="setup-done"`, "Setup is done", `href="/login"`)
+		if strings.Contains(r.body, `data-testid="setup-form"`) {
+			t.Fatal("the setup form is offered after setup")
+		}
 	}
 	users, err := e.svc.ListUsers(context.Background(), app.SystemActor("test"))
 	if err != nil || len(users) != 1 {

@@ -45,4 +45,31 @@
       btn.removeAttribute("data-copied");
     }, 2000);
   });
+
+  // Operation rows of the change form. "Remove" drops its row here (the
+  // server reads the rows that are left; their names keep their index);
+  // without JavaScript the button posts the form and the server draws it
+  // again without that row. Labels count the rows that are there.
+  function renumberOpRows() {
+    var rows = document.querySelectorAll("#op-rows .op-row");
+    for (var i = 0; i < rows.length; i++) {
+      var n = rows[i].querySelector(".op-number");
+      if (n) { n.textContent = String(i + 1); }
+    }
+  }
+
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest("button[data-remove-row]");
+    if (!btn) { return; }
+    var row = btn.closest(".op-row");
+    if (!row) { return; }
+    ev.preventDefault();
+    row.remove();
+    renumberOpRows();
+    // Keep the keyboard in the form: on the add button.
+    var add = document.querySelector("button[data-add-row]");
+    if (add) { add.focus(); }
+  });
+
+  document.addEventListener("htmx:afterSettle", renumberOpRows);
 })();
