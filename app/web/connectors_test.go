@@ -116,7 +116,7 @@ func TestConnectorLifecycle(t *testing.T) {
 	}
 	r = keep(e.get(c, path))
 	requireContains(t, r, "Connector dir created.", `data-testid="connector-credentials-note"`, "leave empty to keep",
-		`value="ldap://127.0.0.1:1"`, `data-testid="connector-test-failed"`, "Connection test failed: connector &#34;dir&#34;:",
+		`value="ldap://127.0.0.1:1"`, `data-testid="connector-test-failed"`, "Connection test failed: Connector &#34;dir&#34;:",
 		`data-testid="connector-test-fix"`, `data-testid="connector-test-again"`)
 	// The result shows once: a reload is the plain page.
 	if r = keep(e.get(c, path)); strings.Contains(r.body, "connector-test-failed") || strings.Contains(r.body, "Connector dir created.") {
@@ -293,12 +293,12 @@ func TestConnectorCreateThenTest(t *testing.T) {
 			{"ldap passes", ldapDir("Directory", dir.BindPassword),
 				[]string{`data-testid="connector-test-ok"`, "Connection test passed: bound as " + dir.BindDN}},
 			{"ldap wrong password", ldapDir("Directory two", "not-the-password"),
-				[]string{`data-testid="connector-test-failed"`, "Connection test failed: connector &#34;Directory two&#34;: bind as " + dir.BindDN + " failed: invalid credentials",
+				[]string{`data-testid="connector-test-failed"`, "Connection test failed: Connector &#34;Directory two&#34;: bind as " + dir.BindDN + " failed: invalid credentials",
 					`data-testid="connector-test-fix"`, `href="#connector-edit"`, `data-testid="connector-test-again"`}},
 			{"aws passes", account("Account", srv.ConnectorSecretAccessKey),
 				[]string{`data-testid="connector-test-ok"`, "Connection test passed: authenticated as " + srv.ConnectorUserARN}},
 			{"aws wrong secret", account("Account two", wrongSecret),
-				[]string{`data-testid="connector-test-failed"`, "Connection test failed: connector &#34;Account two&#34;:", `data-testid="connector-test-again"`}},
+				[]string{`data-testid="connector-test-failed"`, "Connection test failed: Connector &#34;Account two&#34;:", `data-testid="connector-test-again"`}},
 			{"agents", typed("agents", url.Values{"name": {"Hosts"}, "type": {"agents"}, "required_approvals": {"1"}}),
 				[]string{`data-testid="connector-test-ok"`, "Connection test passed: 0 agents"}},
 		} {
