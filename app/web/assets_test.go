@@ -466,7 +466,7 @@ func TestInventoryRoutesRefuseCrossOrigin(t *testing.T) {
 	bob := "/assets/" + strconv.FormatInt(e.assetOf("ldap.user", "bob"), 10)
 	before, _ := e.svc.ListAudit(context.Background(), app.SystemActor("test"), app.AuditQuery{})
 	form := url.Values{"reason": {"forged"}, "comment": {"forged"}, "back": {"dashboard"}}
-	for _, p := range []string{e.cid + "/sync", bob + "/revoke", "/drift/" + strconv.FormatInt(ds[0].ID, 10) + "/acknowledge"} {
+	for _, p := range []string{e.cid + "/sync", bob + "/revoke", bob + "/sync", "/drift/" + strconv.FormatInt(ds[0].ID, 10) + "/acknowledge"} {
 		for _, hdr := range [][]string{{"Sec-Fetch-Site", "cross-site"}, {"Origin", "https://evil.example"}} {
 			r := e.post(e.admin, p, form, hdr...)
 			if r.StatusCode != http.StatusForbidden || !strings.Contains(r.body, "came from another site") {
