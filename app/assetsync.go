@@ -64,12 +64,11 @@ func (s *Service) SyncChangeAssets(ctx context.Context, changeID int64) error {
 // the stored assets the refs (or the observations) name are the whole
 // "existing" set, so one of them not observed is gone.
 func (s *Service) syncAssets(ctx context.Context, actor Actor, c *Connector, refs []AssetRef, payload map[string]any) (*SyncResult, error) {
-	// One sync of a connector at a time in this process: a full sync and a
-	// targeted one writing the same new asset would collide.
-	if _, busy := s.syncing.LoadOrStore(c.ID, struct{}{}); busy {
-		return nil, Errorf(ECONFLICT, "connector %q is syncing now; try again in a moment", c.Name)
+	unlock, err := s.lockSyncs(ctx, c.ID)
+	if err != nil {
+		return nil, err
 	}
-	defer s.syncing.Delete(c.ID)
+	defer unlock()
 
 	obs, err := s.readAssets(ctx, c, refs)
 	if err != nil {

@@ -149,6 +149,11 @@ func (s *Service) SyncConnector(ctx context.Context, actor Actor, id int64) (*Sy
 		return nil, Errorf(ECONFLICT, "connector %d is already syncing", id)
 	}
 	defer s.syncing.Delete(id)
+	unlock, err := s.lockSyncs(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 
 	c, err := s.store.ConnectorByID(ctx, id)
 	if err != nil {
@@ -193,6 +198,22 @@ func (s *Service) SyncConnector(ctx context.Context, actor Actor, id int64) (*Sy
 		return nil, fmt.Errorf("sync connector %d: %w", id, err)
 	}
 	return res, nil
+}
+
+// lockSyncs waits until no other sync of the connector runs in this
+// process, and holds it off until unlock. A full and a targeted sync must
+// not interleave: the full one would write what it read before the
+// targeted one (an asset just created would look gone), or both would
+// insert the same new asset.
+func (s *Service) lockSyncs(ctx context.Context, connectorID int64) (unlock func(), err error) {
+	v, _ := s.syncLocks.LoadOrStore(connectorID, make(chan struct{}, 1))
+	slot := v.(chan struct{})
+	select {
+	case slot <- struct{}{}:
+		return func() { <-slot }, nil
+	case <-ctx.Done():
+		return nil, Wrap(EUNAVAILABLE, ctx.Err(), "connector %d: gave up waiting for its running sync to finish", connectorID)
+	}
 }
 
 // recordFailedSync keeps the last good sync's numbers and notes the error,
