@@ -30,7 +30,7 @@ const (
 	ActionRevoke    = "revoke"
 	ActionRevokeNow = "revoke_now"
 
-	// Connectors.
+	// Connectors; sync applies to assets too (re-read one from its target).
 	ActionTest   = "test"
 	ActionSync   = "sync"
 	ActionDelete = "delete"
@@ -238,9 +238,13 @@ func (s *Service) ChangeActions(actor Actor, c *ChangeRequest) Actions {
 func revokesNow(actor Actor) bool { return actor.can(ActEmergencyChange) }
 
 // AssetActions says what the actor may do to an asset now: revoke it
-// (through a change request, or at once) when it is a revocable credential.
+// (through a change request, or at once) when it is a revocable credential,
+// and sync it (re-read it from its target).
 func (s *Service) AssetActions(actor Actor, d *AssetDetail) Actions {
-	return decideActions([]string{ActionRevoke, ActionRevokeNow, ActionCreateChangeRequest}, func(n string) error {
+	return decideActions([]string{ActionRevoke, ActionRevokeNow, ActionCreateChangeRequest, ActionSync}, func(n string) error {
+		if n == ActionSync {
+			return checkSyncAsset(actor)
+		}
 		if err := actor.require(ActWriteChanges); err != nil {
 			return err
 		}
@@ -263,6 +267,15 @@ func (s *Service) AssetActions(actor Actor, d *AssetDetail) Actions {
 		}
 		return nil
 	})
+}
+
+// checkSyncAsset is the rule of "sync this asset": operators and admins.
+// A gone asset may be synced too: it may have come back.
+func checkSyncAsset(actor Actor) error {
+	if !actor.can(ActSyncAssets) {
+		return Errorf(EFORBIDDEN, "only operators and admins may sync an asset")
+	}
+	return nil
 }
 
 // DriftActions says whether the actor may acknowledge a drift record.

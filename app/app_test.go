@@ -23,6 +23,8 @@ func TestPermissionTableMatchesArchitecture(t *testing.T) {
 		ActManageSettings:  {true, false, false, false},
 		// Not in ARCHITECTURE.md's table: whoever works changes may close drift.
 		ActAcknowledgeDrift: {true, true, true, false},
+		// Whoever executes changes may re-read an asset they touched.
+		ActSyncAssets: {true, true, false, false},
 	}
 	for act, row := range want {
 		for i, role := range Roles {

@@ -41,6 +41,35 @@ type InventoryConn interface {
 	Inventory(ctx context.Context) ([]Observation, error)
 }
 
+// AssetReader is a Conn that can read some assets alone, so a targeted sync
+// (after a change request, or "sync this asset") re-reads just those
+// without listing the whole target.
+type AssetReader interface {
+	// ReadAssets returns the observation of each asset refs name, exactly
+	// as Inventory would report it. A ref names an asset by its external
+	// id, or by its name where operations know only that (an IAM user's
+	// name, not its ARN). An asset the target no longer holds is left out:
+	// absent means gone. An error means nothing could be told.
+	ReadAssets(ctx context.Context, refs []AssetRef) ([]Observation, error)
+}
+
+// PickObservations is ReadAssets for a driver whose full inventory is
+// cheap (read from the control plane's own store): the observations refs
+// name, by external id or name.
+func PickObservations(all []Observation, refs []AssetRef) []Observation {
+	want := make(map[string]bool, len(refs))
+	for _, r := range refs {
+		want[assetKey(r.Kind, r.ExternalID)] = true
+	}
+	var out []Observation
+	for _, o := range all {
+		if want[assetKey(o.Kind, o.ExternalID)] || want[assetKey(o.Kind, o.Name)] {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 // AffectsAssets is implemented by operations that change known assets, so
 // a sync can tell changes made through Nexplane from drift.
 type AffectsAssets interface {

@@ -44,6 +44,7 @@ var AuditEvents = []string{
 	"change.secrets_expired",
 	"change.submitted",
 	"change.succeeded",
+	"connector.assets_synced",
 	"connector.created",
 	"connector.deleted",
 	"connector.synced",

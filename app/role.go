@@ -42,6 +42,8 @@ const (
 	ActManageSettings  Action = "settings.manage"
 	// ActAcknowledgeDrift closes a drift record after someone looked at it.
 	ActAcknowledgeDrift Action = "drift.acknowledge"
+	// ActSyncAssets re-reads one asset from its target on demand.
+	ActSyncAssets Action = "assets.sync"
 )
 
 // permissions is the one table from (role, action) to allowed, exactly as in
@@ -52,10 +54,12 @@ var permissions = map[Role]map[Action]bool{
 		ActWriteChanges: true, ActExecuteChanges: true, ActApproveChanges: true,
 		ActEmergencyChange: true, ActManageConnector: true, ActManageAgents: true,
 		ActManageUsers: true, ActManageSettings: true, ActAcknowledgeDrift: true,
+		ActSyncAssets: true,
 	},
 	RoleOperator: {
 		ActReadChanges: true, ActReadAssets: true, ActReadAudit: true,
 		ActWriteChanges: true, ActExecuteChanges: true, ActAcknowledgeDrift: true,
+		ActSyncAssets: true,
 	},
 	RoleApprover: {
 		ActReadChanges: true, ActReadAssets: true, ActReadAudit: true,

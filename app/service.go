@@ -21,8 +21,12 @@ type Service struct {
 	// queued is told (without blocking) when a change request starts
 	// executing, so an in-process engine picks it up at once.
 	queued func(changeID int64)
-	// syncing holds the ids of connectors being synced in this process.
+	// syncing holds the ids of connectors being fully synced in this
+	// process (a second full sync is refused).
 	syncing sync.Map
+	// syncLocks holds, per connector id, a one-slot channel that every
+	// sync of it (full or targeted) holds while it reads and writes.
+	syncLocks sync.Map
 	// agents issues agent certificates; nil when the agent listener is off.
 	agents AgentSigner
 	// agentRevoked is told after an agent's revocation commits, so open

@@ -333,6 +333,9 @@ type Tx interface {
 	// ResolveFindings resolves the connector's open findings whose ids are
 	// not in keep; it returns how many it resolved.
 	ResolveFindings(ctx context.Context, connectorID int64, keep []int64, at time.Time) (int64, error)
+	// ResolveAssetFindings resolves the open findings of the assets
+	// assetIDs whose ids are not in keep, and returns how many it resolved.
+	ResolveAssetFindings(ctx context.Context, assetIDs, keep []int64, at time.Time) (int64, error)
 	// CreateDrift inserts d and sets d.ID.
 	CreateDrift(ctx context.Context, d *Drift) error
 	// AcknowledgeDrift closes an open drift record; false when it was

@@ -149,6 +149,11 @@ func (s *Service) SyncConnector(ctx context.Context, actor Actor, id int64) (*Sy
 		return nil, Errorf(ECONFLICT, "connector %d is already syncing", id)
 	}
 	defer s.syncing.Delete(id)
+	unlock, err := s.lockSyncs(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 
 	c, err := s.store.ConnectorByID(ctx, id)
 	if err != nil {
@@ -173,12 +178,6 @@ func (s *Service) SyncConnector(ctx context.Context, actor Actor, id int64) (*Sy
 	if err != nil {
 		return nil, err
 	}
-	volatile := func(string) []string { return nil }
-	if d, err := s.registry.Driver(c.Type); err == nil {
-		if v, ok := d.(VolatileAttributes); ok {
-			volatile = v.Volatile
-		}
-	}
 
 	var res *SyncResult
 	err = s.store.WithTx(ctx, func(tx Tx) error {
@@ -188,7 +187,7 @@ func (s *Service) SyncConnector(ctx context.Context, actor Actor, id int64) (*Sy
 		}
 		now := s.now().UTC()
 		plan, err := planReconcile(reconcileInput{ConnectorID: id, Existing: existing, Observed: obs,
-			Baseline: firstSync, Explains: x.explains, Volatile: volatile, Now: now})
+			Baseline: firstSync, Explains: x.explains, Volatile: s.volatileOf(c.Type), Now: now})
 		if err != nil {
 			return err
 		}
@@ -199,6 +198,22 @@ func (s *Service) SyncConnector(ctx context.Context, actor Actor, id int64) (*Sy
 		return nil, fmt.Errorf("sync connector %d: %w", id, err)
 	}
 	return res, nil
+}
+
+// lockSyncs waits until no other sync of the connector runs in this
+// process, and holds it off until unlock. A full and a targeted sync must
+// not interleave: the full one would write what it read before the
+// targeted one (an asset just created would look gone), or both would
+// insert the same new asset.
+func (s *Service) lockSyncs(ctx context.Context, connectorID int64) (unlock func(), err error) {
+	v, _ := s.syncLocks.LoadOrStore(connectorID, make(chan struct{}, 1))
+	slot := v.(chan struct{})
+	select {
+	case slot <- struct{}{}:
+		return func() { <-slot }, nil
+	case <-ctx.Done():
+		return nil, Wrap(EUNAVAILABLE, ctx.Err(), "connector %d: gave up waiting for its running sync to finish", connectorID)
+	}
 }
 
 // recordFailedSync keeps the last good sync's numbers and notes the error,
@@ -320,6 +335,30 @@ func planReconcile(in reconcileInput) (*reconcilePlan, error) {
 // applyReconcile writes a plan with its drift and audit records, re-runs
 // the hygiene rules over the present assets and records the sync.
 func (s *Service) applyReconcile(ctx context.Context, tx Tx, actor Actor, c *Connector, p *reconcilePlan, started, now time.Time, baseline bool) error {
+	if err := s.writeReconcile(ctx, tx, p, now); err != nil {
+		return err
+	}
+	present := make([]Asset, len(p.Present))
+	for i, a := range p.Present {
+		present[i] = *a
+	}
+	res := &p.Result
+	if err := s.evaluateFindings(ctx, tx, c, present, nil, now, res); err != nil {
+		return err
+	}
+	st := &SyncState{ConnectorID: c.ID, LastStarted: started, LastFinished: now, Assets: len(present),
+		NextDue: now.Add(syncInterval(c.Config))}
+	if err := tx.PutSyncState(ctx, st); err != nil {
+		return err
+	}
+	return s.appendAudit(ctx, tx, actor, "connector.synced", "connector", strconv.FormatInt(c.ID, 10),
+		map[string]any{"seen": res.Seen, "appeared": res.Appeared, "changed": res.Changed, "disappeared": res.Disappeared,
+			"drift": res.Drift, "findings_open": res.FindingsOpen, "findings_resolved": res.FindingsResolved, "baseline": baseline})
+}
+
+// writeReconcile writes a plan's assets and drift (with its audit records);
+// full and targeted syncs share it.
+func (s *Service) writeReconcile(ctx context.Context, tx Tx, p *reconcilePlan, now time.Time) error {
 	for _, w := range p.Writes {
 		var err error
 		if w.Create {
@@ -336,25 +375,7 @@ func (s *Service) applyReconcile(ctx context.Context, tx Tx, actor Actor, c *Con
 			}
 		}
 	}
-	if err := tx.TouchAssets(ctx, p.Touch, now); err != nil {
-		return err
-	}
-	present := make([]Asset, len(p.Present))
-	for i, a := range p.Present {
-		present[i] = *a
-	}
-	res := &p.Result
-	if err := s.evaluateFindings(ctx, tx, c, present, now, res); err != nil {
-		return err
-	}
-	st := &SyncState{ConnectorID: c.ID, LastStarted: started, LastFinished: now, Assets: len(present),
-		NextDue: now.Add(syncInterval(c.Config))}
-	if err := tx.PutSyncState(ctx, st); err != nil {
-		return err
-	}
-	return s.appendAudit(ctx, tx, actor, "connector.synced", "connector", strconv.FormatInt(c.ID, 10),
-		map[string]any{"seen": res.Seen, "appeared": res.Appeared, "changed": res.Changed, "disappeared": res.Disappeared,
-			"drift": res.Drift, "findings_open": res.FindingsOpen, "findings_resolved": res.FindingsResolved, "baseline": baseline})
+	return tx.TouchAssets(ctx, p.Touch, now)
 }
 
 // recordDrift stores d for the written asset a, with its audit record.
@@ -386,15 +407,24 @@ func (s *Service) inventory(ctx context.Context, c *Connector) ([]Observation, e
 }
 
 // evaluateFindings runs the driver's hygiene rules over the present assets,
-// keeps still-firing findings open and resolves the rest.
-func (s *Service) evaluateFindings(ctx context.Context, tx Tx, c *Connector, present []Asset, now time.Time, res *SyncResult) error {
+// keeps still-firing findings open and resolves the rest. A scope (asset
+// ids, nil for all) limits both to those assets: the rules still see every
+// present asset, since a verdict may depend on the others (a user's keys).
+func (s *Service) evaluateFindings(ctx context.Context, tx Tx, c *Connector, present []Asset, scope []int64, now time.Time, res *SyncResult) error {
 	d, err := s.registry.Driver(c.Type)
 	if err != nil {
 		return err
 	}
+	inScope := make(map[int64]bool, len(scope))
+	for _, id := range scope {
+		inScope[id] = true
+	}
 	var keep []int64
 	if rules, ok := d.(HygieneRules); ok {
 		for _, fd := range rules.Findings(c.Config, present, now) {
+			if scope != nil && !inScope[fd.AssetID] {
+				continue
+			}
 			f := &Finding{AssetID: fd.AssetID, ConnectorID: c.ID, Rule: fd.Rule, Severity: fd.Severity, Message: fd.Message,
 				RemedyType: fd.RemedyType, RemedyParams: fd.RemedyParams, FirstSeen: now, LastSeen: now}
 			if err := tx.UpsertFinding(ctx, f); err != nil {
@@ -403,7 +433,12 @@ func (s *Service) evaluateFindings(ctx context.Context, tx Tx, c *Connector, pre
 			keep = append(keep, f.ID)
 		}
 	}
-	resolved, err := tx.ResolveFindings(ctx, c.ID, keep, now)
+	var resolved int64
+	if scope == nil {
+		resolved, err = tx.ResolveFindings(ctx, c.ID, keep, now)
+	} else {
+		resolved, err = tx.ResolveAssetFindings(ctx, scope, keep, now)
+	}
 	if err != nil {
 		return err
 	}

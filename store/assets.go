@@ -307,6 +307,27 @@ func (t *tx) ResolveFindings(ctx context.Context, connectorID int64, keep []int6
 	if err != nil {
 		return 0, err
 	}
+	return t.resolveExcept(ctx, open, keep, at)
+}
+
+// ResolveAssetFindings is ResolveFindings for the open findings of the
+// assets assetIDs only (a targeted sync judges just those).
+func (t *tx) ResolveAssetFindings(ctx context.Context, assetIDs, keep []int64, at time.Time) (int64, error) {
+	var open []int64
+	err := forChunks(assetIDs, func(chunk []any) error {
+		ids, err := t.ids(ctx, "resolve asset findings",
+			"SELECT id FROM findings WHERE resolved_at = 0 AND asset_id IN "+placeholders(len(chunk)), chunk...)
+		open = append(open, ids...)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return t.resolveExcept(ctx, open, keep, at)
+}
+
+// resolveExcept resolves the findings open that keep does not hold.
+func (t *tx) resolveExcept(ctx context.Context, open, keep []int64, at time.Time) (int64, error) {
 	kept := make(map[int64]bool, len(keep))
 	for _, id := range keep {
 		kept[id] = true
@@ -318,7 +339,7 @@ func (t *tx) ResolveFindings(ctx context.Context, connectorID int64, keep []int6
 		}
 	}
 	var n int64
-	err = forChunks(gone, func(chunk []any) error {
+	err := forChunks(gone, func(chunk []any) error {
 		res, err := t.exec(ctx, "UPDATE findings SET resolved_at = ? WHERE resolved_at = 0 AND id IN "+placeholders(len(chunk)),
 			append([]any{toMS(at)}, chunk...)...)
 		if err != nil {

@@ -82,7 +82,9 @@ type AssetDetailView struct {
 	OpenCount  string
 	// Revoke is "" (no revoke form), RevokeEmergency or RevokeSubmit.
 	Revoke string
-	Error  string
+	// CanSync offers "Sync this asset" (re-read it from its target).
+	CanSync bool
+	Error   string
 }
 
 // Revoke modes of the asset page.

@@ -80,6 +80,7 @@ func New(cfg Config) http.Handler {
 	mux.Handle("GET /api/v1/assets", a.authed(a.listAssets))
 	mux.Handle("GET /api/v1/assets/{id}", a.authed(a.getAsset))
 	mux.Handle("POST /api/v1/assets/{id}/revoke", a.authed(a.revokeAsset))
+	mux.Handle("POST /api/v1/assets/{id}/sync", a.authed(a.syncAsset))
 	mux.Handle("GET /api/v1/findings", a.authed(a.listFindings))
 	mux.Handle("GET /api/v1/drift", a.authed(a.listDrift))
 	mux.Handle("POST /api/v1/drift/{id}/acknowledge", a.authed(a.acknowledgeDrift))

@@ -157,11 +157,58 @@ func (a *api) getAsset(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	httpx.WriteJSON(w, http.StatusOK, assetDetailJSON(d, a.svc.AssetActions(act, d)))
+}
+
+func assetDetailJSON(d *app.AssetDetail, acts app.Actions) map[string]any {
 	fs := make([]findingJSON, 0, len(d.Findings))
 	for i := range d.Findings {
 		fs = append(fs, toFindingJSON(&d.Findings[i]))
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"asset": toAssetJSON(d.Asset, a.svc.AssetActions(act, d)), "findings": fs, "revocable": d.Revocable})
+	return map[string]any{"asset": toAssetJSON(d.Asset, acts), "findings": fs, "revocable": d.Revocable}
+}
+
+type syncResultJSON struct {
+	Seen             int `json:"seen"`
+	Appeared         int `json:"appeared"`
+	Changed          int `json:"changed"`
+	Disappeared      int `json:"disappeared"`
+	Drift            int `json:"drift"`
+	FindingsOpen     int `json:"findings_open"`
+	FindingsResolved int `json:"findings_resolved"`
+}
+
+func toSyncResultJSON(res *app.SyncResult) syncResultJSON {
+	return syncResultJSON{Seen: res.Seen, Appeared: res.Appeared, Changed: res.Changed, Disappeared: res.Disappeared,
+		Drift: res.Drift, FindingsOpen: res.FindingsOpen, FindingsResolved: res.FindingsResolved}
+}
+
+// syncAsset is "sync this asset": 200 with the asset as its target has it
+// now (gone_at set when it no longer does) and what the sync changed.
+func (a *api) syncAsset(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := decodeOptional(w, r, &struct{}{}); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	act := actorFrom(r.Context())
+	res, err := a.svc.SyncAsset(r.Context(), act, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	d, err := a.svc.GetAsset(r.Context(), act, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := assetDetailJSON(d, a.svc.AssetActions(act, d))
+	out["sync"] = toSyncResultJSON(res)
+	httpx.WriteJSON(w, http.StatusOK, out)
 }
 
 type revokeRequest struct {
@@ -273,6 +320,5 @@ func (a *api) syncConnector(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"seen": res.Seen, "appeared": res.Appeared, "changed": res.Changed,
-		"disappeared": res.Disappeared, "drift": res.Drift, "findings_open": res.FindingsOpen, "findings_resolved": res.FindingsResolved})
+	httpx.WriteJSON(w, http.StatusOK, toSyncResultJSON(res))
 }

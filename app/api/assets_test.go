@@ -112,14 +112,18 @@ func TestInventoryDriftAndFindings(t *testing.T) {
 		t.Fatalf("finding on alice: %v", asset["findings"])
 	}
 	// The remedy goes straight into a change request; after it runs, the
-	// finding resolves and the change raises no drift.
+	// finding resolves (the targeted sync after the request already did
+	// it) and the change raises no drift.
 	rem := locked["remedy"].(map[string]any)
-	_, body := e.run(map[string]any{"type": rem["type"], "params": rem["params"]})
+	remedy, body := e.run(map[string]any{"type": rem["type"], "params": rem["params"]})
 	if body["status"] != "succeeded" {
 		t.Fatalf("remedy: %v", body)
 	}
+	if p := e.waitTargetedSync(remedy); p["findings_resolved"].(float64) < 1 {
+		t.Errorf("targeted sync after the remedy: %v", p)
+	}
 	res = e.sync()
-	if res["drift"].(float64) != 0 || res["findings_resolved"].(float64) < 1 {
+	if res["drift"].(float64) != 0 {
 		t.Errorf("sync after the remedy: %v", res)
 	}
 	_, asset = e.do("GET", fmt.Sprintf("/api/v1/assets/%d", alice), e.tokens["viewer"], nil)
@@ -129,11 +133,16 @@ func TestInventoryDriftAndFindings(t *testing.T) {
 		}
 	}
 
-	// A change through Nexplane (disable bob) is never drift.
-	if _, body := e.run(op("ldap.user.disable", map[string]any{"uid": "bob"})); body["status"] != "succeeded" {
+	// A change through Nexplane (disable bob) is never drift, neither in
+	// the targeted sync after it nor in the next full sync.
+	disable, body := e.run(op("ldap.user.disable", map[string]any{"uid": "bob"}))
+	if body["status"] != "succeeded" {
 		t.Fatal(body)
 	}
-	if res = e.sync(); res["drift"].(float64) != 0 || res["changed"].(float64) < 1 {
+	if p := e.waitTargetedSync(disable); p["drift"].(float64) != 0 || p["changed"].(float64) != 1 {
+		t.Errorf("targeted sync after a Nexplane change: %v", p)
+	}
+	if res = e.sync(); res["drift"].(float64) != 0 {
 		t.Errorf("sync after a Nexplane change: %v", res)
 	}
 

@@ -28,7 +28,13 @@ type awsEnv struct {
 
 func newAWSEnv(t testing.TB) *awsEnv {
 	t.Helper()
-	e := newChangeEnvTB(t)
+	return newAWSEnvOn(t, "")
+}
+
+// newAWSEnvOn is newAWSEnv on the store driver given (testkit.Options.Driver).
+func newAWSEnvOn(t testing.TB, driver string) *awsEnv {
+	t.Helper()
+	e := newChangeEnvWith(t, 0, driver)
 	srv := awstest.Start(t)
 	st, body := e.do("POST", "/api/v1/connectors", e.tokens["admin"], map[string]any{
 		"name": "prod-account", "type": "aws", "config": jsonRaw(srv.ConfigJSON()), "credentials": jsonRaw(srv.CredentialsJSON())})

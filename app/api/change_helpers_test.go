@@ -61,6 +61,12 @@ func newChangeEnvTB(t testing.TB) *changeEnv { return newChangeEnvOpts(t, 0) }
 // newChangeEnvOpts sets the engine's operation timeout (0: the default).
 func newChangeEnvOpts(t testing.TB, opTimeout time.Duration) *changeEnv {
 	t.Helper()
+	return newChangeEnvWith(t, opTimeout, "")
+}
+
+// newChangeEnvWith also picks the store driver (testkit.Options.Driver).
+func newChangeEnvWith(t testing.TB, opTimeout time.Duration, driver string) *changeEnv {
+	t.Helper()
 	dir := ldaptest.Start(t)
 	logs := &lockedBuffer{}
 	// One clock for the service and the engine, so tests that move it keep
@@ -72,6 +78,7 @@ func newChangeEnvOpts(t testing.TB, opTimeout time.Duration) *changeEnv {
 			aws.Register(reg)
 		},
 		Engine: &engine.Config{Poll: 50 * time.Millisecond, LeaseTTL: 3 * time.Second, OpTimeout: opTimeout},
+		Driver: driver,
 	}, func(c *api.Config, _ *testkit.Env) {
 		// Tokens on real time: tests that move the clock keep their sessions.
 		var err error

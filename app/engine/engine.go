@@ -43,6 +43,11 @@ type Config struct {
 	// context ends (default 25 s); then they are cancelled, their outcome
 	// is checked on the next run.
 	DrainTimeout time.Duration
+	// Succeeded, when set, runs on the worker after a request succeeded:
+	// the targeted sync of the assets it touched
+	// (app.Service.SyncChangeAssets). Its error is logged and never changes
+	// the request's outcome; the next full sync catches up.
+	Succeeded func(ctx context.Context, changeID int64) error
 }
 
 // MaxRequeues is how many times a request may be handed back after its

@@ -32,7 +32,12 @@ func (e *Engine) execute(ctx context.Context, id int64) {
 	defer cancel(nil)
 	go e.keepLease(runCtx, cancel, id)
 
-	err := e.run(runCtx, id)
+	succeeded, err := e.run(runCtx, id)
+	if succeeded {
+		cancel(nil) // the lease is released: stop renewing it
+		e.afterSuccess(ctx, id)
+		return
+	}
 	if err == nil {
 		return
 	}
@@ -114,21 +119,22 @@ func (e *Engine) keepLease(ctx context.Context, cancel context.CancelCauseFunc, 
 	}
 }
 
-func (e *Engine) run(ctx context.Context, id int64) error {
+// run runs the request's operations; succeeded says it ended succeeded.
+func (e *Engine) run(ctx context.Context, id int64) (succeeded bool, err error) {
 	c, err := e.cfg.Store.ChangeRequestByID(ctx, id)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if c.State != app.StateExecuting || c.LeaseOwner != e.owner {
-		return nil
+		return false, nil
 	}
 	connector, err := e.cfg.Store.ConnectorByID(ctx, c.ConnectorID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !c.Emergency {
 		if refused, err := e.refuseUnapproved(ctx, c); refused || err != nil {
-			return err
+			return false, err
 		}
 	}
 	conn, connErr := app.OpenConnector(ctx, e.cfg.Registry, e.cfg.Sealer, connector)
@@ -146,22 +152,22 @@ func (e *Engine) run(ctx context.Context, id int64) error {
 		}
 		if err := e.stopping(ctx); err != nil {
 			if errors.Is(err, errLeaseLost) {
-				return err
+				return false, err
 			}
 			// Between operations: nothing is in doubt, hand it back whole.
-			return e.handBackMine(rec, c.ID, nil, "server shut down", false)
+			return false, e.handBackMine(rec, c.ID, nil, "server shut down", false)
 		}
 		if op.OutcomeUnknown() {
 			applied, stop, err := e.reconcile(ctx, rec, c, connector, conn, connErr, op)
 			if err != nil || stop {
-				return err
+				return false, err
 			}
 			if applied {
 				continue
 			}
 		}
 		if err := e.markRunning(ctx, c, op); err != nil {
-			return err
+			return false, err
 		}
 		var res *app.OpResult
 		runErr := connErr
@@ -171,20 +177,37 @@ func (e *Engine) run(ctx context.Context, id int64) error {
 		if runErr != nil && ctx.Err() != nil {
 			cause := context.Cause(ctx)
 			if errors.Is(cause, errLeaseLost) {
-				return cause // the new owner, or the reaper, decides
+				return false, cause // the new owner, or the reaper, decides
 			}
 			// The drain timeout cut it short: the target may or may not have
 			// applied it, so the next run reconciles it first.
-			return e.handBackMine(rec, c.ID, op, "server shut down while the operation ran", false)
+			return false, e.handBackMine(rec, c.ID, op, "server shut down while the operation ran", false)
 		}
 		if runErr != nil {
-			return e.fail(rec, c, op, runErr)
+			return false, e.fail(rec, c, op, runErr)
 		}
 		if err := e.succeed(rec, c, connector, op, res); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return e.finish(rec, c)
+	if err := e.finish(rec, c); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// afterSuccess runs the Succeeded hook on the work context (cancelled when
+// the drain times out), bounded like an operation; a draining server
+// leaves it to the next full sync.
+func (e *Engine) afterSuccess(ctx context.Context, id int64) {
+	if e.cfg.Succeeded == nil || e.draining.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.OpTimeout)
+	defer cancel()
+	if err := e.cfg.Succeeded(ctx, id); err != nil {
+		e.log.Warn("engine: targeted sync after success failed; the next full sync catches up", "change_id", id, "err", err)
+	}
 }
 
 // stopping says why no further operation may start: the lease is lost, or

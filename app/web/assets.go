@@ -208,6 +208,7 @@ func (h *handler) assetDetailView(ctx context.Context, a *sessionUser, d *app.As
 		v.Findings = append(v.Findings, row)
 	}
 	v.OpenCount = strconv.Itoa(open)
+	v.CanSync = acts.Allowed(app.ActionSync)
 	switch {
 	case acts.Allowed(app.ActionRevokeNow):
 		v.Revoke = views.RevokeEmergency
@@ -330,6 +331,38 @@ func (h *handler) revokeAsset(w http.ResponseWriter, r *http.Request, a *session
 		h.addFlash(w, r, a, fmt.Sprintf("Change request %d to revoke it was submitted; it runs once approved.", c.ID))
 	}
 	redirect(w, r, changeURL(c.ID))
+}
+
+// syncAsset is "sync this asset": app re-reads it from its target; back on
+// the asset page, a flash says what the sync found. A refusal or an
+// unreachable target is shown on the asset page with its reason.
+func (h *handler) syncAsset(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "asset")
+	if !ok || !h.parseForm(w, r, a) {
+		return
+	}
+	res, err := h.svc.SyncAsset(r.Context(), a.actor, id)
+	if err != nil {
+		h.renderAssetError(w, r, a, id, err)
+		return
+	}
+	h.addFlash(w, r, a, syncFlash(res))
+	redirect(w, r, assetURL(id))
+}
+
+// syncFlash says what "sync this asset" found.
+func syncFlash(res *app.SyncResult) string {
+	switch {
+	case res.Disappeared > 0:
+		return "Synced: the target no longer has this asset."
+	case res.Appeared > 0:
+		return "Synced: the asset is on the target again."
+	case res.Changed > 0 && res.Drift > 0:
+		return "Synced: the asset changed on the target outside Nexplane; the change is recorded as an out-of-band change."
+	case res.Changed > 0:
+		return "Synced: the asset's new state is shown."
+	}
+	return "Synced: the asset is unchanged on the target."
 }
 
 // renderAssetError shows a refused action on the asset's page.
@@ -543,6 +576,7 @@ func (h *handler) assetRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /assets", h.authed(h.assetList))
 	mux.Handle("GET /assets/{id}", h.authed(h.assetDetail))
 	mux.Handle("POST /assets/{id}/revoke", h.authed(h.revokeAsset))
+	mux.Handle("POST /assets/{id}/sync", h.authed(h.syncAsset))
 	mux.Handle("GET /drift/{id}", h.authed(h.driftDetail))
 	mux.Handle("POST /drift/{id}/acknowledge", h.authed(h.acknowledgeDrift))
 	mux.Handle("POST /connectors/{id}/sync", h.authed(h.syncConnector))

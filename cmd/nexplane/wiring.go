@@ -107,7 +107,9 @@ func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, er
 		sealer = d.vault
 	}
 	d.engine = engine.New(engine.Config{Store: db, Registry: d.registry, Sealer: sealer, Logger: e.log,
-		LeaseTTL: cfg.LeaseTTL, OpTimeout: cfg.OpTimeout, PerConnector: cfg.ConnectorConcurrency, DrainTimeout: cfg.DrainTimeout})
+		LeaseTTL: cfg.LeaseTTL, OpTimeout: cfg.OpTimeout, PerConnector: cfg.ConnectorConcurrency, DrainTimeout: cfg.DrainTimeout,
+		// d.svc is set below, before serve starts the engine.
+		Succeeded: func(ctx context.Context, id int64) error { return d.svc.SyncChangeAssets(ctx, id) }})
 	d.svcCfg = app.Config{Store: db, Hasher: d.hasher, Logger: e.log, Registry: d.registry,
 		Sealer: sealer, Queued: d.engine.Notify}
 	d.svc = app.NewService(d.svcCfg)

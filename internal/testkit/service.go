@@ -125,17 +125,24 @@ func NewService(tb testing.TB, o Options) *Env {
 	if o.Engine != nil {
 		ec := *o.Engine
 		ec.Store, ec.Registry, ec.Sealer, ec.Logger, ec.Clock = e.DB, e.Registry, e.Vault, e.Log, e.Clock.Now
+		if ec.Succeeded == nil {
+			// As serve wires it: the targeted sync after a success. The
+			// engine starts below, once e.Service is set.
+			ec.Succeeded = func(ctx context.Context, id int64) error { return e.Service.SyncChangeAssets(ctx, id) }
+		}
 		e.Engine = engine.New(ec)
 		cfg.Queued = e.Engine.Notify
-		ctx, cancel := context.WithCancel(context.Background())
-		stopped := make(chan struct{})
-		go func() { defer close(stopped); e.Engine.Run(ctx) }()
-		tb.Cleanup(func() { cancel(); <-stopped })
 	}
 	if o.Configure != nil {
 		o.Configure(&cfg)
 	}
 	e.Service = app.NewService(cfg)
+	if e.Engine != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		stopped := make(chan struct{})
+		go func() { defer close(stopped); e.Engine.Run(ctx) }()
+		tb.Cleanup(func() { cancel(); <-stopped })
+	}
 	return e
 }
 

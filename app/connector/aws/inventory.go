@@ -150,28 +150,50 @@ func (c *conn) observeUser(ctx context.Context, u types.User) ([]app.Observation
 	out := make([]app.Observation, 0, 1+len(keys))
 	for _, k := range keys {
 		id := aws.ToString(k.AccessKeyId)
-		lu, err := call(ctx, c, "reading when access key "+id+" was last used", func(ctx context.Context) (*iam.GetAccessKeyLastUsedOutput, error) {
-			return c.iam.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(id)})
-		})
+		lu, err := c.keyLastUsed(ctx, id)
 		if err != nil {
 			return nil, err
 		}
-		var last *time.Time
-		service := ""
-		if lu.AccessKeyLastUsed != nil {
-			last = lu.AccessKeyLastUsed.LastUsedDate
-			if s := aws.ToString(lu.AccessKeyLastUsed.ServiceName); s != "N/A" {
-				service = s
-			}
-		}
-		out = append(out, app.Observation{Kind: KindAccessKey, ExternalID: id, Name: name + "/" + id, Attributes: map[string]any{
-			"user_name": name, "status": string(k.Status), "created": rfc3339(k.CreateDate),
-			"last_used": rfc3339(last), "last_used_service": service,
-		}})
+		out = append(out, keyObservation(name, k, lu))
 	}
-	attached, err := c.attachedPolicies(ctx, name)
+	uo, err := c.userObservation(ctx, u)
 	if err != nil {
 		return nil, err
+	}
+	return append(out, uo), nil
+}
+
+// keyLastUsed reads when a key was last used, and by which user's key it is.
+func (c *conn) keyLastUsed(ctx context.Context, id string) (*iam.GetAccessKeyLastUsedOutput, error) {
+	return call(ctx, c, "reading when access key "+id+" was last used", func(ctx context.Context) (*iam.GetAccessKeyLastUsedOutput, error) {
+		return c.iam.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(id)})
+	})
+}
+
+// keyObservation is an access key of user name as a sync reports it.
+func keyObservation(name string, k types.AccessKeyMetadata, lu *iam.GetAccessKeyLastUsedOutput) app.Observation {
+	id := aws.ToString(k.AccessKeyId)
+	var last *time.Time
+	service := ""
+	if lu.AccessKeyLastUsed != nil {
+		last = lu.AccessKeyLastUsed.LastUsedDate
+		if s := aws.ToString(lu.AccessKeyLastUsed.ServiceName); s != "N/A" {
+			service = s
+		}
+	}
+	return app.Observation{Kind: KindAccessKey, ExternalID: id, Name: name + "/" + id, Attributes: map[string]any{
+		"user_name": name, "status": string(k.Status), "created": rfc3339(k.CreateDate),
+		"last_used": rfc3339(last), "last_used_service": service,
+	}}
+}
+
+// userObservation is a user (without its keys) as a sync reports it: its
+// policies and groups.
+func (c *conn) userObservation(ctx context.Context, u types.User) (app.Observation, error) {
+	name := aws.ToString(u.UserName)
+	attached, err := c.attachedPolicies(ctx, name)
+	if err != nil {
+		return app.Observation{}, err
 	}
 	policyARNs := make([]string, 0, len(attached))
 	for _, p := range attached {
@@ -179,22 +201,21 @@ func (c *conn) observeUser(ctx context.Context, u types.User) ([]app.Observation
 	}
 	inline, admin, err := c.inlinePolicies(ctx, name)
 	if err != nil {
-		return nil, err
+		return app.Observation{}, err
 	}
 	groups, err := c.groupsOf(ctx, name)
 	if err != nil {
-		return nil, err
+		return app.Observation{}, err
 	}
 	if groups == nil {
 		groups = []string{}
 	}
 	sort.Strings(policyARNs)
 	sort.Strings(groups)
-	out = append(out, app.Observation{Kind: KindUser, ExternalID: aws.ToString(u.Arn), Name: name, Attributes: map[string]any{
+	return app.Observation{Kind: KindUser, ExternalID: aws.ToString(u.Arn), Name: name, Attributes: map[string]any{
 		"user_name": name, "arn": aws.ToString(u.Arn), "created": rfc3339(u.CreateDate), "groups": groups,
 		"attached_policies": policyARNs, "inline_policies": inline, "inline_admin": admin,
-	}})
-	return out, nil
+	}}, nil
 }
 
 // inlinePolicies lists a user's inline policy names and says whether one

@@ -68,6 +68,19 @@ func (c *conn) Inventory(ctx context.Context) ([]app.Observation, error) {
 	return out, nil
 }
 
+var _ app.AssetReader = (*conn)(nil)
+
+// ReadAssets picks refs' assets from Inventory: it reads the control
+// plane's own store (the agents' last heartbeats), so a full read is cheap
+// and exactly what a sync would see.
+func (c *conn) ReadAssets(ctx context.Context, refs []app.AssetRef) ([]app.Observation, error) {
+	all, err := c.Inventory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return app.PickObservations(all, refs), nil
+}
+
 func hostObservations(h *host, now time.Time) []app.Observation {
 	a := h.agent
 	labels := map[string]any{}

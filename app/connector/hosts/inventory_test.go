@@ -287,3 +287,39 @@ func TestRevokeOperation(t *testing.T) {
 		t.Errorf("volatile = %v", v)
 	}
 }
+
+// TestReadAssets: a targeted read returns exactly the assets named (by
+// external id or by name) as Inventory reports them; one the fleet does
+// not have is absent, which means gone.
+func TestReadAssets(t *testing.T) {
+	f := newFleet(t)
+	c := f.connect(`{"labels":{"env":"prod"}}`)
+	all, err := c.(app.InventoryConn).Inventory(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]app.Observation{}
+	for _, o := range all {
+		want[o.Kind+" "+o.ExternalID] = o
+	}
+	got, err := c.(app.AssetReader).ReadAssets(t.Context(), []app.AssetRef{
+		{Kind: hosts.KindHost, ExternalID: f.web1.ID},
+		{Kind: hosts.KindUser, ExternalID: "web-1/alice"}, // by name
+		{Kind: hosts.KindUser, ExternalID: f.web1.ID + "/nobody"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range got {
+		k := o.Kind + " " + o.ExternalID
+		keys = append(keys, k)
+		if attrsJSON(t, o.Attributes) != attrsJSON(t, want[k].Attributes) || o.Name != want[k].Name {
+			t.Errorf("%s = %s %s, inventory says %s %s", k, o.Name, attrsJSON(t, o.Attributes), want[k].Name, attrsJSON(t, want[k].Attributes))
+		}
+	}
+	sort.Strings(keys)
+	if s := strings.Join(keys, ","); s != "host "+f.web1.ID+",host.user "+f.web1.ID+"/alice" {
+		t.Errorf("read %s", s)
+	}
+}

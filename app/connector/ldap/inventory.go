@@ -45,14 +45,11 @@ func normDN(dn string) string {
 // Attribute values are scalars or sorted slices, so an unchanged entry
 // encodes to the same JSON on every sync.
 func (c *conn) Inventory(ctx context.Context) ([]app.Observation, error) {
-	users, err := c.pagedSearch(ctx, "users", c.cfg.UserBase, "(objectClass=inetOrgPerson)",
-		// pwdAccountLockedTime and pwdChangedTime are operational: they are
-		// returned only when asked for by name.
-		[]string{"uid", "cn", "mail", "pwdAccountLockedTime", "pwdChangedTime"})
+	users, err := c.pagedSearch(ctx, "users", c.cfg.UserBase, userClassFilter, userReadAttrs)
 	if err != nil {
 		return nil, err
 	}
-	groups, err := c.pagedSearch(ctx, "groups", c.cfg.GroupBase, "(objectClass=groupOfNames)", []string{"cn", "member"})
+	groups, err := c.pagedSearch(ctx, "groups", c.cfg.GroupBase, groupClassFilter, groupReadAttrs)
 	if err != nil {
 		return nil, err
 	}
@@ -61,57 +58,14 @@ func (c *conn) Inventory(ctx context.Context) ([]app.Observation, error) {
 	groupsOf := map[string][]string{}
 	out := make([]app.Observation, 0, len(users)+len(groups))
 	for _, g := range groups {
-		cn := g.GetAttributeValue("cn")
-		members := make([]string, 0, len(g.GetAttributeValues("member")))
-		seen := map[string]bool{}
-		for _, m := range g.GetAttributeValues("member") {
-			dn := normDN(m)
-			if seen[dn] {
-				continue
-			}
-			seen[dn] = true
-			members = append(members, dn)
-			groupsOf[dn] = append(groupsOf[dn], cn)
+		o := groupObservation(g)
+		for _, dn := range o.Attributes["members"].([]string) {
+			groupsOf[dn] = append(groupsOf[dn], o.Name)
 		}
-		sort.Strings(members)
-		out = append(out, app.Observation{
-			Kind:       KindGroup,
-			ExternalID: normDN(g.DN),
-			Name:       cn,
-			Attributes: map[string]any{"cn": cn, "members": members},
-		})
+		out = append(out, o)
 	}
 	for _, u := range users {
-		dn := normDN(u.DN)
-		uid := u.GetAttributeValue("uid")
-		name := uid
-		if name == "" {
-			name = dn
-		}
-		memberOf := append([]string{}, groupsOf[dn]...)
-		sort.Strings(memberOf)
-		var lockedSince, changed any
-		locked := u.GetAttributeValue("pwdAccountLockedTime")
-		if locked != "" {
-			lockedSince = locked
-		}
-		if t, ok := parseGeneralizedTime(u.GetAttributeValue("pwdChangedTime")); ok {
-			changed = t.UTC().Format(time.RFC3339)
-		}
-		out = append(out, app.Observation{
-			Kind:       KindUser,
-			ExternalID: dn,
-			Name:       name,
-			Attributes: map[string]any{
-				"uid":              uid,
-				"cn":               u.GetAttributeValue("cn"),
-				"mail":             u.GetAttributeValue("mail"),
-				"locked":           locked != "",
-				"locked_since":     lockedSince,
-				"password_changed": changed,
-				"groups":           memberOf,
-			},
-		})
+		out = append(out, userObservation(u, groupsOf[normDN(u.DN)]))
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Kind != out[j].Kind {
@@ -120,6 +74,73 @@ func (c *conn) Inventory(ctx context.Context) ([]app.Observation, error) {
 		return out[i].ExternalID < out[j].ExternalID
 	})
 	return out, nil
+}
+
+// What Inventory (and ReadAssets) read of users and groups.
+const (
+	userClassFilter  = "(objectClass=inetOrgPerson)"
+	groupClassFilter = "(objectClass=groupOfNames)"
+)
+
+var (
+	// pwdAccountLockedTime and pwdChangedTime are operational: they are
+	// returned only when asked for by name.
+	userReadAttrs  = []string{"uid", "cn", "mail", "pwdAccountLockedTime", "pwdChangedTime"}
+	groupReadAttrs = []string{"cn", "member"}
+)
+
+// groupObservation is a group entry as a sync reports it: members as
+// sorted, distinct normalised DNs.
+func groupObservation(g *ldap.Entry) app.Observation {
+	cn := g.GetAttributeValue("cn")
+	members := make([]string, 0, len(g.GetAttributeValues("member")))
+	seen := map[string]bool{}
+	for _, m := range g.GetAttributeValues("member") {
+		dn := normDN(m)
+		if seen[dn] {
+			continue
+		}
+		seen[dn] = true
+		members = append(members, dn)
+	}
+	sort.Strings(members)
+	return app.Observation{Kind: KindGroup, ExternalID: normDN(g.DN), Name: cn,
+		Attributes: map[string]any{"cn": cn, "members": members}}
+}
+
+// userObservation is a user entry as a sync reports it, with the cns of
+// the groups it is a member of.
+func userObservation(u *ldap.Entry, groups []string) app.Observation {
+	dn := normDN(u.DN)
+	uid := u.GetAttributeValue("uid")
+	name := uid
+	if name == "" {
+		name = dn
+	}
+	memberOf := append([]string{}, groups...)
+	sort.Strings(memberOf)
+	var lockedSince, changed any
+	locked := u.GetAttributeValue("pwdAccountLockedTime")
+	if locked != "" {
+		lockedSince = locked
+	}
+	if t, ok := parseGeneralizedTime(u.GetAttributeValue("pwdChangedTime")); ok {
+		changed = t.UTC().Format(time.RFC3339)
+	}
+	return app.Observation{
+		Kind:       KindUser,
+		ExternalID: dn,
+		Name:       name,
+		Attributes: map[string]any{
+			"uid":              uid,
+			"cn":               u.GetAttributeValue("cn"),
+			"mail":             u.GetAttributeValue("mail"),
+			"locked":           locked != "",
+			"locked_since":     lockedSince,
+			"password_changed": changed,
+			"groups":           memberOf,
+		},
+	}
 }
 
 // pagedSearch reads every entry matching filter under base, page by page.
@@ -195,17 +216,7 @@ func (a affects) list() []any {
 }
 
 // underUserBase reports whether dn is an entry below user_base.
-func (c *conn) underUserBase(dn string) bool {
-	d, err := ldap.ParseDN(dn)
-	if err != nil {
-		return false
-	}
-	base, err := ldap.ParseDN(c.cfg.UserBase)
-	if err != nil {
-		return false
-	}
-	return base.AncestorOfFold(d)
-}
+func (c *conn) underUserBase(dn string) bool { return underBase(c.cfg.UserBase, dn) }
 
 // refs is the list as OpResult.Affects.
 func (a affects) refs() []app.AssetRef {
