@@ -82,7 +82,8 @@ type AssetDetailView struct {
 	OpenCount  string
 	// Revoke is "" (no revoke form), RevokeEmergency or RevokeSubmit.
 	Revoke string
-	Error  string
+	// KeptReason is the reason typed into a refused revoke.
+	KeptReason string
 }
 
 // Revoke modes of the asset page.
@@ -129,5 +130,6 @@ type DriftDetailView struct {
 	AcknowledgedAt string
 	AckComment     string
 	CanAcknowledge bool
-	Error          string
+	// KeptComment is the comment typed into a refused acknowledgement.
+	KeptComment string
 }
