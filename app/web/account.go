@@ -107,7 +107,7 @@ func (h *handler) startSessionWithFlash(r *http.Request, w http.ResponseWriter, 
 func (h *handler) endOwnSession(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, _ := strconv.ParseInt(a.actor.ID, 10, 64)
 	if err := h.svc.EndSession(r.Context(), a.actor, id, r.PathValue("handle")); err != nil {
-		h.refuse(w, r, a, "/account", err, nil)
+		h.refuseListed(w, r, a, "/account", err)
 		return
 	}
 	h.addFlash(w, r, a, "The session has ended.")
@@ -175,11 +175,23 @@ func (h *handler) endUserSession(w http.ResponseWriter, r *http.Request, a *sess
 		return
 	}
 	if err := h.svc.EndSession(r.Context(), a.actor, id, r.PathValue("handle")); err != nil {
-		h.refuse(w, r, a, fmt.Sprintf("/users/%d", id), err, nil)
+		h.refuseListed(w, r, a, fmt.Sprintf("/users/%d", id), err)
 		return
 	}
 	h.addFlash(w, r, a, "The session has ended.")
 	redirect(w, r, fmt.Sprintf("/users/%d", id))
+}
+
+// refuseListed answers a refused action on a row of a list (end a
+// session, revoke a token): a row already gone (ended in another tab) is
+// said on the page it was listed on, like any refusal.
+func (h *handler) refuseListed(w http.ResponseWriter, r *http.Request, a *sessionUser, back string, err error) {
+	if app.ErrCode(err) == app.ENOTFOUND {
+		h.addErrorFlash(w, r, a, app.ErrMessage(err))
+		redirect(w, r, back)
+		return
+	}
+	h.refuse(w, r, a, back, err, nil)
 }
 
 func linkTitle(purpose app.LinkPurpose) string {

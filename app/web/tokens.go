@@ -193,7 +193,7 @@ func (h *handler) revokeToken(w http.ResponseWriter, r *http.Request, a *session
 	}
 	t, err := h.svc.RevokeAPIToken(r.Context(), a.actor, tid)
 	if err != nil {
-		h.refuse(w, r, a, back, err, nil)
+		h.refuseListed(w, r, a, back, err)
 		return
 	}
 	h.addFlash(w, r, a, fmt.Sprintf("Token %s ended: it is refused from the next request on.", t.Name))
