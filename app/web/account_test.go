@@ -55,9 +55,9 @@ func TestAdminSeesAndEndsUserSessions(t *testing.T) {
 		t.Errorf("GET %s as viewer: %d", userPage, r.StatusCode)
 	}
 	// Refused POSTs go back to the page (PRG), which says why.
-	e.refused(viewer, e.post(viewer, ends[0], nil), userPage, "may not")
+	e.refused(t, viewer, e.post(viewer, ends[0], nil), userPage, "may not")
 	for _, c := range []*http.Client{viewer, opc} {
-		e.refused(c, e.post(c, userPage+"/reset-password", nil), userPage, "your role may not do this")
+		e.refused(t, c, e.post(c, userPage+"/reset-password", nil), userPage, "your role may not do this")
 	}
 	// The owner's own account lists it, marked current, without "end".
 	own := e.get(opc, "/account")
@@ -166,7 +166,7 @@ func TestAccountPasswordChangeRefusals(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.post(c, "/account/password", url.Values{"current_password": {tc.current}, "new_password": {tc.next}, "confirm": {tc.confirm}})
-			r = e.refused(c, r, "/account", tc.msg)
+			r = e.refused(t, c, r, "/account", tc.msg)
 			if strings.Contains(r.body, tc.next) || strings.Contains(r.body, tc.current) {
 				t.Error("a password was echoed back")
 			}

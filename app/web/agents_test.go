@@ -395,7 +395,7 @@ func TestRevokeAgent(t *testing.T) {
 		if r := e.get(c, path+"/revoke"); r.StatusCode != http.StatusForbidden {
 			t.Errorf("%s GET revoke: %d", role, r.StatusCode)
 		}
-		e.refused(c, e.post(c, path+"/revoke", url.Values{"confirm": {"yes"}}), path, "your role may not do this")
+		e.refused(t, c, e.post(c, path+"/revoke", url.Values{"confirm": {"yes"}}), path, "your role may not do this")
 	}
 	if _, err := e.svc.AuthenticateAgent(ctx, e.web.ID, e.web.CertSerial); err != nil {
 		t.Fatalf("a refused revoke revoked: %v", err)

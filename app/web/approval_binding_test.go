@@ -48,7 +48,7 @@ func TestConsoleDecisionPinnedToRevision(t *testing.T) {
 	// An admin edits the operator's request: they become its co-author.
 	e.editBehindApprover(admin, path, "alice")
 	for _, action := range []string{"approve", "reject"} {
-		r := e.refused(appr, e.post(appr, path+"/"+action, url.Values{"revision": {"1"}, "comment": {"saw bob"}}), path)
+		r := e.refused(t, appr, e.post(appr, path+"/"+action, url.Values{"revision": {"1"}, "comment": {"saw bob"}}), path)
 		// The comment typed is put back for the new revision.
 		requireContains(t, r, `data-testid="change-changed"`, `data-testid="change-decision-comment">saw bob</textarea>`, "This request changed since you opened it",
 			`href="`+path+`" data-testid="change-changed-link"`, `data-testid="change-revision">2<`,
@@ -65,7 +65,7 @@ func TestConsoleDecisionPinnedToRevision(t *testing.T) {
 	if r := e.get(adminC, path); strings.Contains(r.body, `data-testid="change-approve"`) {
 		t.Fatal("a contributor is offered Approve")
 	}
-	e.refused(adminC, e.post(adminC, path+"/approve", url.Values{"comment": {"mine now"}}), path)
+	e.refused(t, adminC, e.post(adminC, path+"/approve", url.Values{"comment": {"mine now"}}), path)
 	e.mustPost(appr, path, "approve", url.Values{"revision": {"2"}, "comment": {"saw alice"}})
 }
 

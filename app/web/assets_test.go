@@ -360,7 +360,7 @@ func TestFindingsRemedyAndDrift(t *testing.T) {
 		t.Error("a viewer is offered acknowledge")
 	}
 	// A viewer cannot acknowledge; an operator can, from the dashboard.
-	e.refused(e.viewr, e.post(e.viewr, driftPath+"/acknowledge", url.Values{"comment": {"seen"}}), driftPath, "your role may not do this")
+	e.refused(t, e.viewr, e.post(e.viewr, driftPath+"/acknowledge", url.Values{"comment": {"seen"}}), driftPath, "your role may not do this")
 	requireContains(t, e.get(e.viewr, "/"), `data-drift-id="`+dm[1]+`"`)
 	r := e.post(e.ops, driftPath+"/acknowledge", url.Values{"comment": {"HR locked her account"}, "back": {"dashboard"}})
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" {
@@ -370,7 +370,7 @@ func TestFindingsRemedyAndDrift(t *testing.T) {
 	requireContains(t, dash, `data-testid="flash"`, "acknowledged", `data-testid="drift-empty"`)
 	dp = e.get(e.viewr, driftPath)
 	requireContains(t, dp, "by ops@example.com", `data-testid="drift-ack-comment">HR locked her account</div>`)
-	e.refused(e.appr, e.post(e.appr, driftPath+"/acknowledge", url.Values{"comment": {"again"}}), driftPath, "already acknowledged")
+	e.refused(t, e.appr, e.post(e.appr, driftPath+"/acknowledge", url.Values{"comment": {"again"}}), driftPath, "already acknowledged")
 	if r := e.get(e.viewr, "/drift/99999"); r.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown drift: %d", r.StatusCode)
 	}
@@ -440,8 +440,8 @@ func TestRevokeNowFromAssetPage(t *testing.T) {
 	requireContains(t, e.get(e.ops, r.Header.Get("Location")), "submitted", `data-testid="change-status">submitted</span>`)
 	requireLocked(t, e.dir, "alice", false)
 
-	e.refused(e.viewr, e.post(e.viewr, alice+"/revoke", nil), alice, "your role may not do this")
-	e.refused(e.admin, e.post(e.admin, devs+"/revoke", url.Values{"reason": {"leaked"}}), devs)
+	e.refused(t, e.viewr, e.post(e.viewr, alice+"/revoke", nil), alice, "your role may not do this")
+	e.refused(t, e.admin, e.post(e.admin, devs+"/revoke", url.Values{"reason": {"leaked"}}), devs)
 }
 
 // TestInventoryRoutesRefuseCrossOrigin: the new POSTs do nothing when a

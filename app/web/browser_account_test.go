@@ -103,7 +103,7 @@ func TestBrowserInvitationAndPasswordChange(t *testing.T) {
 	step(t, ctx, "type new", chromedp.SendKeys(byTestID("password-new"), next))
 	step(t, ctx, "type confirm new", chromedp.SendKeys(byTestID("password-confirm"), next))
 	step(t, ctx, "submit wrong", chromedp.Click(byTestID("password-submit")))
-	if msg := step(t, ctx, "wrong current error", chromedp.Text(byTestID("password-error"))); !strings.Contains(msg, "current password is incorrect") {
+	if msg := step(t, ctx, "wrong current error", chromedp.Text(byTestID("flash-error"))); !strings.Contains(msg, "current password is incorrect") {
 		t.Fatalf("error %q", msg)
 	}
 	step(t, ctx, "type current", chromedp.SendKeys(byTestID("password-current"), chosen))

@@ -71,7 +71,7 @@ func TestChangeRequestFlow(t *testing.T) {
 	requireButtons(t, e.get(ops, path), "change-edit", "change-cancel")
 
 	// Rejecting needs a comment: back to the page (PRG) with the reason.
-	r = e.refused(appr, e.post(appr, path+"/reject", url.Values{"comment": {""}}), path, "a comment is required to reject")
+	r = e.refused(t, appr, e.post(appr, path+"/reject", url.Values{"comment": {""}}), path, "a comment is required to reject")
 	requireContains(t, r, `data-testid="change-detail"`)
 
 	r = e.mustPost(appr, path, "approve", url.Values{"comment": {"looks right"}})
@@ -79,11 +79,11 @@ func TestChangeRequestFlow(t *testing.T) {
 	requireButtons(t, r)
 
 	// An illegal transition says what state the request is in.
-	e.refused(appr, e.post(appr, path+"/approve", url.Values{"comment": {"again"}}), path,
+	e.refused(t, appr, e.post(appr, path+"/approve", url.Values{"comment": {"again"}}), path,
 		"cannot approve change request "+strconv.FormatInt(id, 10)+": it is approved")
-	e.refused(ops, e.post(ops, path+"/submit", nil), path, "it is approved")
+	e.refused(t, ops, e.post(ops, path+"/submit", nil), path, "it is approved")
 	// A viewer is refused on the page.
-	e.refused(view, e.post(view, path+"/execute", nil), path, "your role may not do this")
+	e.refused(t, view, e.post(view, path+"/execute", nil), path, "your role may not do this")
 	requireLocked(t, dir, "bob", false)
 
 	requireButtons(t, e.get(ops, path), "change-edit", "change-execute")
@@ -140,7 +140,7 @@ func TestSelfApprovalRefused(t *testing.T) {
 
 	r := e.get(admin, path)
 	requireButtons(t, r, "change-edit", "change-cancel", "change-emergency-execute")
-	r = e.refused(admin, e.post(admin, path+"/approve", url.Values{"comment": {"me"}}), path)
+	r = e.refused(t, admin, e.post(admin, path+"/approve", url.Values{"comment": {"me"}}), path)
 	requireContains(t, r, "you cannot approve a change request you created or edited", `data-testid="change-status">submitted<`)
 
 	// The dashboard: waiting for the approver, not for its creator.
@@ -231,7 +231,7 @@ func TestPlanFailureRefusesSubmit(t *testing.T) {
 	path := e.createChange(c, conn.ID, "Ghost", uidOp("ldap.user.disable", "ghost"))
 	requireContains(t, e.get(c, path), "Plan unavailable: no user with uid=ghost under "+dir.UserBase)
 
-	r := e.refused(c, e.post(c, path+"/submit", nil), path)
+	r := e.refused(t, c, e.post(c, path+"/submit", nil), path)
 	requireContains(t, r, "operation 1 (ldap.user.disable) cannot be planned: no user with uid=ghost",
 		`data-testid="change-status">draft<`)
 	requireButtons(t, r, "change-edit", "change-submit", "change-cancel")
@@ -311,9 +311,9 @@ func TestEmergencyExecuteAndReview(t *testing.T) {
 	requireContains(t, e.get(appr, path), `data-testid="change-required-approvals">2 approvals required<`)
 
 	// A refusal keeps the justification typed, so nothing is lost.
-	r := e.refused(admin, e.post(admin, path+"/emergency", url.Values{"justification": {"short"}}), path,
+	r := e.refused(t, admin, e.post(admin, path+"/emergency", url.Values{"justification": {"short"}}), path,
 		"justification of at least 10 characters", `data-testid="change-emergency-justification-input">short</textarea>`)
-	e.refused(ops, e.post(ops, path+"/emergency", url.Values{"justification": {"production is down right now"}}), path)
+	e.refused(t, ops, e.post(ops, path+"/emergency", url.Values{"justification": {"production is down right now"}}), path)
 	requireLocked(t, dir, "alice", false)
 	e.mustPost(admin, path, "emergency", url.Values{"justification": {"production is down right now"}})
 	e.waitState(changeIDOf(t, path), app.StateSucceeded)
@@ -355,8 +355,8 @@ func TestRevealSecretOnce(t *testing.T) {
 	r := keep(e.get(ops, path))
 	requireButtons(t, r, "change-op-reveal")
 	requireContains(t, r, "set a new password for uid=alice (cn=Alice Doe)")
-	keep(e.refused(appr, keep(e.post(appr, opPath, nil)), path, "only the requester"))
-	keep(e.refused(view, keep(e.post(view, opPath, nil)), path))
+	keep(e.refused(t, appr, keep(e.post(appr, opPath, nil)), path, "only the requester"))
+	keep(e.refused(t, view, keep(e.post(view, opPath, nil)), path))
 
 	r = keep(e.post(ops, opPath, nil))
 	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/reveal/") {

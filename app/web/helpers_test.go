@@ -269,13 +269,13 @@ func (e *env) withRevision(path string, form url.Values) url.Values {
 // refused asserts the PRG answer to a refused POST: 303 back to the page
 // the form was on, whose next GET shows the reason as an error flash
 // (role="alert") containing each of msgs. It returns that page.
-func (e *env) refused(c *http.Client, r response, back string, msgs ...string) response {
-	e.t.Helper()
+func (e *env) refused(t *testing.T, c *http.Client, r response, back string, msgs ...string) response {
+	t.Helper()
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != back {
-		e.t.Fatalf("refusal: status %d location %q, want 303 to %s\n%s", r.StatusCode, r.Header.Get("Location"), back, r.body)
+		t.Fatalf("refusal: status %d location %q, want 303 to %s\n%s", r.StatusCode, r.Header.Get("Location"), back, r.body)
 	}
 	page := e.get(c, back)
-	requireContains(e.t, page, append([]string{`role="alert" data-testid="flash-error"`}, msgs...)...)
+	requireContains(t, page, append([]string{`role="alert" data-testid="flash-error"`}, msgs...)...)
 	return page
 }
 

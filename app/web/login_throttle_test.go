@@ -42,7 +42,7 @@ func TestClearLoginThrottleFromUsersPage(t *testing.T) {
 	viewer := e.client()
 	e.seedUser("viewer@example.com", app.RoleViewer)
 	e.login(viewer, "viewer@example.com")
-	e.refused(viewer, e.post(viewer, action, url.Values{}), "/users", "your role may not do this")
+	e.refused(t, viewer, e.post(viewer, action, url.Values{}), "/users", "your role may not do this")
 	if r := e.post(admin, "/users/99999/login-throttle", url.Values{}); r.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown user: %d, want 404", r.StatusCode)
 	}

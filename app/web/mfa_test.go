@@ -194,7 +194,7 @@ func TestMFAAccountDisableAndRegenerate(t *testing.T) {
 	requireContains(t, r, "10 unused recovery codes left", `data-testid="mfa-disable-form"`)
 
 	// The code that logged in is spent; the next window's works.
-	e.refused(c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}}), "/account/mfa", "incorrect or was already used")
+	e.refused(t, c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}}), "/account/mfa", "incorrect or was already used")
 	e.clock.Advance(30 * time.Second)
 	code, _ = totp.GenerateCode(secret, e.clock.Now())
 	r = e.follow(c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}}))
@@ -205,9 +205,9 @@ func TestMFAAccountDisableAndRegenerate(t *testing.T) {
 	recovery := codes[0]
 
 	// Disabling needs the password and a code.
-	e.refused(c, e.post(c, "/account/mfa/disable", url.Values{"password": {"wrong password!"}, "code": {recovery}}), "/account/mfa",
+	e.refused(t, c, e.post(c, "/account/mfa/disable", url.Values{"password": {"wrong password!"}, "code": {recovery}}), "/account/mfa",
 		"the password is incorrect")
-	e.refused(c, e.post(c, "/account/mfa/disable", url.Values{"password": {testPassword}, "code": {"999999"}}), "/account/mfa",
+	e.refused(t, c, e.post(c, "/account/mfa/disable", url.Values{"password": {testPassword}, "code": {"999999"}}), "/account/mfa",
 		"incorrect or was already used")
 	if r := e.post(c, "/account/mfa/disable", url.Values{"password": {testPassword}, "code": {recovery}}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("disable: %d %s", r.StatusCode, r.body)
@@ -235,14 +235,14 @@ func TestMFAAccountCodesAreThrottled(t *testing.T) {
 		t.Fatalf("login: %d", r.StatusCode)
 	}
 	for i := range app.DefaultPairMaxFailures {
-		r := e.refused(c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {"111111"}}), "/account/mfa")
+		r := e.refused(t, c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {"111111"}}), "/account/mfa")
 		if strings.Contains(r.body, "too many") {
 			t.Fatalf("guess %d: throttled already", i)
 		}
 	}
 	e.clock.Advance(30 * time.Second)
 	code, _ = totp.GenerateCode(secret, e.clock.Now())
-	e.refused(c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}}), "/account/mfa", "too many")
+	e.refused(t, c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}}), "/account/mfa", "too many")
 }
 
 // recoveryCodes reads the codes off a reveal page.

@@ -150,7 +150,7 @@ func TestEveryConsolePOSTFollowsPRG(t *testing.T) {
 				e := forTest(cmp.Or(q.e, w.env), t)
 				r := e.post(q.c, q.path, q.form)
 				if q.back != "" {
-					e.refused(q.c, r, q.back)
+					e.refused(t, q.c, r, q.back)
 				} else {
 					if r.StatusCode < 400 || r.StatusCode >= 500 {
 						t.Fatalf("refused %s: %d, want 4xx on the form's own address\n%s", q.path, r.StatusCode, r.body)
