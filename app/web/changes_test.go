@@ -311,7 +311,7 @@ func TestEmergencyExecuteAndReview(t *testing.T) {
 	requireContains(t, e.get(appr, path), `data-testid="change-required-approvals">2 approvals required<`)
 
 	// A refusal keeps the justification typed, so nothing is lost.
-	r := e.refused(t, admin, e.post(admin, path+"/emergency", url.Values{"justification": {"short"}}), path,
+	e.refused(t, admin, e.post(admin, path+"/emergency", url.Values{"justification": {"short"}}), path,
 		"justification of at least 10 characters", `data-testid="change-emergency-justification-input">short</textarea>`)
 	e.refused(t, ops, e.post(ops, path+"/emergency", url.Values{"justification": {"production is down right now"}}), path)
 	requireLocked(t, dir, "alice", false)
@@ -319,7 +319,7 @@ func TestEmergencyExecuteAndReview(t *testing.T) {
 	e.waitState(changeIDOf(t, path), app.StateSucceeded)
 	requireLocked(t, dir, "alice", true)
 
-	r = e.get(admin, path)
+	r := e.get(admin, path)
 	requireContains(t, r, `data-testid="change-emergency"`, "production is down right now", "waiting for review", "locked uid=alice (cn=Alice Doe)")
 	requireButtons(t, r) // the executor may not review
 	requireContains(t, e.get(appr, "/"), `data-testid="card-emergency-review"`, "Urgent", "2 approvals required")
