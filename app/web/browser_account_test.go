@@ -99,6 +99,9 @@ func TestBrowserInvitationAndPasswordChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	const next = "invitee-second-passphrase-8"
+	// A fresh load, so that no field of the page before the session's end
+	// is typed into while it is replaced.
+	step(t, ctx, "open account", chromedp.Navigate(e.srv.URL+"/account"))
 	step(t, ctx, "type wrong current", chromedp.SendKeys(byTestID("password-current"), "not-the-password-at-all"))
 	step(t, ctx, "type new", chromedp.SendKeys(byTestID("password-new"), next))
 	step(t, ctx, "type confirm new", chromedp.SendKeys(byTestID("password-confirm"), next))
