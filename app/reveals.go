@@ -13,30 +13,68 @@ func (s *Service) RevealSecret(ctx context.Context, actor Actor, changeID, opera
 	}
 	var plain []byte
 	err := s.store.WithTx(ctx, func(tx Tx) error {
-		r, err := tx.RevealByOperation(ctx, operationID)
-		if err != nil {
-			return err
-		}
-		if r.ChangeRequestID != changeID {
-			return Errorf(ENOTFOUND, "nothing to reveal")
-		}
-		if r.UserID != userID(actor) {
-			return Errorf(EFORBIDDEN, "only the requester of change request %d may see this secret", changeID)
-		}
-		if !s.now().Before(r.ExpiresAt) {
-			return Errorf(ENOTFOUND, "nothing to reveal")
-		}
-		if plain, err = s.sealer.Open(r.Sealed, RevealAD(r.ChangeRequestID, r.OperationID)); err != nil {
-			return fmt.Errorf("open reveal: %w", err)
-		}
-		if err := tx.DeleteReveal(ctx, r.ID); err != nil {
-			return err
-		}
-		return s.appendAudit(ctx, tx, actor, "change.secret_revealed", "change_request", idString(changeID),
-			map[string]any{"operation_id": operationID})
+		var err error
+		plain, err = s.revealSecret(ctx, tx, actor, changeID, operationID)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reveal secret of change request %d: %w", changeID, err)
+	}
+	return plain, nil
+}
+
+// StashOperationSecret moves an operation's secret, once, onto a reveal
+// page of the actor's console session (see StashRevealPage) and returns
+// the page's id: page is its content with Secret filled in here. Taking
+// the secret and stashing it are one transaction, so a failure loses
+// neither.
+func (s *Service) StashOperationSecret(ctx context.Context, actor Actor, sessionID string, changeID, operationID int64, page OneTimeSecret) (string, error) {
+	if err := actor.require(ActReadChanges); err != nil {
+		return "", err
+	}
+	var id string
+	err := s.store.WithTx(ctx, func(tx Tx) error {
+		plain, err := s.revealSecret(ctx, tx, actor, changeID, operationID)
+		if err != nil {
+			return err
+		}
+		defer clear(plain)
+		page.Kind, page.Secret = RevealOperationSecret, string(plain)
+		id, err = s.stashRevealPage(ctx, tx, actor, sessionID, page)
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("reveal secret of change request %d: %w", changeID, err)
+	}
+	return id, nil
+}
+
+func (s *Service) revealSecret(ctx context.Context, tx Tx, actor Actor, changeID, operationID int64) ([]byte, error) {
+	r, err := tx.RevealByOperation(ctx, operationID)
+	if err != nil {
+		return nil, err
+	}
+	if r.ChangeRequestID != changeID {
+		return nil, Errorf(ENOTFOUND, "nothing to reveal")
+	}
+	if r.UserID != userID(actor) {
+		return nil, Errorf(EFORBIDDEN, "only the requester of change request %d may see this secret", changeID)
+	}
+	if !s.now().Before(r.ExpiresAt) {
+		return nil, Errorf(ENOTFOUND, "nothing to reveal")
+	}
+	plain, err := s.sealer.Open(r.Sealed, RevealAD(r.ChangeRequestID, r.OperationID))
+	if err != nil {
+		return nil, fmt.Errorf("open reveal: %w", err)
+	}
+	if err := tx.DeleteReveal(ctx, r.ID); err != nil {
+		clear(plain)
+		return nil, err
+	}
+	if err := s.appendAudit(ctx, tx, actor, "change.secret_revealed", "change_request", idString(changeID),
+		map[string]any{"operation_id": operationID}); err != nil {
+		clear(plain)
+		return nil, err
 	}
 	return plain, nil
 }

@@ -320,6 +320,17 @@ type Tx interface {
 	// DeleteExpiredReveals erases reveals past their expiry at now.
 	DeleteExpiredReveals(ctx context.Context, now time.Time) (int64, error)
 
+	// CreateRevealPage inserts a one-time reveal page.
+	CreateRevealPage(ctx context.Context, p *RevealPage) error
+	// RevealPageByID returns a reveal page by the hash of its id, expired
+	// or not; ENOTFOUND when there is none.
+	RevealPageByID(ctx context.Context, id string) (*RevealPage, error)
+	// DeleteRevealPage erases a reveal page; ENOTFOUND when it is already
+	// gone, which makes a page show once under concurrent requests.
+	DeleteRevealPage(ctx context.Context, id string) error
+	// DeleteExpiredRevealPages erases the reveal pages past their expiry at now.
+	DeleteExpiredRevealPages(ctx context.Context, now time.Time) (int64, error)
+
 	// CreateAsset inserts a and sets a.ID; (connector, kind, external id)
 	// is unique.
 	CreateAsset(ctx context.Context, a *Asset) error

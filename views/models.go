@@ -21,11 +21,13 @@ const (
 
 // Page is what every full page needs: the title, who is logged in (nil on
 // the login, setup and some error pages), the active section and a flash.
+// FlashError marks the flash as a refusal (styled apart, role="alert").
 type Page struct {
-	Title string
-	User  *CurrentUser
-	Nav   string
-	Flash string
+	Title      string
+	User       *CurrentUser
+	Nav        string
+	Flash      string
+	FlashError bool
 }
 
 // CurrentUser is the logged-in user as the navigation shows them.

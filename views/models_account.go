@@ -17,13 +17,7 @@ type SessionRow struct {
 type AccountView struct {
 	Email    string
 	Role     string
-	Password ChangePasswordForm
 	Sessions []SessionRow
-}
-
-// ChangePasswordForm keeps the refusal message; passwords are never kept.
-type ChangePasswordForm struct {
-	Error string
 }
 
 // UserDetailView is an admin's page of one user.

@@ -38,17 +38,6 @@ type EnrollmentTokenForm struct {
 	Error  string
 }
 
-// EnrollmentTokenView is the one page that shows a new token: the command
-// to run on the host. Nothing else ever shows the token again.
-type EnrollmentTokenView struct {
-	Command string
-	Expires string
-	Labels  []string
-	// URLMissing says the server does not know the agent listener's
-	// public address, so the command has a placeholder to replace.
-	URLMissing bool
-}
-
 // AgentDetailView is one agent: identity, facts, certificate and the local
 // users of its last heartbeat.
 type AgentDetailView struct {
@@ -71,7 +60,6 @@ type AgentDetailView struct {
 	HasUsers   bool // a heartbeat reported the users (maybe none)
 	Users      []HostUserRow
 	CanRevoke  bool
-	Error      string
 	UsersAsOf  string // the heartbeat the users come from
 }
 

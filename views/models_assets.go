@@ -84,7 +84,8 @@ type AssetDetailView struct {
 	Revoke string
 	// CanSync offers "Sync this asset" (re-read it from its target).
 	CanSync bool
-	Error   string
+	// KeptReason is the reason typed into a refused revoke.
+	KeptReason string
 }
 
 // Revoke modes of the asset page.
@@ -131,5 +132,6 @@ type DriftDetailView struct {
 	AcknowledgedAt string
 	AckComment     string
 	CanAcknowledge bool
-	Error          string
+	// KeptComment is the comment typed into a refused acknowledgement.
+	KeptComment string
 }

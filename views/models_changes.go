@@ -174,14 +174,19 @@ type ChangeDetailView struct {
 	// shown while the request is interrupted or running again after it.
 	InterruptCause string
 	Actions        ChangeActions
-	Error          string
 	// Changed is set when a decision was refused because the request
 	// changed since the approver opened it; the page shows the new revision.
 	Changed bool
-	// Revealed is a one-time secret shown once, right after the POST that
-	// revealed it.
-	Revealed       string
-	RevealedOpName string
+	// Kept is what the user typed into a form whose action was refused,
+	// put back so that nothing is lost.
+	Kept KeptChangeInput
+}
+
+// KeptChangeInput is the text of the detail page's action forms.
+type KeptChangeInput struct {
+	DecisionComment string
+	Justification   string
+	ReviewComment   string
 }
 
 // ChangeLiveFragment is the fragment id of the status and operations block,

@@ -28,14 +28,6 @@ type MFAAccountView struct {
 	Secret     string
 	OTPAuthURL string
 	QRDataURL  string
-	Error      string
-}
-
-// RecoveryCodesView shows new recovery codes, once.
-type RecoveryCodesView struct {
-	Codes []string
-	// Enrolled: they come with a new enrolment (else a regeneration).
-	Enrolled bool
 }
 
 // SettingsView is the admin settings page.

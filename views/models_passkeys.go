@@ -8,7 +8,6 @@ type PasskeysView struct {
 	// MustEnroll: the policy requires a second factor and the user has
 	// none yet; a passkey is one.
 	MustEnroll bool
-	Error      string
 }
 
 // PasskeyRow is one registered passkey.

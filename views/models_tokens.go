@@ -16,9 +16,6 @@ type TokensView struct {
 	// account's page). People create their own tokens only.
 	CanCreate bool
 	Create    TokenForm
-	// Created, when set, is the token just created: its secret is shown
-	// on this one page and never again.
-	Created *CreatedToken
 }
 
 // TokenRow is one token in the table. Times are formatted; empty LastUsed
@@ -45,14 +42,6 @@ type TokenForm struct {
 	// MaxExpires is the latest date allowed (yyyy-mm-dd), for the date input.
 	MaxExpires string
 	Error      string
-}
-
-// CreatedToken is a new token and its secret, shown once.
-type CreatedToken struct {
-	Name    string
-	Role    string
-	Expires string
-	Secret  string
 }
 
 // ServiceAccountsView is the admin's service accounts page.

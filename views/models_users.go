@@ -5,8 +5,6 @@ type UsersView struct {
 	Rows   []UserRow
 	Roles  []string
 	Create CreateUserForm
-	// Error reports a failed row action (role change, disable).
-	Error string
 }
 
 // UserRow is one user in the table.

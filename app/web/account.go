@@ -54,30 +54,26 @@ func sessionRows(list []app.SessionInfo, base string) []views.SessionRow {
 
 // account shows the user's own account page.
 func (h *handler) account(w http.ResponseWriter, r *http.Request, a *sessionUser) {
-	h.renderAccount(w, r, a, http.StatusOK, views.ChangePasswordForm{}, h.popFlash(w, r, a))
-}
-
-func (h *handler) renderAccount(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, form views.ChangePasswordForm, flash string) {
 	id, _ := strconv.ParseInt(a.actor.ID, 10, 64)
 	list, err := h.svc.ListSessions(r.Context(), a.actor, id, currentSessionID(a))
 	if err != nil {
 		h.renderError(w, r, a, err)
 		return
 	}
-	v := views.AccountView{Email: a.actor.Email, Role: string(a.actor.Role), Password: form,
-		Sessions: sessionRows(list, "/account")}
-	h.render(w, r, status, views.AccountPage(h.page(a, "Your account", "", flash), v))
+	v := views.AccountView{Email: a.actor.Email, Role: string(a.actor.Role), Sessions: sessionRows(list, "/account")}
+	h.render(w, r, http.StatusOK, views.AccountPage(h.page(a, "Your account", "", h.popFlash(w, r, a)), v))
 }
 
 // changePassword sets the user's own password; app ends every other session
-// (and token) and hands back a new session for this browser.
+// (and token) and hands back a new session for this browser. A refusal goes
+// back to /account with the reason; passwords are never kept.
 func (h *handler) changePassword(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	if !h.parseForm(w, r, a) {
 		return
 	}
 	newPassword := r.PostForm.Get("new_password")
 	if newPassword != r.PostForm.Get("confirm") {
-		h.renderAccount(w, r, a, http.StatusBadRequest, views.ChangePasswordForm{Error: "The new passwords do not match."}, "")
+		h.refuse(w, r, a, "/account", app.Errorf(app.EINVALID, "The new passwords do not match."), nil)
 		return
 	}
 	res, err := h.svc.ChangePassword(r.Context(), a.actor, app.ChangePasswordInput{
@@ -85,13 +81,7 @@ func (h *handler) changePassword(w http.ResponseWriter, r *http.Request, a *sess
 		ClientAddr: httpx.ClientAddr(r), UserAgent: r.UserAgent(), Console: true,
 	})
 	if err != nil {
-		switch code := app.ErrCode(err); code {
-		case app.EINVALID, app.EFORBIDDEN, app.ERATELIMITED:
-			httpx.RetryAfter(w, err)
-			h.renderAccount(w, r, a, httpx.Status(code), views.ChangePasswordForm{Error: errMessage(err)}, "")
-		default:
-			h.renderError(w, r, a, err)
-		}
+		h.refuse(w, r, a, "/account", err, nil)
 		return
 	}
 	if err := h.startSessionWithFlash(r, w, res.SessionToken,
@@ -117,7 +107,7 @@ func (h *handler) startSessionWithFlash(r *http.Request, w http.ResponseWriter, 
 func (h *handler) endOwnSession(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, _ := strconv.ParseInt(a.actor.ID, 10, 64)
 	if err := h.svc.EndSession(r.Context(), a.actor, id, r.PathValue("handle")); err != nil {
-		h.renderError(w, r, a, err)
+		h.refuseListed(w, r, a, "/account", err)
 		return
 	}
 	h.addFlash(w, r, a, "The session has ended.")
@@ -155,7 +145,7 @@ func (h *handler) sendResetLink(w http.ResponseWriter, r *http.Request, a *sessi
 		return
 	}
 	if _, err := h.svc.RequestPasswordReset(r.Context(), a.actor, id, true); err != nil {
-		h.renderError(w, r, a, err)
+		h.refuse(w, r, a, fmt.Sprintf("/users/%d", id), err, nil)
 		return
 	}
 	redirect(w, r, fmt.Sprintf("/users/%d/link", id))
@@ -185,11 +175,23 @@ func (h *handler) endUserSession(w http.ResponseWriter, r *http.Request, a *sess
 		return
 	}
 	if err := h.svc.EndSession(r.Context(), a.actor, id, r.PathValue("handle")); err != nil {
-		h.renderError(w, r, a, err)
+		h.refuseListed(w, r, a, fmt.Sprintf("/users/%d", id), err)
 		return
 	}
 	h.addFlash(w, r, a, "The session has ended.")
 	redirect(w, r, fmt.Sprintf("/users/%d", id))
+}
+
+// refuseListed answers a refused action on a row of a list (end a
+// session, revoke a token): a row already gone (ended in another tab) is
+// said on the page it was listed on, like any refusal.
+func (h *handler) refuseListed(w http.ResponseWriter, r *http.Request, a *sessionUser, back string, err error) {
+	if app.ErrCode(err) == app.ENOTFOUND {
+		h.addErrorFlash(w, r, a, app.ErrMessage(err))
+		redirect(w, r, back)
+		return
+	}
+	h.refuse(w, r, a, back, err, nil)
 }
 
 func linkTitle(purpose app.LinkPurpose) string {

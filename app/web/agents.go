@@ -12,7 +12,6 @@ import (
 
 	"github.com/nexplane/nexplane/agent/ops"
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/views"
 )
 
@@ -37,7 +36,7 @@ const maxLabelLines = 64
 
 func (h *handler) agentRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /agents", h.authed(h.listAgents))
-	mux.Handle("POST /agents/enrollment-tokens", h.authed(h.createEnrollmentToken))
+	mux.Handle("POST /agents", h.authed(h.createEnrollmentToken))
 	mux.Handle("GET /agents/{id}", h.authed(h.agentDetail))
 	mux.Handle("GET /agents/{id}/revoke", h.authed(h.confirmRevokeAgent))
 	mux.Handle("POST /agents/{id}/revoke", h.authed(h.revokeAgent))
@@ -147,9 +146,10 @@ func parseTTL(s string) (time.Duration, error) {
 	return 0, app.Errorf(app.EINVALID, "token lifetime must be one of 15m, 1h, 4h or 24h")
 }
 
-// createEnrollmentToken makes a token and answers with the page that shows
-// it, this once: no redirect, no flash, nothing in the session, so no
-// later page can show it again.
+// createEnrollmentToken makes a token and sends the browser to the
+// one-time page that shows it in the enroll command. The form posts to
+// /agents, its own page, so a refused input re-renders there with what was
+// typed.
 func (h *handler) createEnrollmentToken(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	if err := h.svc.ListActions(a.actor).Err(app.ActionCreateEnrollmentToken); err != nil {
 		h.renderError(w, r, a, err)
@@ -182,13 +182,13 @@ func (h *handler) createEnrollmentToken(w http.ResponseWriter, r *http.Request, 
 			views.EnrollmentTokenForm{Labels: rawLabels, TTLs: ttlOptions(selected), Error: errMessage(err)}, "")
 		return
 	}
-	server := strings.TrimRight(h.agentURL, "/")
-	v := views.EnrollmentTokenView{Expires: formatTime(et.ExpiresAt), Labels: sortedLabels(et.Labels), URLMissing: server == ""}
-	if server == "" {
-		server = agentURLPlaceholder
+	facts := []app.RevealFact{{Label: "Expires", Value: formatTime(et.ExpiresAt)},
+		{Label: "Use", Value: "Once: the first host that enrolls with it uses it up."}}
+	if ls := sortedLabels(et.Labels); len(ls) > 0 {
+		facts = append(facts, app.RevealFact{Label: "Labels", Value: strings.Join(ls, ", ")})
 	}
-	v.Command = "nexplane-agent enroll --server " + server + " --token " + token + " --ca-sha256 " + h.svc.AgentCAFingerprint()
-	h.render(w, r, http.StatusOK, views.EnrollmentTokenPage(h.page(a, "Enrollment token", views.NavAgents, ""), v))
+	h.showOnce(w, r, a, app.OneTimeSecret{Kind: app.RevealEnrollmentToken, Title: "Enrollment token", Secret: token,
+		Facts: facts, Back: "/agents"})
 }
 
 // agentID reads the {id} path value; false means a 404 was sent.
@@ -295,15 +295,7 @@ func (h *handler) revokeAgent(w http.ResponseWriter, r *http.Request, a *session
 	}
 	ag, err := h.svc.RevokeAgent(r.Context(), a.actor, id)
 	if err != nil {
-		if code := app.ErrCode(err); code == app.EINVALID || code == app.ECONFLICT {
-			if cur, gerr := h.svc.GetAgent(r.Context(), a.actor, id); gerr == nil {
-				v := h.agentDetailView(a, cur)
-				v.Error = errMessage(err)
-				h.render(w, r, httpx.Status(code), views.AgentDetailPage(h.page(a, "Agent "+cur.Hostname, views.NavAgents, ""), v))
-				return
-			}
-		}
-		h.renderError(w, r, a, err)
+		h.refuse(w, r, a, agentURL(id), err, nil)
 		return
 	}
 	h.addFlash(w, r, a, fmt.Sprintf("Agent %s revoked: its certificate no longer works.", ag.Hostname))

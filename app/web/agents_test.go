@@ -222,7 +222,7 @@ func TestAgentUsersFollowHeartbeats(t *testing.T) {
 func slicesDelete(u []ops.HostUser, i int) []ops.HostUser { return append(u[:i:i], u[i+1:]...) }
 
 var (
-	enrollCmdRe = regexp.MustCompile(`<pre class="payload prewrap" data-testid="enroll-command">nexplane-agent enroll --server (\S+) --token (nxe_[A-Za-z0-9_-]{43}) --ca-sha256 ([0-9a-f]{64})</pre>`)
+	enrollCmdRe = regexp.MustCompile(`<pre id="reveal-command" class="payload prewrap mono" data-testid="reveal-command">sudo nexplane-agent enroll --server (\S+) --token (nxe_[A-Za-z0-9_-]{43}) --ca-sha256 ([0-9a-f]{64})\nsudo systemctl enable --now nexplane-agent</pre>`)
 )
 
 func TestEnrollmentTokenShownOnce(t *testing.T) {
@@ -230,10 +230,12 @@ func TestEnrollmentTokenShownOnce(t *testing.T) {
 	ctx := context.Background()
 	before, _ := e.svc.ListAudit(ctx, app.SystemActor("test"), app.AuditQuery{})
 
-	r := e.post(e.admin, "/agents/enrollment-tokens", url.Values{"labels": {"env=prod\r\n\r\n  role = db \r\n"}, "ttl": {"4h"}})
-	if r.StatusCode != http.StatusOK {
-		t.Fatalf("create: %d %s", r.StatusCode, r.body)
+	r := e.post(e.admin, "/agents", url.Values{"labels": {"env=prod\r\n\r\n  role = db \r\n"}, "ttl": {"4h"}})
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/reveal/") || strings.Contains(r.body, "nxe_") {
+		t.Fatalf("create: %d %q %s", r.StatusCode, r.Header.Get("Location"), r.body)
 	}
+	reveal := r.Header.Get("Location")
+	r = e.get(e.admin, reveal)
 	m := enrollCmdRe.FindStringSubmatch(r.body)
 	if m == nil {
 		t.Fatalf("no enroll command:\n%s", r.body)
@@ -242,9 +244,9 @@ func TestEnrollmentTokenShownOnce(t *testing.T) {
 	if server != testAgentURL || fp != e.ca.Fingerprint() || fp != e.svc.AgentCAFingerprint() {
 		t.Fatalf("command: server %q fingerprint %q (CA %q)", server, fp, e.ca.Fingerprint())
 	}
-	requireContains(t, r, `data-testid="enrollment-once"`, "shown only on this page", formatUTC(e.clock.Now().Add(4*time.Hour)),
-		"env=prod", "role=db")
-	if strings.Contains(r.body, `data-testid="enroll-url-missing"`) {
+	requireContains(t, r, `data-testid="reveal-once"`, "shown only on this page", formatUTC(e.clock.Now().Add(4*time.Hour)),
+		"env=prod", "role=db", `data-testid="copy-reveal-command"`)
+	if strings.Contains(r.body, `data-testid="reveal-url-missing"`) {
 		t.Error("URL reported missing")
 	}
 	if r.Header.Get("Cache-Control") != "no-store" {
@@ -254,6 +256,11 @@ func TestEnrollmentTokenShownOnce(t *testing.T) {
 	// Nothing shows the token again: not the list, the dashboard, a flash,
 	// the audit log or any agent page.
 	var later []response
+	if again := e.get(e.admin, reveal); again.StatusCode != http.StatusGone {
+		t.Errorf("reload of the reveal page: %d", again.StatusCode)
+	} else {
+		later = append(later, again)
+	}
 	for _, p := range []string{"/agents", "/", "/audit", "/agents/" + e.web.ID, "/agents", "/changes", "/assets"} {
 		later = append(later, e.get(e.admin, p))
 	}
@@ -290,7 +297,7 @@ func TestEnrollmentTokenShownOnce(t *testing.T) {
 	requireContains(t, e.get(e.admin, "/agents"), `data-hostname="new-01.example.org" data-status="offline"`)
 
 	// No TTL chosen is the default hour; no labels is fine.
-	r = e.post(e.admin, "/agents/enrollment-tokens", nil)
+	r = e.follow(e.admin, e.post(e.admin, "/agents", nil))
 	if r.StatusCode != http.StatusOK || enrollCmdRe.FindStringSubmatch(r.body) == nil {
 		t.Fatalf("defaults: %d %s", r.StatusCode, r.body)
 	}
@@ -302,7 +309,7 @@ func TestEnrollmentTokenAdminOnly(t *testing.T) {
 	ctx := context.Background()
 	before, _ := e.svc.ListAudit(ctx, app.SystemActor("test"), app.AuditQuery{})
 	for role, c := range map[app.Role]*http.Client{app.RoleOperator: e.ops, app.RoleApprover: e.approver, app.RoleViewer: e.viewer} {
-		r := e.post(c, "/agents/enrollment-tokens", url.Values{"labels": {"env=prod"}, "ttl": {"1h"}})
+		r := e.post(c, "/agents", url.Values{"labels": {"env=prod"}, "ttl": {"1h"}})
 		if r.StatusCode != http.StatusForbidden || strings.Contains(r.body, "nxe_") {
 			t.Errorf("%s: %d", role, r.StatusCode)
 		}
@@ -332,13 +339,13 @@ func TestEnrollmentTokenBadInput(t *testing.T) {
 		{"ttl junk", "env=prod", "soon", "must be one of"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.post(e.admin, "/agents/enrollment-tokens", url.Values{"labels": {tc.labels}, "ttl": {tc.ttl}})
+			r := e.post(e.admin, "/agents", url.Values{"labels": {tc.labels}, "ttl": {tc.ttl}})
 			if r.StatusCode != http.StatusBadRequest {
 				t.Fatalf("status %d", r.StatusCode)
 			}
 			requireContains(t, r, `data-testid="enrollment-error"`, tc.want, `data-testid="enrollment-form"`,
 				`data-testid="agents-table"`)
-			if strings.Contains(r.body, `data-testid="enroll-command"`) || strings.Contains(r.body, "nxe_") {
+			if strings.Contains(r.body, `data-testid="reveal-command"`) || strings.Contains(r.body, "nxe_") {
 				t.Fatal("a refused form shows a token")
 			}
 			// What was entered is kept.
@@ -357,12 +364,12 @@ func TestEnrollmentWithoutAgentURLOrCA(t *testing.T) {
 		e.seedUser("admin@example.com", app.RoleAdmin)
 		c := e.client()
 		e.login(c, "admin@example.com")
-		r := e.post(c, "/agents/enrollment-tokens", url.Values{"ttl": {"15m"}})
+		r := e.follow(c, e.post(c, "/agents", url.Values{"ttl": {"15m"}}))
 		m := enrollCmdRe.FindStringSubmatch(r.body)
 		if r.StatusCode != http.StatusOK || m == nil || m[1] != "https://&lt;agent-listener-host&gt;:8444" || m[3] != e.ca.Fingerprint() {
 			t.Fatalf("%d %v\n%s", r.StatusCode, m, r.body)
 		}
-		requireContains(t, r, `data-testid="enroll-url-missing"`, formatUTC(e.clock.Now().Add(15*time.Minute)))
+		requireContains(t, r, `data-testid="reveal-url-missing"`, formatUTC(e.clock.Now().Add(15*time.Minute)))
 	})
 	t.Run("no CA", func(t *testing.T) {
 		e := newEnv(t, envOpts{})
@@ -370,7 +377,7 @@ func TestEnrollmentWithoutAgentURLOrCA(t *testing.T) {
 		c := e.client()
 		e.login(c, "admin@example.com")
 		requireContains(t, e.get(c, "/agents"), `data-testid="enrollment-off"`, `data-testid="agents-empty"`)
-		r := e.post(c, "/agents/enrollment-tokens", url.Values{"ttl": {"1h"}})
+		r := e.post(c, "/agents", url.Values{"ttl": {"1h"}})
 		if r.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("%d", r.StatusCode)
 		}
@@ -388,11 +395,7 @@ func TestRevokeAgent(t *testing.T) {
 		if r := e.get(c, path+"/revoke"); r.StatusCode != http.StatusForbidden {
 			t.Errorf("%s GET revoke: %d", role, r.StatusCode)
 		}
-		if r := e.post(c, path+"/revoke", url.Values{"confirm": {"yes"}}); r.StatusCode != http.StatusForbidden {
-			t.Errorf("%s POST revoke: %d", role, r.StatusCode)
-		} else {
-			requireContains(t, r, "cannot manage agents and enrollment tokens; an admin can.")
-		}
+		e.refused(t, c, e.post(c, path+"/revoke", url.Values{"confirm": {"yes"}}), path, "cannot manage agents and enrollment tokens; an admin can.")
 	}
 	if _, err := e.svc.AuthenticateAgent(ctx, e.web.ID, e.web.CertSerial); err != nil {
 		t.Fatalf("a refused revoke revoked: %v", err)
@@ -469,7 +472,7 @@ func TestAgentRoutesRefuseCrossOrigin(t *testing.T) {
 	ctx := context.Background()
 	before, _ := e.svc.ListAudit(ctx, app.SystemActor("test"), app.AuditQuery{})
 	form := url.Values{"confirm": {"yes"}, "labels": {"env=prod"}, "ttl": {"1h"}}
-	for _, p := range []string{"/agents/enrollment-tokens", "/agents/" + e.web.ID + "/revoke"} {
+	for _, p := range []string{"/agents", "/agents/" + e.web.ID + "/revoke"} {
 		for _, hdr := range [][]string{{"Sec-Fetch-Site", "cross-site"}, {"Origin", "https://evil.example"}} {
 			r := e.post(e.admin, p, form, hdr...)
 			if r.StatusCode != http.StatusForbidden || !strings.Contains(r.body, "came from another site") ||
@@ -486,7 +489,7 @@ func TestAgentRoutesRefuseCrossOrigin(t *testing.T) {
 		t.Fatalf("a cross-origin request revoked: %v", err)
 	}
 	// The same requests from the console's own pages work.
-	if r := e.post(e.admin, "/agents/enrollment-tokens", form, "Sec-Fetch-Site", "same-origin"); r.StatusCode != http.StatusOK {
+	if r := e.post(e.admin, "/agents", form, "Sec-Fetch-Site", "same-origin"); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("same-origin: %d", r.StatusCode)
 	}
 }

@@ -10,10 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/a-h/templ"
-
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/views"
 )
 
@@ -171,6 +168,7 @@ func (h *handler) assetDetail(w http.ResponseWriter, r *http.Request, a *session
 		return
 	}
 	v := h.assetDetailView(r.Context(), a, d)
+	v.KeptReason = h.popKept(w, r, a, assetURL(id))["reason"]
 	h.render(w, r, http.StatusOK, views.AssetDetailPage(h.page(a, d.Asset.Name, views.NavAssets, h.popFlash(w, r, a)), v))
 }
 
@@ -322,7 +320,7 @@ func (h *handler) revokeAsset(w http.ResponseWriter, r *http.Request, a *session
 	}
 	c, err := h.svc.RevokeAsset(r.Context(), a.actor, id, r.PostForm.Get("reason"))
 	if err != nil {
-		h.renderAssetError(w, r, a, id, err)
+		h.refuse(w, r, a, assetURL(id), err, map[string]string{"reason": r.PostForm.Get("reason")})
 		return
 	}
 	if c.Emergency {
@@ -335,7 +333,7 @@ func (h *handler) revokeAsset(w http.ResponseWriter, r *http.Request, a *session
 
 // syncAsset is "sync this asset": app re-reads it from its target; back on
 // the asset page, a flash says what the sync found. A refusal or an
-// unreachable target is shown on the asset page with its reason.
+// unreachable target goes back there too, as an error flash.
 func (h *handler) syncAsset(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "asset")
 	if !ok || !h.parseForm(w, r, a) {
@@ -343,7 +341,7 @@ func (h *handler) syncAsset(w http.ResponseWriter, r *http.Request, a *sessionUs
 	}
 	res, err := h.svc.SyncAsset(r.Context(), a.actor, id)
 	if err != nil {
-		h.renderAssetError(w, r, a, id, err)
+		h.refuse(w, r, a, assetURL(id), err, nil)
 		return
 	}
 	h.addFlash(w, r, a, syncFlash(res))
@@ -363,19 +361,6 @@ func syncFlash(res *app.SyncResult) string {
 		return "Synced: the asset's new state is shown."
 	}
 	return "Synced: the asset is unchanged on the target."
-}
-
-// renderAssetError shows a refused action on the asset's page.
-func (h *handler) renderAssetError(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, err error) {
-	h.renderRefused(w, r, a, err, func(reason string) (templ.Component, error) {
-		d, err := h.svc.GetAsset(r.Context(), a.actor, id)
-		if err != nil {
-			return nil, err
-		}
-		v := h.assetDetailView(r.Context(), a, d)
-		v.Error = reason
-		return views.AssetDetailPage(h.page(a, d.Asset.Name, views.NavAssets, ""), v), nil
-	})
 }
 
 // ---- Drift ----
@@ -406,8 +391,10 @@ func (h *handler) driftDetail(w http.ResponseWriter, r *http.Request, a *session
 		h.renderError(w, r, a, err)
 		return
 	}
+	v := h.driftDetailView(r.Context(), a, d)
+	v.KeptComment = h.popKept(w, r, a, driftURL(id))["comment"]
 	h.render(w, r, http.StatusOK, views.DriftDetailPage(h.page(a, fmt.Sprintf("Out-of-band change %d", id), views.NavDashboard,
-		h.popFlash(w, r, a)), h.driftDetailView(r.Context(), a, d)))
+		h.popFlash(w, r, a)), v))
 }
 
 func (h *handler) driftDetailView(ctx context.Context, a *sessionUser, d *app.Drift) views.DriftDetailView {
@@ -482,36 +469,26 @@ func diffRows(before, after json.RawMessage) []views.DriftAttrRow {
 }
 
 // acknowledgeDrift closes a drift record; from the dashboard it goes back
-// there, otherwise to the record's page.
+// there, otherwise to the record's page, refused or not.
 func (h *handler) acknowledgeDrift(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "out-of-band change")
 	if !ok || !h.parseForm(w, r, a) {
 		return
 	}
+	back := driftURL(id)
+	if r.PostForm.Get("back") == "dashboard" {
+		back = "/"
+	}
 	if _, err := h.svc.AcknowledgeDrift(r.Context(), a.actor, id, strings.TrimSpace(r.PostForm.Get("comment"))); err != nil {
-		code := app.ErrCode(err)
-		switch code {
-		case app.EINVALID, app.ECONFLICT, app.EFORBIDDEN:
-		default:
-			h.renderError(w, r, a, err)
-			return
+		var kept map[string]string
+		if back == driftURL(id) { // the dashboard's one-line row form has nothing to put it back in
+			kept = map[string]string{"comment": r.PostForm.Get("comment")}
 		}
-		d, gerr := h.svc.GetDrift(r.Context(), a.actor, id)
-		if gerr != nil {
-			h.renderError(w, r, a, err)
-			return
-		}
-		v := h.driftDetailView(r.Context(), a, d)
-		v.Error = errMessage(err)
-		h.render(w, r, httpx.Status(code), views.DriftDetailPage(h.page(a, fmt.Sprintf("Out-of-band change %d", id), views.NavDashboard, ""), v))
+		h.refuse(w, r, a, back, err, kept)
 		return
 	}
 	h.addFlash(w, r, a, fmt.Sprintf("Out-of-band change %d acknowledged.", id))
-	if r.PostForm.Get("back") == "dashboard" {
-		redirect(w, r, "/")
-		return
-	}
-	redirect(w, r, driftURL(id))
+	redirect(w, r, back)
 }
 
 // ---- Connector sync ----
@@ -532,9 +509,9 @@ func (h *handler) syncBox(ctx context.Context, a *sessionUser, id int64) views.C
 	return b
 }
 
-// syncConnector runs a sync now (admins). htmx gets the sync box only;
-// without JavaScript the detail page shows it. A failed sync is still a
-// 200: it ran, its box says how it went.
+// syncConnector runs a sync now (admins). htmx gets the sync box only (a
+// failed sync is still a 200: it ran, its box says how it went); without
+// JavaScript the browser goes back to the connector's page.
 func (h *handler) syncConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "connector")
 	if !ok || !h.requireConnectorAdmin(w, r, a) {
@@ -551,6 +528,18 @@ func (h *handler) syncConnector(w http.ResponseWriter, r *http.Request, a *sessi
 			return
 		}
 	}
+	if !isHTMX(r) {
+		// Without JavaScript: back to the connector's page (PRG), the
+		// outcome in a flash.
+		if failed != "" {
+			h.addErrorFlash(w, r, a, "The sync failed: "+failed)
+		} else {
+			h.addFlash(w, r, a, fmt.Sprintf("Sync finished: %d seen, %d appeared, %d changed, %d disappeared, %d out-of-band.",
+				res.Seen, res.Appeared, res.Changed, res.Disappeared, res.Drift))
+		}
+		redirect(w, r, fmt.Sprintf("/connectors/%d", id))
+		return
+	}
 	box := h.syncBox(r.Context(), a, id)
 	box.Ran, box.OK, box.Error = true, err == nil, failed
 	if res != nil {
@@ -564,11 +553,7 @@ func (h *handler) syncConnector(w http.ResponseWriter, r *http.Request, a *sessi
 			{Key: "findings-resolved", Label: "findings resolved", Value: strconv.Itoa(res.FindingsResolved)},
 		}
 	}
-	if isHTMX(r) {
-		h.render(w, r, http.StatusOK, views.ConnectorSyncBox(box), views.ConnectorSyncFragment)
-		return
-	}
-	h.renderConnectorPage(w, r, a, id, func(v *views.ConnectorDetailView) { v.Sync = box })
+	h.render(w, r, http.StatusOK, views.ConnectorSyncBox(box), views.ConnectorSyncFragment)
 }
 
 // assetRoutes registers the inventory, drift and sync pages.

@@ -96,8 +96,8 @@ func TestBrowserContributorNeverApproves(t *testing.T) {
 	}
 
 	step(t, ctx, "forge approve", chromedp.Evaluate[bool](forgeApprove))
-	step(t, ctx, "refusal", chromedp.WaitVisible(byTestID("change-error")))
-	if msg := step(t, ctx, "refusal text", chromedp.Text(byTestID("change-error"))); !strings.Contains(msg,
+	step(t, ctx, "refusal", chromedp.WaitVisible(byTestID("flash-error")))
+	if msg := step(t, ctx, "refusal text", chromedp.Text(byTestID("flash-error"))); !strings.Contains(msg,
 		"You cannot approve a change request you created or edited.") {
 		t.Fatalf("refusal %q", msg)
 	}
@@ -161,8 +161,8 @@ func TestBrowserExecuteRechecksApprovals(t *testing.T) {
 	step(t, opsCtx, "open request", chromedp.Navigate(e.srv.URL+path))
 	waitText(t, opsCtx, "approved", "change-status", "approved")
 	step(t, opsCtx, "execute", chromedp.Click(byTestID("change-execute")))
-	step(t, opsCtx, "refusal", chromedp.WaitVisible(byTestID("change-error")))
-	msg := step(t, opsCtx, "refusal text", chromedp.Text(byTestID("change-error")))
+	step(t, opsCtx, "refusal", chromedp.WaitVisible(byTestID("flash-error")))
+	msg := step(t, opsCtx, "refusal text", chromedp.Text(byTestID("flash-error")))
 	for _, want := range []string{"cannot run", "0 valid approval(s) of the 1", "back to submitted"} {
 		if !strings.Contains(msg, want) {
 			t.Fatalf("refusal %q lacks %q", msg, want)

@@ -81,16 +81,16 @@ func TestBrowserMFA(t *testing.T) {
 	}
 	step(t, ctx, "wrong code", chromedp.SendKeys(byTestID("mfa-confirm-code"), "000000"))
 	step(t, ctx, "confirm wrong", chromedp.Click(byTestID("mfa-confirm-submit")))
-	step(t, ctx, "refused", chromedp.WaitVisible(byTestID("mfa-error")))
+	step(t, ctx, "refused", chromedp.WaitVisible(byTestID("flash-error")))
 	step(t, ctx, "type code", chromedp.SendKeys(byTestID("mfa-confirm-code"), code))
 	step(t, ctx, "confirm", chromedp.Click(byTestID("mfa-confirm-submit")))
-	step(t, ctx, "recovery codes", chromedp.WaitVisible(byTestID("mfa-recovery-codes")))
-	codesText := step(t, ctx, "read codes", chromedp.Text(byTestID("mfa-recovery-codes")))
+	step(t, ctx, "recovery codes", chromedp.WaitVisible(byTestID("reveal-codes")))
+	codesText := step(t, ctx, "read codes", chromedp.Text(byTestID("reveal-codes")))
 	codes := strings.Fields(codesText)
 	if len(codes) != app.RecoveryCodeCount {
 		t.Fatalf("recovery codes shown: %q", codesText)
 	}
-	step(t, ctx, "done", chromedp.Click(byTestID("mfa-codes-done")))
+	step(t, ctx, "done", chromedp.Click(byTestID("reveal-back")))
 	step(t, ctx, "dashboard", chromedp.WaitVisible(byTestID("dashboard")))
 	// The codes are not shown again.
 	step(t, ctx, "account mfa", chromedp.Click(byTestID("nav-account-mfa")))

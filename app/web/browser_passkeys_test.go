@@ -152,7 +152,7 @@ func TestBrowserPasskeys(t *testing.T) {
 	waitFor(t, ctx, "the new passkey listed", func() bool { return rowNames() == "Security key" })
 	step(t, ctx, "wrong password", chromedp.SendKeys(byTestID("passkey-remove-password"), "not the password"))
 	step(t, ctx, "remove", chromedp.Click(byTestID("passkey-remove")))
-	step(t, ctx, "wrong password refused", chromedp.WaitVisible(byTestID("passkeys-form-error")))
+	step(t, ctx, "wrong password refused", chromedp.WaitVisible(byTestID("flash-error")))
 	step(t, ctx, "password", chromedp.SendKeys(byTestID("passkey-remove-password"), testPassword))
 	step(t, ctx, "remove", chromedp.Click(byTestID("passkey-remove")))
 	step(t, ctx, "removed", chromedp.WaitVisible(byTestID("passkeys-empty")))

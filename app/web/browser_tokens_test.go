@@ -53,8 +53,8 @@ func TestBrowserTokens(t *testing.T) {
 	step(t, ctx, "type name", chromedp.SendKeys(byTestID("token-name"), "laptop"))
 	step(t, ctx, "pick role", chromedp.SetValue(byTestID("token-role"), "viewer"))
 	step(t, ctx, "create", chromedp.Click(byTestID("token-create-submit")))
-	step(t, ctx, "shown once", chromedp.WaitVisible(byTestID("token-once")))
-	secret := strings.TrimSpace(step(t, ctx, "read token", chromedp.Text(byTestID("token-secret"))))
+	step(t, ctx, "shown once", chromedp.WaitVisible(byTestID("reveal-once")))
+	secret := strings.TrimSpace(step(t, ctx, "read token", chromedp.Text(byTestID("reveal-secret"))))
 	if !app.LooksLikeAPIToken(secret) {
 		t.Fatalf("page shows %q, not a token", secret)
 	}

@@ -6,19 +6,18 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-
-	"github.com/a-h/templ"
+	"strings"
 
 	"github.com/nexplane/nexplane/app"
-	"github.com/nexplane/nexplane/views"
 )
 
 // changeActionFunc performs one action with the posted form.
 type changeActionFunc func(ctx context.Context, actor app.Actor, id int64, form url.Values) (*app.ChangeRequest, error)
 
-// changeAction wraps an action: on success a flash and back to the detail
-// page; a refused action (illegal transition, self-approval, bad input)
-// shows the detail page with the reason and the matching status.
+// changeAction wraps an action: on success a flash and back (303) to the
+// detail page; a refused action (illegal transition, self-approval, bad
+// input, a stale revision) goes back there too, with the reason as an
+// error flash and the text the user typed kept for the form (keptFields).
 func (h *handler) changeAction(done string, fn changeActionFunc) authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 		id, ok := h.pathID(w, r, a, "change request")
@@ -26,7 +25,7 @@ func (h *handler) changeAction(done string, fn changeActionFunc) authedHandler {
 			return
 		}
 		if _, err := fn(r.Context(), a.actor, id, r.PostForm); err != nil {
-			h.renderChangeError(w, r, a, id, err)
+			h.refuse(w, r, a, changeURL(id), err, keptChangeInput(r, err))
 			return
 		}
 		h.addFlash(w, r, a, fmt.Sprintf(done, id))
@@ -34,20 +33,24 @@ func (h *handler) changeAction(done string, fn changeActionFunc) authedHandler {
 	}
 }
 
-// renderChangeError shows a refused action on the request's page.
-func (h *handler) renderChangeError(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, err error) {
-	changed := app.ErrCode(err) == app.EREVISIONMISMATCH
-	h.renderRefused(w, r, a, err, func(reason string) (templ.Component, error) {
-		tl, err := h.svc.ChangeTimeline(r.Context(), a.actor, id)
-		if err != nil {
-			return nil, err
-		}
-		c := tl.Change
-		v := h.changeDetailView(r.Context(), a, tl)
-		v.Error = reason
-		v.Changed = changed
-		return views.ChangeDetailPage(h.page(a, c.Title, views.NavChanges, ""), v), nil
-	})
+// keptChangeInput is what a refused action's form held, by the action
+// (the approve/reject and review forms both call their field "comment"),
+// and whether the refusal was a stale revision.
+func keptChangeInput(r *http.Request, err error) map[string]string {
+	kept := map[string]string{}
+	action := r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:]
+	switch f := r.PostForm; action {
+	case "approve", "reject":
+		kept["decision_comment"] = f.Get("comment")
+	case "review":
+		kept["review_comment"] = f.Get("comment")
+	case "emergency":
+		kept["justification"] = f.Get("justification")
+	}
+	if app.ErrCode(err) == app.EREVISIONMISMATCH {
+		kept["changed"] = "1"
+	}
+	return kept
 }
 
 // decisionInput reads an approve or reject form: the hidden revision is the
@@ -62,7 +65,7 @@ func (h *handler) changeRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /changes", h.authed(h.listChanges))
 	mux.Handle("GET /changes/new", h.authed(h.newChangeForm))
 	mux.Handle("GET /changes/oprow", h.authed(h.opRowFragment))
-	mux.Handle("POST /changes", h.authed(h.createChange))
+	mux.Handle("POST /changes/new", h.authed(h.createChange))
 	mux.Handle("GET /changes/{id}", h.authed(h.changeDetail))
 	mux.Handle("GET /changes/{id}/live", h.authed(h.changeLive))
 	mux.Handle("GET /changes/{id}/edit", h.authed(h.editChangeForm))

@@ -100,6 +100,11 @@ func (h *handler) changeDetail(w http.ResponseWriter, r *http.Request, a *sessio
 	if !ok {
 		return
 	}
+	if kept := h.popKept(w, r, a, changeURL(c.ID)); kept != nil {
+		v.Kept = views.KeptChangeInput{DecisionComment: kept["decision_comment"], Justification: kept["justification"],
+			ReviewComment: kept["review_comment"]}
+		v.Changed = kept["changed"] != ""
+	}
 	h.render(w, r, http.StatusOK, views.ChangeDetailPage(h.page(a, c.Title, views.NavChanges, h.popFlash(w, r, a)), v))
 }
 
@@ -136,8 +141,9 @@ func (h *handler) loadChange(w http.ResponseWriter, r *http.Request, a *sessionU
 	return tl.Change, h.changeDetailView(r.Context(), a, tl), true
 }
 
-// revealSecret shows an operation's one-time secret right in the response
-// (never in a flash, which the session row would store) and app erases it.
+// revealSecret moves an operation's one-time secret onto a reveal page
+// and sends the browser there; this response never holds it. A refusal
+// goes back to the request's page with the reason.
 func (h *handler) revealSecret(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.pathID(w, r, a, "change request")
 	if !ok {
@@ -148,27 +154,25 @@ func (h *handler) revealSecret(w http.ResponseWriter, r *http.Request, a *sessio
 		h.renderStatus(w, r, a, http.StatusNotFound, "Not found", "There is no such operation.")
 		return
 	}
-	secret, err := h.svc.RevealSecret(r.Context(), a.actor, id, opID)
-	if err != nil {
-		h.renderChangeError(w, r, a, id, err)
-		return
-	}
-	defer clear(secret)
-	tl, err := h.svc.ChangeTimeline(r.Context(), a.actor, id)
+	c, err := h.svc.GetChange(r.Context(), a.actor, id)
 	if err != nil {
 		h.renderError(w, r, a, err)
 		return
 	}
-	c := tl.Change
-	v := h.changeDetailView(r.Context(), a, tl)
-	v.Revealed = string(secret)
-	v.RevealedOpName = "operation " + strconv.FormatInt(opID, 10)
+	opName := "operation " + strconv.FormatInt(opID, 10)
 	for _, o := range c.Operations {
 		if o.ID == opID {
-			v.RevealedOpName = fmt.Sprintf("operation %d (%s)", o.Seq+1, o.Type)
+			opName = fmt.Sprintf("operation %d (%s)", o.Seq+1, o.Type)
 		}
 	}
-	h.render(w, r, http.StatusOK, views.ChangeDetailPage(h.page(a, c.Title, views.NavChanges, ""), v))
+	page := app.OneTimeSecret{Title: "Secret from " + opName, Back: changeURL(id),
+		Facts: []app.RevealFact{{Label: "Change request", Value: fmt.Sprintf("%d: %s", c.ID, c.Title)}}}
+	rid, err := h.svc.StashOperationSecret(r.Context(), a.actor, currentSessionID(a), id, opID, page)
+	if err != nil {
+		h.refuse(w, r, a, changeURL(id), err, nil)
+		return
+	}
+	redirect(w, r, revealURL(rid))
 }
 
 // timelineView words a request's history for the page; now gives each

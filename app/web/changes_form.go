@@ -235,7 +235,7 @@ func (h *handler) newChangeForm(w http.ResponseWriter, r *http.Request, a *sessi
 	q := r.URL.Query()
 	rows := padRows(readOpRows(q, ch.Operations, prefilledRows(q)), 1)
 	f := changeFormView(ch, rows)
-	f.Action, f.Title, f.Description = "/changes", q.Get("title"), q.Get("description")
+	f.Action, f.Title, f.Description = "/changes/new", q.Get("title"), q.Get("description")
 	h.render(w, r, http.StatusOK, views.ChangeFormPage(p, f))
 }
 
@@ -355,7 +355,7 @@ func (h *handler) createChange(w http.ResponseWriter, r *http.Request, a *sessio
 	rows := readOpRows(form, ch.Operations, formRowCount(form))
 	show := func(status int, msg string) {
 		f := changeFormView(ch, rows)
-		f.Action, f.Title, f.Description, f.Error = "/changes", form.Get("title"), form.Get("description"), msg
+		f.Action, f.Title, f.Description, f.Error = "/changes/new", form.Get("title"), form.Get("description"), msg
 		h.render(w, r, status, views.ChangeFormPage(h.page(a, "New change request", views.NavChanges, ""), f))
 	}
 	if redrawn, redraw := redrawRows(form, rows); redraw {

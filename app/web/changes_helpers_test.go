@@ -58,7 +58,7 @@ func (e *env) createChange(c *http.Client, connectorID int64, title string, ops 
 	e.t.Helper()
 	form := opsForm(url.Values{"connector_id": {strconv.FormatInt(connectorID, 10)}, "title": {title},
 		"description": {"because"}, "rows": {"5"}}, ops...)
-	r := e.post(c, "/changes", form)
+	r := e.post(c, "/changes/new", form)
 	if r.StatusCode != http.StatusSeeOther || !changeLocRe.MatchString(r.Header.Get("Location")) {
 		e.t.Fatalf("create change: %d %q %s", r.StatusCode, r.Header.Get("Location"), r.body)
 	}
@@ -76,13 +76,20 @@ func (e *env) runChange(author, approver *http.Client, connectorID int64, title 
 	return path, e.waitState(changeIDOf(e.t, path), want)
 }
 
-// mustPost posts and wants the redirect back to path.
-func (e *env) mustPost(c *http.Client, path, action string, form url.Values) {
+// mustPost posts and wants the redirect back to path with a success
+// flash (a refusal redirects there too, with an error flash). It returns
+// the page, which has taken the flash.
+func (e *env) mustPost(c *http.Client, path, action string, form url.Values) response {
 	e.t.Helper()
 	r := e.post(c, path+"/"+action, form)
 	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != path {
 		e.t.Fatalf("%s %s: %d %q\n%s", action, path, r.StatusCode, r.Header.Get("Location"), r.body)
 	}
+	page := e.get(c, path)
+	if strings.Contains(page.body, `data-testid="flash-error"`) || !strings.Contains(page.body, `data-testid="flash"`) {
+		e.t.Fatalf("%s %s was refused:\n%s", action, path, page.body)
+	}
+	return page
 }
 
 func changeIDOf(t *testing.T, path string) int64 {
@@ -162,4 +169,4 @@ func groupMembers(t *testing.T, dir *ldaptest.Server, cn string) []string {
 	return res.Entries[0].GetAttributeValues("member")
 }
 
-var revealedRe = regexp.MustCompile(`data-testid="change-revealed-secret">([A-Za-z0-9]+)<`)
+var revealedRe = regexp.MustCompile(`data-testid="reveal-secret">([A-Za-z0-9]+)<`)

@@ -40,7 +40,7 @@ func TestChangeRequestFlow(t *testing.T) {
 
 	form := opsForm(url.Values{"connector_id": {strconv.FormatInt(conn.ID, 10)}, "title": {"Offboard bob"}, "rows": {"5"}},
 		uidOp("ldap.user.disable", "bob"), op{"ldap.group.add_member", map[string]string{"group": "admins", "uid": "bob"}})
-	r = e.post(ops, "/changes", form)
+	r = e.post(ops, "/changes/new", form)
 	path := r.Header.Get("Location")
 	if r.StatusCode != http.StatusSeeOther || !changeLocRe.MatchString(path) {
 		t.Fatalf("create: %d %s", r.StatusCode, r.body)
@@ -73,35 +73,20 @@ func TestChangeRequestFlow(t *testing.T) {
 	requireButtons(t, r, "change-approve", "change-reject")
 	requireButtons(t, e.get(ops, path), "change-edit", "change-cancel")
 
-	// Rejecting needs a comment: a readable 400 on the page.
-	r = e.post(appr, path+"/reject", url.Values{"comment": {""}})
-	if r.StatusCode != http.StatusBadRequest {
-		t.Fatalf("reject without comment: %d", r.StatusCode)
-	}
-	requireContains(t, r, `data-testid="change-error"`, "A comment is required to reject.", `data-testid="change-detail"`)
+	// Rejecting needs a comment: back to the page (PRG) with the reason.
+	r = e.refused(t, appr, e.post(appr, path+"/reject", url.Values{"comment": {""}}), path, "A comment is required to reject.")
+	requireContains(t, r, `data-testid="change-detail"`)
 
-	e.mustPost(appr, path, "approve", url.Values{"comment": {"looks right"}})
-	r = e.get(appr, path)
+	r = e.mustPost(appr, path, "approve", url.Values{"comment": {"looks right"}})
 	requireContains(t, r, `data-testid="change-status">approved<`, "looks right", "You approved change request")
 	requireButtons(t, r)
 
 	// An illegal transition says what state the request is in.
-	r = e.post(appr, path+"/approve", url.Values{"comment": {"again"}})
-	if r.StatusCode != http.StatusConflict {
-		t.Fatalf("approve twice: %d", r.StatusCode)
-	}
-	requireContains(t, r, "Cannot approve change request "+strconv.FormatInt(id, 10)+": it is approved")
-	r = e.post(ops, path+"/submit", nil)
-	if r.StatusCode != http.StatusConflict {
-		t.Fatalf("submit approved: %d", r.StatusCode)
-	}
-	requireContains(t, r, "it is approved")
-	// A viewer is refused on the page, with 403.
-	if r := e.post(view, path+"/execute", nil); r.StatusCode != http.StatusForbidden {
-		t.Fatalf("viewer execute: %d", r.StatusCode)
-	} else {
-		requireContains(t, r, "Your role (viewer) cannot execute change requests; an admin or an operator can.")
-	}
+	e.refused(t, appr, e.post(appr, path+"/approve", url.Values{"comment": {"again"}}), path,
+		"Cannot approve change request "+strconv.FormatInt(id, 10)+": it is approved")
+	e.refused(t, ops, e.post(ops, path+"/submit", nil), path, "it is approved")
+	// A viewer is refused on the page.
+	e.refused(t, view, e.post(view, path+"/execute", nil), path, "Your role (viewer) cannot execute change requests; an admin or an operator can.")
 	requireLocked(t, dir, "bob", false)
 
 	requireButtons(t, e.get(ops, path), "change-edit", "change-execute")
@@ -158,11 +143,8 @@ func TestSelfApprovalRefused(t *testing.T) {
 
 	r := e.get(admin, path)
 	requireButtons(t, r, "change-edit", "change-cancel", "change-emergency-execute")
-	r = e.post(admin, path+"/approve", url.Values{"comment": {"me"}})
-	if r.StatusCode != http.StatusForbidden {
-		t.Fatalf("self-approval: %d", r.StatusCode)
-	}
-	requireContains(t, r, `data-testid="change-error"`, "You cannot approve a change request you created or edited.", `data-testid="change-status">submitted<`)
+	r = e.refused(t, admin, e.post(admin, path+"/approve", url.Values{"comment": {"me"}}), path)
+	requireContains(t, r, "You cannot approve a change request you created or edited.", `data-testid="change-status">submitted<`)
 
 	// The dashboard: waiting for the approver, not for its creator.
 	requireContains(t, e.get(appr, "/"), `data-testid="card-approvals"`, "Mine", "Directory", "1 approval required")
@@ -187,7 +169,7 @@ func TestChangeFormErrorsAndRefresh(t *testing.T) {
 	cid := strconv.FormatInt(conn.ID, 10)
 
 	// The no-JavaScript refresh shows the chosen types' parameters.
-	r := e.post(c, "/changes", url.Values{"connector_id": {cid}, "rows": {"5"}, "title": {"T"},
+	r := e.post(c, "/changes/new", url.Values{"connector_id": {cid}, "rows": {"5"}, "title": {"T"},
 		"op0_type": {"ldap.group.add_member"}, "op1_type": {"ldap.user.create"}, "refresh": {"1"}})
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("refresh: %d", r.StatusCode)
@@ -228,7 +210,7 @@ func TestChangeFormErrorsAndRefresh(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.form.Set("connector_id", cid)
 			tc.form.Set("rows", "5")
-			r := e.post(c, "/changes", tc.form)
+			r := e.post(c, "/changes/new", tc.form)
 			if r.StatusCode != http.StatusBadRequest {
 				t.Fatalf("status %d", r.StatusCode)
 			}
@@ -252,11 +234,8 @@ func TestPlanFailureRefusesSubmit(t *testing.T) {
 	path := e.createChange(c, conn.ID, "Ghost", uidOp("ldap.user.disable", "ghost"))
 	requireContains(t, e.get(c, path), "Plan unavailable: no user with uid=ghost under "+dir.UserBase)
 
-	r := e.post(c, path+"/submit", nil)
-	if r.StatusCode != http.StatusBadRequest {
-		t.Fatalf("submit: %d %s", r.StatusCode, r.body)
-	}
-	requireContains(t, r, `data-testid="change-error"`, "Operation 1 (ldap.user.disable) cannot be planned: no user with uid=ghost",
+	r := e.refused(t, c, e.post(c, path+"/submit", nil), path)
+	requireContains(t, r, "Operation 1 (ldap.user.disable) cannot be planned: no user with uid=ghost",
 		`data-testid="change-status">draft<`)
 	requireButtons(t, r, "change-edit", "change-submit", "change-cancel")
 }
@@ -334,33 +313,29 @@ func TestEmergencyExecuteAndReview(t *testing.T) {
 	requireButtons(t, e.get(admin, path), "change-edit", "change-cancel", "change-approve", "change-reject", "change-emergency-execute")
 	requireContains(t, e.get(appr, path), `data-testid="change-required-approvals">2 approvals required<`)
 
-	r := e.post(admin, path+"/emergency", url.Values{"justification": {"short"}})
-	if r.StatusCode != http.StatusBadRequest {
-		t.Fatalf("short justification: %d", r.StatusCode)
-	}
-	requireContains(t, r, "justification of at least 10 characters")
-	if r := e.post(ops, path+"/emergency", url.Values{"justification": {"production is down right now"}}); r.StatusCode != http.StatusForbidden {
-		t.Fatalf("operator emergency: %d", r.StatusCode)
-	}
+	// A refusal keeps the justification typed, so nothing is lost.
+	e.refused(t, admin, e.post(admin, path+"/emergency", url.Values{"justification": {"short"}}), path,
+		"justification of at least 10 characters", `data-testid="change-emergency-justification-input">short</textarea>`)
+	e.refused(t, ops, e.post(ops, path+"/emergency", url.Values{"justification": {"production is down right now"}}), path)
 	requireLocked(t, dir, "alice", false)
 	e.mustPost(admin, path, "emergency", url.Values{"justification": {"production is down right now"}})
 	e.waitState(changeIDOf(t, path), app.StateSucceeded)
 	requireLocked(t, dir, "alice", true)
 
-	r = e.get(admin, path)
+	r := e.get(admin, path)
 	requireContains(t, r, `data-testid="change-emergency"`, "production is down right now", "waiting for review", "locked uid=alice (cn=Alice Doe)")
 	requireButtons(t, r) // the executor may not review
 	requireContains(t, e.get(appr, "/"), `data-testid="card-emergency-review"`, "Urgent", "2 approvals required")
 	requireButtons(t, e.get(appr, path), "change-review")
-	e.mustPost(appr, path, "review", url.Values{"comment": {"was justified"}})
-	r = e.get(appr, path)
+	r = e.mustPost(appr, path, "review", url.Values{"comment": {"was justified"}})
 	requireContains(t, r, "reviewed", "by approver@example.com", "was justified")
 	requireButtons(t, r)
 }
 
 // TestRevealSecretOnce resets alice's password: the new password is shown
-// once, to the requester only, in the response to the reveal POST, and it
-// is the password the directory now accepts.
+// once, to the requester only, on the reveal page the reveal POST
+// redirects to (never in the POST's response), and it is the password the
+// directory now accepts.
 func TestRevealSecretOnce(t *testing.T) {
 	dir := ldaptest.Start(t)
 	e := newEnv(t, envOpts{})
@@ -383,18 +358,16 @@ func TestRevealSecretOnce(t *testing.T) {
 	r := keep(e.get(ops, path))
 	requireButtons(t, r, "change-op-reveal")
 	requireContains(t, r, "set a new password for uid=alice (cn=Alice Doe)")
-	if r := keep(e.post(appr, opPath, nil)); r.StatusCode != http.StatusForbidden {
-		t.Fatalf("approver reveal: %d", r.StatusCode)
-	}
-	if r := keep(e.post(view, opPath, nil)); r.StatusCode != http.StatusForbidden {
-		t.Fatalf("viewer reveal: %d", r.StatusCode)
-	}
+	keep(e.refused(t, appr, keep(e.post(appr, opPath, nil)), path, "only the requester"))
+	keep(e.refused(t, view, keep(e.post(view, opPath, nil)), path))
 
-	r = e.post(ops, opPath, nil)
-	if r.StatusCode != http.StatusOK {
+	r = keep(e.post(ops, opPath, nil))
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/reveal/") {
 		t.Fatalf("reveal: %d %s", r.StatusCode, r.body)
 	}
-	requireContains(t, r, "will not be shown again")
+	revealPage := r.Header.Get("Location")
+	r = e.get(ops, revealPage)
+	requireContains(t, r, "erased from the server", `data-testid="copy-reveal-secret"`, `href="`+path+`" data-testid="reveal-back"`)
 	m := revealedRe.FindStringSubmatch(r.body)
 	if m == nil {
 		t.Fatalf("no revealed secret in:\n%s", r.body)
@@ -412,6 +385,9 @@ func TestRevealSecretOnce(t *testing.T) {
 		t.Fatal("alice's old password still works")
 	}
 
+	if r := keep(e.get(ops, revealPage)); r.StatusCode != http.StatusGone {
+		t.Fatalf("reload of the reveal page: %d", r.StatusCode)
+	}
 	if r := keep(e.post(ops, opPath, nil)); r.StatusCode != http.StatusNotFound {
 		t.Fatalf("second reveal: %d", r.StatusCode)
 	}
@@ -491,7 +467,7 @@ func TestNewRoutesRefuseCrossOrigin(t *testing.T) {
 	path := e.createChange(admin, conn.ID, "CSRF target", uidOp("ldap.user.disable", "bob"))
 	cid := "/connectors/" + strconv.FormatInt(conn.ID, 10)
 	before, _ := e.svc.ListAudit(context.Background(), app.SystemActor("test"), app.AuditQuery{})
-	paths := []string{"/connectors/new", cid, cid + "/test", cid + "/delete", "/changes", path + "/edit", path + "/submit",
+	paths := []string{"/connectors/new", cid, cid + "/test", cid + "/delete", "/changes/new", path + "/edit", path + "/submit",
 		path + "/approve", path + "/reject", path + "/cancel", path + "/execute", path + "/emergency", path + "/resume",
 		path + "/review", path + "/operations/1/reveal"}
 	// A form that would do something if it got through: the delete is

@@ -449,7 +449,11 @@ func (h *handler) testConnector(w http.ResponseWriter, r *http.Request, a *sessi
 	}
 	res, err := h.connectionTest(r.Context(), a, id)
 	if err != nil {
-		h.renderError(w, r, a, err)
+		if isHTMX(r) {
+			h.renderError(w, r, a, err)
+			return
+		}
+		h.refuse(w, r, a, "/connectors/"+strconv.FormatInt(id, 10), err, nil)
 		return
 	}
 	if isHTMX(r) {
@@ -576,13 +580,7 @@ func (h *handler) deleteConnector(w http.ResponseWriter, r *http.Request, a *ses
 		err = h.svc.DeleteConnector(r.Context(), a.actor, id)
 	}
 	if err != nil {
-		if code := app.ErrCode(err); (code == app.ECONFLICT || code == app.EINVALID) && c != nil {
-			v := h.connectorDetailView(r.Context(), a, c, nil)
-			v.Error = errMessage(err)
-			h.render(w, r, httpx.Status(code), views.ConnectorDetailPage(h.page(a, "Connector "+c.Name, views.NavConnectors, ""), v))
-			return
-		}
-		h.renderError(w, r, a, err)
+		h.refuse(w, r, a, "/connectors/"+strconv.FormatInt(id, 10), err, nil)
 		return
 	}
 	h.addFlash(w, r, a, fmt.Sprintf("Connector %s deleted.", c.Name))

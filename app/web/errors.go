@@ -7,8 +7,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/a-h/templ"
-
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/httpx"
 	"github.com/nexplane/nexplane/views"
@@ -53,7 +51,13 @@ func (h *handler) renderError(w http.ResponseWriter, r *http.Request, a *session
 
 // renderStatus shows an error page with a message the caller chose to show.
 func (h *handler) renderStatus(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, title, msg string) {
-	p := h.page(a, title, "", "")
+	flash := ""
+	if a != nil {
+		// A refusal sent here (303) from a page this user may not see
+		// shows here rather than waiting in the session.
+		flash = h.popFlash(w, r, a)
+	}
+	p := h.page(a, title, "", flash)
 	e := views.ErrorView{Status: status, Title: title, Message: sentence(msg), RequestID: httpx.RequestID(r.Context())}
 	if isHTMX(r) {
 		h.render(w, r, status, views.ErrorPage(p, e), views.ErrorFragment)
@@ -92,26 +96,6 @@ func RenderInternalError(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeHTML(w, http.StatusInternalServerError, buf.Bytes())
-}
-
-// renderRefused shows a refused action (bad input, wrong state, not
-// allowed, target unavailable) on the page of the resource it was tried
-// on, with the reason and the matching status. Any other error, or a page
-// that cannot be rebuilt, gets the error page.
-func (h *handler) renderRefused(w http.ResponseWriter, r *http.Request, a *sessionUser, err error, page func(reason string) (templ.Component, error)) {
-	code := app.ErrCode(err)
-	switch code {
-	case app.EINVALID, app.ECONFLICT, app.EREVISIONMISMATCH, app.EFORBIDDEN, app.EUNAVAILABLE:
-	default:
-		h.renderError(w, r, a, err)
-		return
-	}
-	c, perr := page(errMessage(err))
-	if perr != nil {
-		h.renderError(w, r, a, err)
-		return
-	}
-	h.render(w, r, httpx.Status(code), c)
 }
 
 // errMessage is app's safe message for err as the console shows it: one

@@ -277,3 +277,25 @@ func (e *env) withRevision(path string, form url.Values) url.Values {
 	out.Set("revision", strconv.FormatInt(c.Revision, 10))
 	return out
 }
+
+// refused asserts the PRG answer to a refused POST: 303 back to the page
+// the form was on, whose next GET shows the reason as an error flash
+// (role="alert") containing each of msgs. It returns that page.
+func (e *env) refused(t *testing.T, c *http.Client, r response, back string, msgs ...string) response {
+	t.Helper()
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != back {
+		t.Fatalf("refusal: status %d location %q, want 303 to %s\n%s", r.StatusCode, r.Header.Get("Location"), back, r.body)
+	}
+	page := e.get(c, back)
+	requireContains(t, page, append([]string{`role="alert" data-testid="flash-error"`}, msgs...)...)
+	return page
+}
+
+// follow GETs the Location of a 303.
+func (e *env) follow(c *http.Client, r response) response {
+	e.t.Helper()
+	if r.StatusCode != http.StatusSeeOther {
+		e.t.Fatalf("want 303, got %d\n%s", r.StatusCode, r.body)
+	}
+	return e.get(c, r.Header.Get("Location"))
+}

@@ -133,10 +133,6 @@ func (h *handler) toEnrolment(w http.ResponseWriter, r *http.Request) {
 // mfaAccount shows the user's two-factor status, a pending set-up or the
 // button to start one.
 func (h *handler) mfaAccount(w http.ResponseWriter, r *http.Request, a *sessionUser) {
-	h.renderMFAAccount(w, r, a, http.StatusOK, "", h.popFlash(w, r, a))
-}
-
-func (h *handler) renderMFAAccount(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, formErr, flash string) {
 	st, err := h.svc.MFAStatusOf(r.Context(), a.actor)
 	if err != nil {
 		h.renderError(w, r, a, err)
@@ -146,7 +142,7 @@ func (h *handler) renderMFAAccount(w http.ResponseWriter, r *http.Request, a *se
 	totpOn := st.Has(app.FactorTOTP)
 	v := views.MFAAccountView{
 		Required: st.Required, MustEnroll: st.MustEnroll(), Enrolled: totpOn, CanDisable: totpOn && st.CanDisable(),
-		RecoveryCodesLeft: st.RecoveryCodes, Error: formErr,
+		RecoveryCodesLeft: st.RecoveryCodes,
 	}
 	if !totpOn && st.Pending {
 		enr, err := h.svc.PendingTOTPEnrollment(r.Context(), a.actor)
@@ -158,7 +154,7 @@ func (h *handler) renderMFAAccount(w http.ResponseWriter, r *http.Request, a *se
 			v.Pending, v.Secret, v.OTPAuthURL, v.QRDataURL = true, enr.Secret, enr.URL, enr.QRDataURL()
 		}
 	}
-	h.render(w, r, status, views.MFAAccountPage(h.page(a, "Two-factor authentication", "", flash), v))
+	h.render(w, r, http.StatusOK, views.MFAAccountPage(h.page(a, "Two-factor authentication", "", h.popFlash(w, r, a)), v))
 }
 
 // mfaEnrol starts a TOTP set-up; the page then shows the QR code and secret.
@@ -180,8 +176,8 @@ func (h *handler) mfaConfirm(w http.ResponseWriter, r *http.Request, a *sessionU
 		h.mfaFormError(w, r, a, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, views.RecoveryCodesPage(h.page(a, "Recovery codes", "", ""),
-		views.RecoveryCodesView{Codes: codes, Enrolled: true}))
+	h.addFlash(w, r, a, "Two-factor authentication is on.")
+	h.showOnce(w, r, a, app.OneTimeSecret{Kind: app.RevealRecoveryCodes, Title: "Recovery codes", Codes: codes, Back: "/"})
 }
 
 // mfaRegenerate replaces the recovery codes and shows the new ones, once.
@@ -194,8 +190,7 @@ func (h *handler) mfaRegenerate(w http.ResponseWriter, r *http.Request, a *sessi
 		h.mfaFormError(w, r, a, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, views.RecoveryCodesPage(h.page(a, "Recovery codes", "", ""),
-		views.RecoveryCodesView{Codes: codes}))
+	h.showOnce(w, r, a, app.OneTimeSecret{Kind: app.RevealRecoveryCodes, Title: "Recovery codes", Codes: codes, Back: mfaEnrolPath})
 }
 
 // mfaDisable turns two-factor authentication off (password and code).
@@ -211,15 +206,11 @@ func (h *handler) mfaDisable(w http.ResponseWriter, r *http.Request, a *sessionU
 	redirect(w, r, mfaEnrolPath)
 }
 
-// mfaFormError re-renders the page with a refused input's message; other
-// failures become an error page.
+// mfaFormError sends a refused input back (303) to the two-factor page
+// with the reason; nothing typed there (codes, a password) is worth
+// keeping. Other failures become an error page.
 func (h *handler) mfaFormError(w http.ResponseWriter, r *http.Request, a *sessionUser, err error) {
-	switch code := app.ErrCode(err); code {
-	case app.EINVALID, app.ECONFLICT, app.EFORBIDDEN:
-		h.renderMFAAccount(w, r, a, httpx.Status(code), errMessage(err), "")
-	default:
-		h.renderError(w, r, a, err)
-	}
+	h.refuse(w, r, a, mfaEnrolPath, err, nil)
 }
 
 // settingsPage shows the admin settings (app refuses other roles).

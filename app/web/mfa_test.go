@@ -91,10 +91,11 @@ func TestMFAPolicyForcesEnrolment(t *testing.T) {
 	if err != nil {
 		t.Fatalf("secret %q: %v", secret, err)
 	}
-	r = e.post(ac, "/account/mfa/confirm", url.Values{"code": {code}})
-	if r.StatusCode != http.StatusOK || strings.Count(r.body, `data-testid="mfa-recovery-code"`) != app.RecoveryCodeCount {
+	r = e.follow(ac, e.post(ac, "/account/mfa/confirm", url.Values{"code": {code}}))
+	if r.StatusCode != http.StatusOK || len(recoveryCodes(r)) != app.RecoveryCodeCount {
 		t.Fatalf("confirm: %d %s", r.StatusCode, r.body)
 	}
+	requireContains(t, r, `data-testid="flash"`, "Two-factor authentication is on.", `data-testid="copy-reveal-codes"`)
 	if r := e.get(ac, "/changes"); r.StatusCode != http.StatusOK {
 		t.Fatalf("admin after enrolment: %d", r.StatusCode)
 	}
@@ -193,25 +194,21 @@ func TestMFAAccountDisableAndRegenerate(t *testing.T) {
 	requireContains(t, r, "10 unused recovery codes left", `data-testid="mfa-disable-form"`)
 
 	// The code that logged in is spent; the next window's works.
-	if r := e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}}); r.StatusCode != http.StatusBadRequest {
-		t.Fatalf("regenerate with a spent code: %d", r.StatusCode)
-	}
+	e.refused(t, c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}}), "/account/mfa", "incorrect or was already used")
 	e.clock.Advance(30 * time.Second)
 	code, _ = totp.GenerateCode(secret, e.clock.Now())
-	r = e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}})
-	if r.StatusCode != http.StatusOK || strings.Count(r.body, `data-testid="mfa-recovery-code"`) != app.RecoveryCodeCount {
+	r = e.follow(c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}}))
+	codes := recoveryCodes(r)
+	if r.StatusCode != http.StatusOK || len(codes) != app.RecoveryCodeCount {
 		t.Fatalf("regenerate: %d", r.StatusCode)
 	}
-	_, rest, _ := strings.Cut(r.body, `data-testid="mfa-recovery-code">`)
-	recovery, _, _ := strings.Cut(rest, "<")
+	recovery := codes[0]
 
 	// Disabling needs the password and a code.
-	if r := e.post(c, "/account/mfa/disable", url.Values{"password": {"wrong password!"}, "code": {recovery}}); r.StatusCode != http.StatusBadRequest {
-		t.Fatalf("disable with a wrong password: %d", r.StatusCode)
-	}
-	if r := e.post(c, "/account/mfa/disable", url.Values{"password": {testPassword}, "code": {"999999"}}); r.StatusCode != http.StatusBadRequest {
-		t.Fatalf("disable with a wrong code: %d", r.StatusCode)
-	}
+	e.refused(t, c, e.post(c, "/account/mfa/disable", url.Values{"password": {"wrong password!"}, "code": {recovery}}), "/account/mfa",
+		"the password is incorrect")
+	e.refused(t, c, e.post(c, "/account/mfa/disable", url.Values{"password": {testPassword}, "code": {"999999"}}), "/account/mfa",
+		"incorrect or was already used")
 	if r := e.post(c, "/account/mfa/disable", url.Values{"password": {testPassword}, "code": {recovery}}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("disable: %d %s", r.StatusCode, r.body)
 	}
@@ -238,13 +235,19 @@ func TestMFAAccountCodesAreThrottled(t *testing.T) {
 		t.Fatalf("login: %d", r.StatusCode)
 	}
 	for i := range app.DefaultPairMaxFailures {
-		if r := e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {"111111"}}); r.StatusCode != http.StatusBadRequest {
-			t.Fatalf("guess %d: %d", i, r.StatusCode)
+		r := e.refused(t, c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {"111111"}}), "/account/mfa")
+		if strings.Contains(r.body, "too many") {
+			t.Fatalf("guess %d: throttled already", i)
 		}
 	}
 	e.clock.Advance(30 * time.Second)
 	code, _ = totp.GenerateCode(secret, e.clock.Now())
-	if r := e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}}); r.StatusCode != http.StatusTooManyRequests {
-		t.Fatalf("right code after guesses: %d", r.StatusCode)
-	}
+	e.refused(t, c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}}), "/account/mfa", "too many")
+}
+
+// recoveryCodes reads the codes off a reveal page.
+func recoveryCodes(r response) []string {
+	_, rest, _ := strings.Cut(r.body, `data-testid="reveal-codes">`)
+	block, _, _ := strings.Cut(rest, "<")
+	return strings.Fields(block)
 }

@@ -205,10 +205,6 @@ func (h *handler) passkeyMFAFinish(w http.ResponseWriter, r *http.Request) {
 
 // passkeysPage lists the user's passkeys and offers to register one.
 func (h *handler) passkeysPage(w http.ResponseWriter, r *http.Request, a *sessionUser) {
-	h.renderPasskeys(w, r, a, http.StatusOK, "", h.popFlash(w, r, a))
-}
-
-func (h *handler) renderPasskeys(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, formErr, flash string) {
 	keys, err := h.svc.Passkeys(r.Context(), a.actor)
 	if err != nil {
 		h.renderError(w, r, a, err)
@@ -219,7 +215,7 @@ func (h *handler) renderPasskeys(w http.ResponseWriter, r *http.Request, a *sess
 		h.renderError(w, r, a, err)
 		return
 	}
-	v := views.PasskeysView{Error: formErr, MustEnroll: st.MustEnroll()}
+	v := views.PasskeysView{MustEnroll: st.MustEnroll()}
 	for _, k := range keys {
 		pk := views.PasskeyRow{ID: strconv.FormatInt(k.ID, 10), Name: k.Name, Created: formatTime(k.CreatedAt), LastUsed: "never"}
 		if !k.LastUsedAt.IsZero() {
@@ -227,7 +223,7 @@ func (h *handler) renderPasskeys(w http.ResponseWriter, r *http.Request, a *sess
 		}
 		v.Passkeys = append(v.Passkeys, pk)
 	}
-	h.render(w, r, status, views.PasskeysPage(h.page(a, "Passkeys", "", flash), v))
+	h.render(w, r, http.StatusOK, views.PasskeysPage(h.page(a, "Passkeys", "", h.popFlash(w, r, a)), v))
 }
 
 // passkeyRegisterBegin starts registering a passkey with the name given.
@@ -278,13 +274,7 @@ func (h *handler) passkeyDelete(w http.ResponseWriter, r *http.Request, a *sessi
 	}
 	err := h.svc.RemovePasskey(r.Context(), a.actor, app.RemovePasskeyInput{PasskeyID: id, Password: r.PostForm.Get("password")})
 	if err != nil {
-		switch code := app.ErrCode(err); code {
-		case app.EINVALID, app.ECONFLICT, app.EFORBIDDEN, app.ENOTFOUND, app.ERATELIMITED:
-			httpx.RetryAfter(w, err)
-			h.renderPasskeys(w, r, a, httpx.Status(code), errMessage(err), "")
-		default:
-			h.renderError(w, r, a, err)
-		}
+		h.refuse(w, r, a, passkeysPath, err, nil)
 		return
 	}
 	h.addFlash(w, r, a, "Passkey removed.")

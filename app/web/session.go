@@ -222,6 +222,12 @@ func decodeValues(data []byte) (map[any]any, error) {
 type sessionUser struct {
 	actor app.Actor
 	sess  *sessions.Session
+	// flash is what popFlash took from the session, kept for the request
+	// so that an error page rendered after the page handler popped it
+	// still shows it; flashError marks it a refusal, which page frames
+	// as one.
+	flash      string
+	flashError bool
 }
 
 // current returns the request's logged-in user, nil when there is none.
@@ -295,40 +301,119 @@ func (h *handler) toLogin(w http.ResponseWriter, r *http.Request) {
 	redirect(w, r, target)
 }
 
-// flashKey holds success messages shown once on the next page.
-const flashKey = "flash"
+// flashKey holds success messages shown once on the next page;
+// flashErrorKey refusals (a one-click action that app refused), shown in
+// the error style. Neither ever holds a secret: flashes live in the
+// session row.
+const (
+	flashKey      = "flash"
+	flashErrorKey = "flash_error"
+)
 
 // addFlash stores a one-time message; failing to store it is not worth
 // failing the request that already succeeded.
 func (h *handler) addFlash(w http.ResponseWriter, r *http.Request, a *sessionUser, msg string) {
-	a.sess.AddFlash(sentence(msg), flashKey)
+	h.addFlashAs(w, r, a, flashKey, msg)
+}
+
+// addErrorFlash stores a one-time refusal for the page the user is sent
+// back to.
+func (h *handler) addErrorFlash(w http.ResponseWriter, r *http.Request, a *sessionUser, msg string) {
+	h.addFlashAs(w, r, a, flashErrorKey, msg)
+}
+
+func (h *handler) addFlashAs(w http.ResponseWriter, r *http.Request, a *sessionUser, key, msg string) {
+	a.sess.AddFlash(sentence(msg), key)
 	if err := a.sess.Save(r, w); err != nil {
 		h.log.WarnContext(r.Context(), "save flash", "err", err)
 	}
 }
 
-// popFlash returns and removes the pending message, if any.
+// popFlash returns and removes the pending messages, if any. When one of
+// them is a refusal the request remembers it (a.flashError), so that page
+// frames the message as an error.
 func (h *handler) popFlash(w http.ResponseWriter, r *http.Request, a *sessionUser) string {
-	fl := a.sess.Flashes(flashKey)
-	if len(fl) == 0 {
-		return ""
+	errs, oks := a.sess.Flashes(flashErrorKey), a.sess.Flashes(flashKey)
+	if len(errs)+len(oks) == 0 {
+		return a.flash
 	}
 	if err := a.sess.Save(r, w); err != nil {
 		h.log.WarnContext(r.Context(), "clear flash", "err", err)
 	}
-	msgs := make([]string, 0, len(fl))
-	for _, f := range fl {
+	a.flashError = len(errs) > 0
+	msgs := make([]string, 0, len(errs)+len(oks))
+	for _, f := range append(errs, oks...) {
 		if s, ok := f.(string); ok {
 			msgs = append(msgs, s)
 		}
 	}
-	return strings.Join(msgs, " ")
+	a.flash = strings.Join(msgs, " ")
+	return a.flash
+}
+
+// keptKey prefixes the session value that holds what a user typed into a
+// one-click action's form (a comment, a justification) when app refused
+// it, keyed by the page the user is sent back to. Only non-secret free
+// text goes there.
+const keptKey = "kept:"
+
+// popKept returns and forgets the fields kept for page; nil when none.
+func (h *handler) popKept(w http.ResponseWriter, r *http.Request, a *sessionUser, page string) map[string]string {
+	v, ok := a.sess.Values[keptKey+page]
+	if !ok {
+		return nil
+	}
+	delete(a.sess.Values, keptKey+page)
+	if err := a.sess.Save(r, w); err != nil {
+		h.log.WarnContext(r.Context(), "clear kept form", "err", err)
+	}
+	out := map[string]string{}
+	switch m := v.(type) {
+	case map[string]string: // stored in this request
+		return m
+	case map[string]any: // read back from the session row's JSON
+		for k, x := range m {
+			if s, ok := x.(string); ok {
+				out[k] = s
+			}
+		}
+	}
+	return out
+}
+
+// isRefusal reports whether err is app refusing the action (bad input,
+// wrong state, not allowed, a stale page, a target or limiter saying not
+// now) rather than the console failing to ask.
+func isRefusal(err error) bool {
+	switch app.ErrCode(err) {
+	case app.EINVALID, app.ECONFLICT, app.EREVISIONMISMATCH, app.EFORBIDDEN, app.EUNAVAILABLE, app.ERATELIMITED:
+		return true
+	}
+	return false
+}
+
+// refuse answers a refused POST the PRG way: 303 back to the page the form
+// was on, the reason as an error flash, and kept (what the user typed, may
+// be nil) for that page to put back. Anything that is not a refusal gets
+// the error page.
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, a *sessionUser, back string, err error, kept map[string]string) {
+	if !isRefusal(err) {
+		h.renderError(w, r, a, err)
+		return
+	}
+	httpx.LogError(h.log, r, err)
+	if len(kept) > 0 {
+		a.sess.Values[keptKey+back] = kept
+	}
+	h.addErrorFlash(w, r, a, app.ErrMessage(err))
+	redirect(w, r, back)
 }
 
 // page is the frame every authenticated page needs.
 func (h *handler) page(a *sessionUser, title, nav, flash string) views.Page {
 	p := views.Page{Title: title, Nav: nav, Flash: flash}
 	if a != nil {
+		p.FlashError = flash != "" && a.flashError
 		acts := h.svc.ListActions(a.actor)
 		p.User = &views.CurrentUser{
 			Email:   a.actor.Email,

@@ -59,7 +59,6 @@ type tokensPage struct {
 	nav       string
 	status    int
 	form      *views.TokenForm // nil: a fresh form
-	created   *app.CreatedAPIToken
 	flash     string
 	ownerPage bool // /account/tokens
 }
@@ -112,10 +111,6 @@ func (h *handler) renderTokens(w http.ResponseWriter, r *http.Request, a *sessio
 		row.CanRevoke = t.RevokedAt.IsZero() && row.Status == "active"
 		owner.Rows = append(owner.Rows, row)
 	}
-	if c := p.created; c != nil {
-		owner.Created = &views.CreatedToken{Name: c.Token.Name, Role: string(c.Token.Role),
-			Expires: formatTime(c.Token.ExpiresAt), Secret: c.Secret}
-	}
 	status := p.status
 	if status == 0 {
 		status = http.StatusOK
@@ -141,9 +136,8 @@ func (h *handler) ownID(w http.ResponseWriter, r *http.Request, a *sessionUser) 
 	return id, true
 }
 
-// createOwnToken creates a personal access token and answers with the page
-// that shows its secret, this once (no redirect: the secret is never put in
-// the session or a URL).
+// createOwnToken creates a personal access token and sends the browser to
+// the one-time page that shows its secret.
 func (h *handler) createOwnToken(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, ok := h.ownID(w, r, a)
 	if !ok {
@@ -178,8 +172,11 @@ func (h *handler) createTokenWith(w http.ResponseWriter, r *http.Request, a *ses
 		}
 		return
 	}
-	p.created, p.status = c, http.StatusCreated
-	h.renderTokens(w, r, a, p)
+	h.showOnce(w, r, a, app.OneTimeSecret{Kind: app.RevealAPIToken, Title: "API token " + c.Token.Name, Secret: c.Secret,
+		Facts: []app.RevealFact{{Label: "Name", Value: c.Token.Name}, {Label: "Role", Value: string(c.Token.Role)},
+			{Label: "Expires", Value: formatTime(c.Token.ExpiresAt)},
+			{Label: "Use", Value: "Authorization: Bearer <token> on the API under /api/v1."}},
+		Back: p.basePath})
 }
 
 func (h *handler) revokeOwnToken(w http.ResponseWriter, r *http.Request, a *sessionUser) {
@@ -196,7 +193,7 @@ func (h *handler) revokeToken(w http.ResponseWriter, r *http.Request, a *session
 	}
 	t, err := h.svc.RevokeAPIToken(r.Context(), a.actor, tid)
 	if err != nil {
-		h.renderError(w, r, a, err)
+		h.refuseListed(w, r, a, back, err)
 		return
 	}
 	h.addFlash(w, r, a, fmt.Sprintf("Token %s ended: it is refused from the next request on.", t.Name))

@@ -59,12 +59,16 @@ func TestConsoleOwnTokens(t *testing.T) {
 		t.Fatal("a refused create shows a token")
 	}
 
-	// Created: the secret is on this page, once.
+	// Created: the POST redirects to the reveal page, which shows the
+	// secret once.
 	r = e.post(c, "/account/tokens", url.Values{"name": {"laptop"}, "role": {"viewer"}})
-	if r.StatusCode != http.StatusCreated {
+	if r.StatusCode != http.StatusSeeOther || tokenInPage.MatchString(r.body) {
 		t.Fatalf("create: %d %s", r.StatusCode, r.body)
 	}
-	requireContains(t, r, `data-testid="token-once"`, `data-testid="token-created-role">viewer<`)
+	reveal := r.Header.Get("Location")
+	r = e.get(c, reveal)
+	requireContains(t, r, `data-testid="reveal-once"`, "<dt>Role</dt><dd>viewer</dd>", `data-testid="copy-reveal-secret"`,
+		`href="/account/tokens" data-testid="reveal-back"`)
 	secret := tokenInPage.FindString(r.body)
 	if !app.LooksLikeAPIToken(secret) {
 		t.Fatalf("no token on the page: %s", r.body)
@@ -76,6 +80,9 @@ func TestConsoleOwnTokens(t *testing.T) {
 	// It works on the API, and the list shows its use, never the secret.
 	if st := e.tokenGet("/api/v1/me", secret, "deploy-script/1.0"); st != http.StatusOK {
 		t.Fatalf("token on the API: %d", st)
+	}
+	if r := e.get(c, reveal); r.StatusCode != http.StatusGone || strings.Contains(r.body, secret) {
+		t.Fatalf("reveal page reloaded: %d", r.StatusCode)
 	}
 	r = e.get(c, "/account/tokens")
 	if strings.Contains(r.body, secret) {
@@ -172,8 +179,8 @@ func TestConsoleAdminTokensAndServiceAccounts(t *testing.T) {
 		t.Fatal("admin role offered for an operator service account's token")
 	}
 	requireContains(t, e.get(admin, "/service-accounts"), `data-sa-name="deploy-bot"`)
-	r = e.post(admin, page, url.Values{"name": {"ci"}, "role": {"operator"}})
-	if r.StatusCode != http.StatusCreated {
+	r = e.follow(admin, e.post(admin, page, url.Values{"name": {"ci"}, "role": {"operator"}}))
+	if r.StatusCode != http.StatusOK {
 		t.Fatalf("service account token: %d %s", r.StatusCode, r.body)
 	}
 	secret := tokenInPage.FindString(r.body)

@@ -21,18 +21,18 @@ func roleNames() []string {
 
 // listUsers shows the users page (app refuses non-admins with 403).
 func (h *handler) listUsers(w http.ResponseWriter, r *http.Request, a *sessionUser) {
-	h.renderUsers(w, r, a, http.StatusOK, views.CreateUserForm{Role: string(app.RoleViewer)}, "", h.popFlash(w, r, a))
+	h.renderUsers(w, r, a, http.StatusOK, views.CreateUserForm{Role: string(app.RoleViewer)}, h.popFlash(w, r, a))
 }
 
 // renderUsers loads the user list and renders the page with the given form
 // state; a failing load (forbidden, database) becomes an error page.
-func (h *handler) renderUsers(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, create views.CreateUserForm, rowErr, flash string) {
+func (h *handler) renderUsers(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, create views.CreateUserForm, flash string) {
 	users, err := h.svc.ListUsers(r.Context(), a.actor)
 	if err != nil {
 		h.renderError(w, r, a, err)
 		return
 	}
-	v := views.UsersView{Roles: roleNames(), Create: create, Error: rowErr}
+	v := views.UsersView{Roles: roleNames(), Create: create}
 	for _, u := range users {
 		id := strconv.FormatInt(u.ID, 10)
 		v.Rows = append(v.Rows, views.UserRow{
@@ -58,7 +58,7 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request, a *sessionU
 		switch code := app.ErrCode(err); code {
 		case app.EINVALID, app.ECONFLICT:
 			form := views.CreateUserForm{Email: in.Email, Role: in.Role, Error: errMessage(err)}
-			h.renderUsers(w, r, a, httpx.Status(code), form, "", "")
+			h.renderUsers(w, r, a, httpx.Status(code), form, "")
 		default:
 			h.renderError(w, r, a, err)
 		}
@@ -68,7 +68,8 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request, a *sessionU
 }
 
 // updateUser changes one user's role or enables/disables them. app ends
-// that user's sessions in the same transaction.
+// that user's sessions in the same transaction. A refusal goes back to
+// /users with the reason.
 func (h *handler) updateUser(w http.ResponseWriter, r *http.Request, a *sessionUser) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil || id <= 0 {
@@ -88,8 +89,7 @@ func (h *handler) updateUser(w http.ResponseWriter, r *http.Request, a *sessionU
 	if r.PostForm.Has("disabled") {
 		d, err := strconv.ParseBool(r.PostForm.Get("disabled"))
 		if err != nil {
-			h.renderUsers(w, r, a, http.StatusBadRequest, views.CreateUserForm{Role: string(app.RoleViewer)},
-				"disabled must be true or false", "")
+			h.refuse(w, r, a, "/users", app.Errorf(app.EINVALID, "disabled must be true or false"), nil)
 			return
 		}
 		patch.Disabled = &d
@@ -97,12 +97,7 @@ func (h *handler) updateUser(w http.ResponseWriter, r *http.Request, a *sessionU
 	before, _ := h.svc.GetUser(r.Context(), a.actor, id) // only to word the flash
 	u, err := h.svc.UpdateUser(r.Context(), a.actor, id, patch)
 	if err != nil {
-		switch code := app.ErrCode(err); code {
-		case app.EINVALID, app.ECONFLICT:
-			h.renderUsers(w, r, a, httpx.Status(code), views.CreateUserForm{Role: string(app.RoleViewer)}, errMessage(err), "")
-		default:
-			h.renderError(w, r, a, err)
-		}
+		h.refuse(w, r, a, "/users", err, nil)
 		return
 	}
 	if strconv.FormatInt(u.ID, 10) == a.actor.ID && before != nil &&
@@ -145,7 +140,7 @@ func (h *handler) clearLoginThrottle(w http.ResponseWriter, r *http.Request, a *
 		u, err = h.svc.ClearLoginThrottle(r.Context(), a.actor, u.Email)
 	}
 	if err != nil {
-		h.renderError(w, r, a, err)
+		h.refuse(w, r, a, "/users", err, nil)
 		return
 	}
 	h.addFlash(w, r, a, fmt.Sprintf("Login throttling cleared for %s: their failed logins no longer count.", u.Email))
