@@ -17,16 +17,10 @@ import (
 	"github.com/nexplane/nexplane/app/connector/aws/awstest"
 )
 
-// screenshotDir is where this test saves its pictures: the README's
-// docs/screenshots when NEXPLANE_UPDATE_SCREENSHOTS=1 (how the committed
-// ones were made), else a temporary directory, so ordinary runs leave the
-// work tree clean.
-func screenshotDir(t *testing.T) string {
-	if os.Getenv("NEXPLANE_UPDATE_SCREENSHOTS") == "1" {
-		return filepath.Join("..", "..", "docs", "screenshots") // relative to this package
-	}
-	return t.TempDir()
-}
+// screenshotDir is where a browser test saves its pictures: the README's
+// docs/screenshots with NEXPLANE_SCREENSHOTS=write, else a temporary
+// directory, so ordinary runs leave the work tree clean.
+func screenshotDir(t *testing.T) string { return screenshotsOut(t) }
 
 // TestBrowserRevokeKey: an AWS account in the emulator (kumo behind
 // awstest's shim, which serves UpdateAccessKey and the other IAM actions
