@@ -281,7 +281,7 @@ func requireNoProblemsLeft(t *testing.T, mu *sync.Mutex, problems *[]string) {
 // shotPage is one page of the screenshot walk.
 type shotPage struct {
 	name string // file name stem: dashboard → dashboard-390-dark.png
-	path string
+	path string // "" stays on the page the browser shows (a single-use one)
 }
 
 // TestScreenshots walks the console's main pages at 1440 px and 390 px in
@@ -296,7 +296,7 @@ func TestScreenshots(t *testing.T) {
 	ctx := newBrowser(t)
 	out := screenshotsOut(t)
 	dir := ldaptest.Start(t)
-	e := newEnv(t, envOpts{headers: true})
+	e := newEnv(t, envOpts{headers: true, agents: true, agentURL: testAgentURL})
 	e.seedUser("admin@example.com", app.RoleAdmin)
 	var mu sync.Mutex
 	var problems []string
@@ -305,7 +305,9 @@ func TestScreenshots(t *testing.T) {
 	walk := func(pages []shotPage) {
 		t.Helper()
 		for _, p := range pages {
-			step(t, ctx, "open "+p.name, chromedp.Navigate(e.srv.URL+p.path))
+			if p.path != "" {
+				step(t, ctx, "open "+p.name, chromedp.Navigate(e.srv.URL+p.path))
+			}
 			step(t, ctx, "main of "+p.name, chromedp.WaitVisible(chromedp.CSS("#main")))
 			var light string
 			for _, size := range []struct{ w, h int64 }{{1440, 900}, {390, 844}} {
@@ -377,6 +379,13 @@ func TestScreenshots(t *testing.T) {
 		{name: "audit", path: "/audit"},
 		{name: "account", path: "/account"},
 	})
+
+	// A one-time secret: the enrollment token's reveal page, shown once, so
+	// it is pictured where the form's redirect lands.
+	step(t, ctx, "open agents", chromedp.Navigate(e.srv.URL+"/agents"))
+	step(t, ctx, "create token", chromedp.Click(byTestID("enrollment-submit")))
+	step(t, ctx, "reveal page", chromedp.WaitVisible(byTestID("reveal-command")))
+	walk([]shotPage{{name: "reveal", path: ""}})
 
 	requireNoProblemsLeft(t, &mu, &problems)
 }
