@@ -289,7 +289,7 @@ func verifyReason(err error) string {
 		return "it has expired"
 	case strings.Contains(msg, "audience"):
 		return "it was issued for another client (audience)"
-	case strings.Contains(msg, "issuer"):
+	case strings.Contains(msg, "different provider"):
 		return "it was issued by another issuer"
 	case strings.Contains(msg, "signature"), strings.Contains(msg, "malformed"):
 		return "its signature does not verify"

@@ -283,6 +283,11 @@ func (s *Server) SetUserinfoFromRequest(_ context.Context, info *zoidc.UserInfo,
 	info.Subject = u.Subject
 	info.Email = u.Email
 	info.EmailVerified = zoidc.Bool(u.EmailVerified)
+	if !u.EmailVerified {
+		// The field drops a false value; a provider saying "not
+		// verified" must say so.
+		info.AppendClaims("email_verified", false)
+	}
 	info.Name = u.Name
 	if u.Groups != nil {
 		info.AppendClaims("groups", u.Groups)
