@@ -26,6 +26,7 @@ type SSOBeginInput struct {
 type SSOBegin struct {
 	RedirectURL  string
 	BrowserToken string
+	ProviderName string
 }
 
 // SSOCallbackInput is what the browser brought back from the provider.
@@ -152,7 +153,7 @@ func (s *Service) beginSSO(ctx context.Context, in SSOBeginInput, dryRunUser int
 	if err := s.store.WithTx(ctx, func(tx Tx) error { return tx.CreateSSOLogin(ctx, l) }); err != nil {
 		return nil, fmt.Errorf("begin sso login: %w", err)
 	}
-	return &SSOBegin{RedirectURL: authURL, BrowserToken: browser}, nil
+	return &SSOBegin{RedirectURL: authURL, BrowserToken: browser, ProviderName: p.Name}, nil
 }
 
 // redirectFlow returns the provider's browser flow and its opened secrets.

@@ -109,9 +109,12 @@ func (h *handler) ssoBegin(w http.ResponseWriter, r *http.Request) {
 	h.sendToProvider(w, r, b)
 }
 
+// sendToProvider binds the login to this browser and sends it to the
+// provider through ContinueToProvider (see there why not a redirect).
 func (h *handler) sendToProvider(w http.ResponseWriter, r *http.Request, b *app.SSOBegin) {
 	http.SetCookie(w, h.ssoCookie(b.BrowserToken, int(app.SSOLoginTTL.Seconds())))
-	http.Redirect(w, r, b.RedirectURL, http.StatusSeeOther)
+	w.Header().Set("Cache-Control", "no-store")
+	h.render(w, r, http.StatusOK, views.ContinueToProvider(b.ProviderName, b.RedirectURL))
 }
 
 // ssoCallback finishes a login (or an admin's dry run) when the provider
