@@ -512,6 +512,13 @@ func TestIdentityProviderAdmin(t *testing.T) {
 			t.Fatalf("MFA no longer delegated, yet no enrolment required: %v, %v", must, err)
 		}
 
+		// Rekey re-seals the client secret; logins go on working.
+		rep, err := e.svc.Rekey(ctx, e.admin, nil)
+		if err != nil || rep.ProviderSecrets != 1 {
+			t.Fatalf("rekey: %+v, %v", rep, err)
+		}
+		e.mustLogin("sub-hal")
+
 		if err := e.svc.DeleteIdentityProvider(ctx, e.admin, e.idp.ID); app.ErrCode(err) != app.ECONFLICT {
 			t.Fatalf("deleting a provider with users: %v", err)
 		}
