@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/nexplane/nexplane/app"
 	ssooidc "github.com/nexplane/nexplane/app/sso/oidc"
 	"github.com/nexplane/nexplane/app/sso/oidc/oidctest"
@@ -510,6 +512,30 @@ func TestIdentityProviderAdmin(t *testing.T) {
 		}
 		if must, err := e.svc.MustEnrollMFA(ctx, app.UserActor(hal)); err != nil || !must {
 			t.Fatalf("MFA no longer delegated, yet no enrolment required: %v, %v", must, err)
+		}
+
+		// An enrolled SSO user gets the second step unless the provider
+		// is trusted with it.
+		enr, err := e.svc.BeginTOTPEnrollment(ctx, app.UserActor(e.user("hal@example.com")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, err := totp.GenerateCode(enr.Secret, e.env.Clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.ConfirmTOTPEnrollment(ctx, app.UserActor(e.user("hal@example.com")), code); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := e.login("sub-hal"); err != nil || res.Login.MFAToken == "" || res.Login.SessionToken != "" {
+			t.Fatalf("SSO login of an enrolled user, MFA not delegated: %+v, %v", res, err)
+		}
+		yes := true
+		if _, err := e.svc.UpdateIdentityProvider(ctx, e.admin, e.idp.ID, app.IdentityProviderPatch{MFADelegated: &yes}); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := e.login("sub-hal"); err != nil || res.Login.MFAToken != "" || res.Login.SessionToken == "" {
+			t.Fatalf("SSO login of an enrolled user, MFA delegated: %+v, %v", res, err)
 		}
 
 		// Rekey re-seals the client secret; logins go on working.
