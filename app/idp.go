@@ -204,6 +204,10 @@ type UserSignIn struct {
 // SSO reports whether the user is linked to a provider.
 func (u *UserSignIn) SSO() bool { return u != nil && u.ProviderID != 0 }
 
+// LocalPasswordPossible reports whether the user may have a local password
+// (a local account, or an SSO account an admin allowed one).
+func (u *UserSignIn) LocalPasswordPossible() bool { return !u.SSO() || u.LocalPasswordAllowed }
+
 // LocalLoginSetting is the global switch for password logins.
 const LocalLoginSetting = "local_login_disabled"
 

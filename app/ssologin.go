@@ -515,7 +515,7 @@ func localPasswordAllowed(ctx context.Context, q Queries, u *User) error {
 	if err != nil {
 		return err
 	}
-	if si.SSO() && !si.LocalPasswordAllowed {
+	if !si.LocalPasswordPossible() {
 		return errSSOAccount
 	}
 	return nil
@@ -542,7 +542,7 @@ func localLoginRefusal(ctx context.Context, q Queries, u *User) (string, error) 
 	switch {
 	case si.LocalLoginDisabled:
 		return "local_login_disabled", nil
-	case si.SSO() && !si.LocalPasswordAllowed:
+	case !si.LocalPasswordPossible():
 		return "sso_account", nil
 	}
 	return "", nil

@@ -76,3 +76,18 @@ type TryLoginView struct {
 	Refusal      string
 	LinkedUser   string
 }
+
+// UserSignInView is how one user signs in, on the user's page.
+type UserSignInView struct {
+	Action string
+	// Provider names the identity provider the account is linked to;
+	// empty for a local account.
+	Provider string
+	Subject  string
+	// LocalLoginDisabled: this user's password sign-in is off.
+	LocalLoginDisabled bool
+	// LocalPasswordAllowed: an SSO user may have a local password.
+	LocalPasswordAllowed bool
+	// PasswordPossible: the user may have a password (reset links).
+	PasswordPossible bool
+}

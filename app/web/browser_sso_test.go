@@ -159,6 +159,26 @@ func TestSSOCallbackRefusals(t *testing.T) {
 		t.Fatalf("forged ID token: %d %s", r.StatusCode, r.body)
 	}
 
+	// The user's page says how Carl signs in; a reset link is offered
+	// only once an admin allows him a local password.
+	carl, err := e.svc.Store().UserByEmail(t.Context(), "carl@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ac := e.client()
+	e.login(ac, "admin@example.com")
+	page := "/users/" + strconv.FormatInt(carl.ID, 10)
+	if r := e.get(ac, page); !strings.Contains(r.body, `data-testid="user-sign-in-provider">Corporate SSO`) ||
+		strings.Contains(r.body, "user-send-reset") {
+		t.Fatalf("SSO user's page: %s", r.body)
+	}
+	if r := e.post(ac, page+"/sign-in", url.Values{"local_password_allowed": {"true"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("allow a local password: %d %s", r.StatusCode, r.body)
+	}
+	if r := e.get(ac, page); !strings.Contains(r.body, "user-send-reset") {
+		t.Fatal("no reset link offered once a local password is allowed")
+	}
+
 	if r := e.get(e.client(), "/login"); !strings.Contains(r.body, `data-testid="sso-login-`+id+`"`) {
 		t.Fatal("the login page lacks the provider's button")
 	}

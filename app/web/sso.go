@@ -35,6 +35,7 @@ func (h *handler) ssoRoutes(mux *http.ServeMux) {
 	mux.Handle("POST "+idpPath+"/{id}/try", h.authed(h.tryIdentityProvider))
 	mux.Handle("POST "+idpPath+"/{id}/delete", h.authed(h.deleteIdentityProvider))
 	mux.Handle("POST /settings/local-login", h.authed(h.setLocalLogin))
+	mux.Handle("POST /users/{id}/sign-in", h.authed(h.setUserSignIn))
 }
 
 func (h *handler) ssoCookieName() string {
@@ -473,4 +474,47 @@ func (h *handler) setLocalLogin(w http.ResponseWriter, r *http.Request, a *sessi
 	}
 	h.addFlash(w, r, a, "Password sign-in setting saved.")
 	redirect(w, r, idpPath)
+}
+
+// userSignInView is the sign-in panel of a user's page.
+func (h *handler) userSignInView(r *http.Request, a *sessionUser, userID int64) (views.UserSignInView, error) {
+	si, err := h.svc.UserSignInOf(r.Context(), a.actor, userID)
+	if err != nil {
+		return views.UserSignInView{}, err
+	}
+	v := views.UserSignInView{Action: "/users/" + strconv.FormatInt(userID, 10) + "/sign-in",
+		LocalLoginDisabled: si.LocalLoginDisabled, LocalPasswordAllowed: si.LocalPasswordAllowed,
+		PasswordPossible: si.LocalPasswordPossible()}
+	if si.SSO() {
+		v.Subject, v.Provider = si.Subject, "provider "+strconv.FormatInt(si.ProviderID, 10)
+		// Only admins see users' pages, and they may read providers.
+		if p, err := h.svc.GetIdentityProvider(r.Context(), a.actor, si.ProviderID); err == nil {
+			v.Provider = p.Name
+		}
+	}
+	return v, nil
+}
+
+func (h *handler) setUserSignIn(w http.ResponseWriter, r *http.Request, a *sessionUser) {
+	id, ok := h.pathID(w, r, a, "user")
+	if !ok || !h.parseForm(w, r, a) {
+		return
+	}
+	si, err := h.svc.UserSignInOf(r.Context(), a.actor, id)
+	if err != nil {
+		h.renderError(w, r, a, err)
+		return
+	}
+	off := r.PostForm.Get("local_login_disabled") == "true"
+	patch := app.SignInPatch{LocalLoginDisabled: &off}
+	if si.SSO() {
+		allowed := r.PostForm.Get("local_password_allowed") == "true"
+		patch.LocalPasswordAllowed = &allowed
+	}
+	if _, err := h.svc.UpdateUserSignIn(r.Context(), a.actor, id, patch); err != nil {
+		h.renderError(w, r, a, err)
+		return
+	}
+	h.addFlash(w, r, a, "Sign-in settings saved.")
+	redirect(w, r, "/users/"+strconv.FormatInt(id, 10))
 }
