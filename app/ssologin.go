@@ -324,9 +324,6 @@ func planSSO(ctx context.Context, q Queries, p *IdentityProvider, ident sso.Iden
 			return nil, err
 		}
 		pl.email, pl.outcome = email, "create"
-		if pl.refusal != nil {
-			pl.outcome = ""
-		}
 	}
 	if pl.refusal != nil {
 		pl.outcome = "refuse"
