@@ -76,8 +76,6 @@ type ssoReason struct {
 	message string
 }
 
-func (r *ssoReason) Error() string { return r.code }
-
 var (
 	reasonUnknownState    = &ssoReason{"state_unknown", "this sign-in link was used already or has expired; please start again"}
 	reasonBrowserMismatch = &ssoReason{"browser_mismatch", "this sign-in was started in another browser; please start again"}
@@ -233,6 +231,7 @@ func (s *Service) FinishSSOLogin(ctx context.Context, in SSOCallbackInput) (*SSO
 		if l.DryRunUser != 0 {
 			meta["dry_run"] = true
 		}
+		meta["detail"] = ErrMessage(err)
 		return nil, s.refuseSSO(ctx, nil, Actor{Type: ActorUser}, &ssoReason{"token_rejected", ErrMessage(err)}, meta)
 	}
 	if l.DryRunUser != 0 {
