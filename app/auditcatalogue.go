@@ -49,6 +49,10 @@ var AuditEvents = []string{
 	"connector.deleted",
 	"connector.synced",
 	"connector.updated",
+	"identity_provider.created",
+	"identity_provider.deleted",
+	"identity_provider.tested",
+	"identity_provider.updated",
 	"mfa.disabled",
 	"mfa.enrolled",
 	"mfa.enrollment_started",
@@ -73,6 +77,7 @@ var AuditEvents = []string{
 	"user.password_link_revealed",
 	"user.password_reset_requested",
 	"user.role_changed",
+	"user.sign_in_changed",
 }
 
 // auditTypeAudit is the resource type of records about the audit log itself

@@ -32,15 +32,16 @@ type AuditQuery struct {
 // history either. A type missing here is shown to admins only, so a new
 // kind of record is hidden until someone decides who may read it.
 var auditTypeAction = map[string]Action{
-	"user":             ActManageUsers,
-	"session":          ActManageUsers,
-	"connector":        ActManageConnector,
-	"settings":         ActManageSettings,
-	"change_request":   ActReadChanges,
-	"asset":            ActReadAssets,
-	"agent":            ActReadAudit,
-	"enrollment_token": ActReadAudit,
-	"api_token":        ActManageUsers,
+	"user":              ActManageUsers,
+	"session":           ActManageUsers,
+	"connector":         ActManageConnector,
+	"settings":          ActManageSettings,
+	"change_request":    ActReadChanges,
+	"asset":             ActReadAssets,
+	"agent":             ActReadAudit,
+	"enrollment_token":  ActReadAudit,
+	"api_token":         ActManageUsers,
+	"identity_provider": ActManageSettings,
 }
 
 // AuditReadableTypes returns the resource types whose audit records role may

@@ -114,6 +114,9 @@ func (s *Service) RequestPasswordReset(ctx context.Context, actor Actor, id int6
 
 // newPasswordLink replaces the user's links with a new one, inside tx.
 func (s *Service) newPasswordLink(ctx context.Context, tx Tx, actor Actor, u *User, purpose LinkPurpose, reveal bool, now time.Time) (*LinkResult, error) {
+	if err := localPasswordAllowed(ctx, tx, u); err != nil {
+		return nil, err
+	}
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("password link token: %w", err)
@@ -285,6 +288,9 @@ func (s *Service) AcceptPasswordLink(ctx context.Context, in AcceptLinkInput) (*
 		}
 		if u.Disabled {
 			return errBadLink
+		}
+		if err := localPasswordAllowed(ctx, tx, u); err != nil {
+			return err
 		}
 		u.PasswordHash = hash
 		u.SessionVersion++

@@ -17,6 +17,10 @@ import (
 // and disabled accounts, so a caller cannot tell them apart.
 var errBadCredentials = Errorf(EUNAUTHORIZED, "email or password is incorrect")
 
+// errLocalLoginOff refuses a right password where password sign-in is off;
+// only someone who knew the password learns why.
+var errLocalLoginOff = Errorf(EFORBIDDEN, "password sign-in is turned off for this account: use single sign-on")
+
 // LoginInput is one login attempt.
 type LoginInput struct {
 	Email      string
@@ -115,6 +119,22 @@ func (s *Service) Login(ctx context.Context, in LoginInput) (*LoginResult, error
 			return nil, fmt.Errorf("login: record failure: %w", err)
 		}
 		return nil, errBadCredentials
+	}
+
+	// The password was right; the sign-in switches may still say no.
+	refusal, err := localLoginRefusal(ctx, s.store, user)
+	if err != nil {
+		return nil, fmt.Errorf("login: %w", err)
+	}
+	if refusal != "" {
+		err := s.store.WithTx(ctx, func(tx Tx) error {
+			return s.appendAudit(ctx, tx, UserActor(user), "auth.login_failed", "user", strconv.FormatInt(user.ID, 10),
+				map[string]any{"email": user.Email, "reason": refusal, "via": via, "client_addr": in.ClientAddr})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("login: record refusal: %w", err)
+		}
+		return nil, errLocalLoginOff
 	}
 
 	s.limiter.Succeed(account, in.ClientAddr)
@@ -302,7 +322,10 @@ func (s *Service) PurgeExpiredSessions(ctx context.Context) (int64, error) {
 		if _, err = tx.DeleteExpiredMFAChallenges(ctx, s.now()); err != nil {
 			return err
 		}
-		_, err = tx.DeleteExpiredPasskeyCeremonies(ctx, s.now())
+		if _, err = tx.DeleteExpiredPasskeyCeremonies(ctx, s.now()); err != nil {
+			return err
+		}
+		_, err = tx.DeleteExpiredSSOLogins(ctx, s.now())
 		return err
 	})
 	if err != nil {

@@ -116,6 +116,14 @@ func (s *Service) mfaStatus(ctx context.Context, q Queries, userID int64, role R
 		return st, err
 	}
 	st.Policy, st.Required = p, p.Covers(role)
+	if st.Required {
+		// A provider trusted with the second factor checks it instead.
+		delegated, err := mfaDelegated(ctx, q, userID)
+		if err != nil {
+			return st, fmt.Errorf("mfa delegation: %w", err)
+		}
+		st.Required = !delegated
+	}
 	factors, err := q.MFAFactors(ctx, userID)
 	if err != nil {
 		return st, fmt.Errorf("mfa factors: %w", err)

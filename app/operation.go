@@ -130,6 +130,7 @@ type Registry struct {
 	mu      sync.RWMutex
 	drivers map[string]ConnectorDriver
 	ops     map[string]OperationSpec // key: connector type + " " + op type
+	idps    map[string]IdentityProviderType
 }
 
 // NewRegistry returns an empty registry.

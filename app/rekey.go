@@ -11,6 +11,7 @@ type RekeyReport struct {
 	Reveals              int
 	Settings             int
 	MFASecrets           int
+	ProviderSecrets      int
 	// FromPreviousKey counts values that were still sealed under
 	// SECRET_KEY_PREVIOUS; after a rekey none are.
 	FromPreviousKey int
@@ -18,7 +19,7 @@ type RekeyReport struct {
 
 // Total is every value re-sealed.
 func (r RekeyReport) Total() int {
-	return r.ConnectorCredentials + r.Reveals + r.Settings + r.MFASecrets
+	return r.ConnectorCredentials + r.Reveals + r.Settings + r.MFASecrets + r.ProviderSecrets
 }
 
 // keyAger is implemented by sealers that can tell an old key's output.
@@ -30,7 +31,8 @@ type keyAger interface {
 func SettingAD(key string) string { return "setting:" + key }
 
 // Rekey re-seals every stored secret under the current key in one
-// transaction: connector credentials, pending one-time secrets, and the
+// transaction: connector credentials, pending one-time secrets, identity
+// provider secrets, and the
 // sealed settings named (the JWT signing key). After it, SECRET_KEY_PREVIOUS
 // can be dropped. Plaintexts exist only in memory, one at a time.
 func (s *Service) Rekey(ctx context.Context, actor Actor, sealedSettings []string) (RekeyReport, error) {
@@ -96,6 +98,23 @@ func (s *Service) Rekey(ctx context.Context, actor Actor, sealedSettings []strin
 			}
 			rep.MFASecrets++
 		}
+		ps, err := tx.ListIdentityProviders(ctx)
+		if err != nil {
+			return err
+		}
+		for i := range ps {
+			p := &ps[i]
+			if p.SealedSecrets == nil {
+				continue
+			}
+			if p.SealedSecrets, err = reseal(p.SealedSecrets, p.SecretsAD()); err != nil {
+				return err
+			}
+			if err := tx.UpdateIdentityProvider(ctx, p); err != nil {
+				return err
+			}
+			rep.ProviderSecrets++
+		}
 		for _, key := range sealedSettings {
 			v, err := tx.Setting(ctx, key)
 			if ErrCode(err) == ENOTFOUND {
@@ -114,7 +133,8 @@ func (s *Service) Rekey(ctx context.Context, actor Actor, sealedSettings []strin
 		}
 		return s.appendAudit(ctx, tx, actor, "secrets.rekeyed", "settings", "",
 			map[string]any{"connector_credentials": rep.ConnectorCredentials, "reveals": rep.Reveals,
-				"settings": rep.Settings, "mfa_secrets": rep.MFASecrets, "from_previous_key": rep.FromPreviousKey})
+				"settings": rep.Settings, "mfa_secrets": rep.MFASecrets, "identity_provider_secrets": rep.ProviderSecrets,
+				"from_previous_key": rep.FromPreviousKey})
 	})
 	if err != nil {
 		return RekeyReport{}, fmt.Errorf("rekey: %w", err)

@@ -84,6 +84,18 @@ type Queries interface {
 	// Setting returns a stored value by key (ENOTFOUND when absent).
 	Setting(ctx context.Context, key string) ([]byte, error)
 
+	IdentityProviderByID(ctx context.Context, id int64) (*IdentityProvider, error)
+	// ListIdentityProviders returns every provider by name.
+	ListIdentityProviders(ctx context.Context) ([]IdentityProvider, error)
+	// CountProviderUsers counts the users linked to a provider.
+	CountProviderUsers(ctx context.Context, providerID int64) (int, error)
+	// UserSignInOf returns a user's sign-in row (ENOTFOUND for a plain
+	// local account).
+	UserSignInOf(ctx context.Context, userID int64) (*UserSignIn, error)
+	// UserBySubject returns the user linked to a provider's subject with
+	// its sign-in row (ENOTFOUND when none is).
+	UserBySubject(ctx context.Context, providerID int64, subject string) (*User, *UserSignIn, error)
+
 	ConnectorByID(ctx context.Context, id int64) (*Connector, error)
 	ListConnectors(ctx context.Context) ([]Connector, error) // by name
 	// ConnectorsWithCredentials lists every connector holding sealed
@@ -274,6 +286,22 @@ type Tx interface {
 	// CreateSetting stores key only when it is absent and reports whether it
 	// did; two servers racing to create a key then agree on one value.
 	CreateSetting(ctx context.Context, key string, value []byte) (created bool, err error)
+
+	// CreateIdentityProvider inserts p and sets p.ID; a taken name is ECONFLICT.
+	CreateIdentityProvider(ctx context.Context, p *IdentityProvider) error
+	// UpdateIdentityProvider writes every field of p.ID.
+	UpdateIdentityProvider(ctx context.Context, p *IdentityProvider) error
+	// DeleteIdentityProvider removes a provider (ENOTFOUND when absent).
+	DeleteIdentityProvider(ctx context.Context, id int64) error
+	// PutUserSignIn inserts or replaces the sign-in row of s.UserID; a
+	// subject linked to another user already is ECONFLICT.
+	PutUserSignIn(ctx context.Context, s *UserSignIn) error
+	CreateSSOLogin(ctx context.Context, l *SSOLogin) error
+	// ConsumeSSOLogin deletes a login in progress and returns it;
+	// ENOTFOUND when it is gone, which makes a state single use.
+	ConsumeSSOLogin(ctx context.Context, id string) (*SSOLogin, error)
+	// DeleteExpiredSSOLogins removes logins in progress expired at now.
+	DeleteExpiredSSOLogins(ctx context.Context, now time.Time) (int64, error)
 
 	// CreateConnector inserts c and sets c.ID; a taken name is ECONFLICT.
 	CreateConnector(ctx context.Context, c *Connector) error

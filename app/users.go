@@ -218,6 +218,9 @@ func (s *Service) ResetPassword(ctx context.Context, actor Actor, email, passwor
 		if u.Kind == KindService {
 			return Errorf(EINVALID, "%s is a service account: it has no password", u.Email)
 		}
+		if err := localPasswordAllowed(ctx, tx, u); err != nil {
+			return err
+		}
 		u.PasswordHash = hash
 		u.SessionVersion++
 		u.UpdatedAt = s.now().UTC()

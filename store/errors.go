@@ -57,6 +57,13 @@ var conflictMessages = map[string]string{
 	"passkeys_user_id_name_key":  "you already have a passkey with this name",
 	"passkey_ceremonies.id":      "this passkey ceremony already exists",
 	"passkey_ceremonies_pkey":    "this passkey ceremony already exists",
+
+	"identity_providers.name":              "an identity provider with this name already exists",
+	"identity_providers_name_key":          "an identity provider with this name already exists",
+	"user_sign_in.provider_id":             "another user is linked to this identity already",
+	"user_sign_in_provider_id_subject_key": "another user is linked to this identity already",
+	"sso_logins.id":                        "this login is already in progress",
+	"sso_logins_pkey":                      "this login is already in progress",
 }
 
 // mapErr is the one place where driver errors become app codes. op says what

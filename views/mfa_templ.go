@@ -336,7 +336,7 @@ func SettingsPage(p Page, v SettingsView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "</select><div class=\"help\">Users covered must set up a second factor at their next login before doing anything else.</div></div><button type=\"submit\" data-testid=\"settings-submit\">Save</button></form></section>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "</select><div class=\"help\">Users covered must set up a second factor at their next login before doing anything else.</div></div><button type=\"submit\" data-testid=\"settings-submit\">Save</button></form></section><section class=\"panel\"><h2>Single sign-on</h2><p><a href=\"/settings/identity-providers\" data-testid=\"settings-idps\">Identity providers and password sign-in</a></p></section>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

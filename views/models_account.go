@@ -32,6 +32,7 @@ type UserDetailView struct {
 	IsSelf   bool
 	Sessions []SessionRow
 	Error    string
+	SignIn   UserSignInView
 }
 
 // LinkRevealView shows a fresh invitation or reset link once.

@@ -6,6 +6,8 @@ type LoginForm struct {
 	Email string
 	Next  string // a local path to go to after login
 	Error string
+	// Providers are the single sign-on buttons.
+	Providers []LoginProvider
 }
 
 // SetupForm is the first-admin form behind the one-time setup link.

@@ -69,6 +69,8 @@ func New(cfg Config) http.Handler {
 	mux.Handle("GET /api/v1/audit/checkpoints", a.authed(a.listCheckpoints))
 	mux.Handle("GET /api/v1/audit/checkpoints/key", a.authed(a.checkpointKey))
 
+	a.ssoRoutes(mux)
+
 	mux.Handle("GET /api/v1/connectors", a.authed(a.listConnectors))
 	mux.Handle("POST /api/v1/connectors", a.authed(a.createConnector))
 	mux.Handle("GET /api/v1/connectors/{id}", a.authed(a.getConnector))

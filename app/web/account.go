@@ -134,6 +134,10 @@ func (h *handler) userDetail(w http.ResponseWriter, r *http.Request, a *sessionU
 	v := views.UserDetailView{ID: sid, Email: u.Email, Role: string(u.Role), Disabled: u.Disabled,
 		Pending: !u.HasPassword(), Created: formatTime(u.CreatedAt), IsSelf: sid == a.actor.ID,
 		Sessions: sessionRows(list, "/users/"+sid)}
+	if v.SignIn, err = h.userSignInView(r, a, u.ID); err != nil {
+		h.renderError(w, r, a, err)
+		return
+	}
 	h.render(w, r, http.StatusOK, views.UserDetailPage(h.page(a, u.Email, views.NavUsers, h.popFlash(w, r, a)), v))
 }
 

@@ -237,6 +237,8 @@ func auditResourceURL(e app.AuditEvent) string {
 		return "/agents"
 	case "settings":
 		return "/settings"
+	case "identity_provider":
+		return idpPath + "/" + id
 	case "audit":
 		return "/audit"
 	case "api_token":

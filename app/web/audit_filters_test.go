@@ -180,6 +180,7 @@ func TestAuditResourceLinks(t *testing.T) {
 		{app.AuditEvent{ResourceType: "agent", ResourceID: "ag-1"}, "/agents/ag-1"},
 		{app.AuditEvent{ResourceType: "enrollment_token", ResourceID: "5"}, "/agents"},
 		{app.AuditEvent{ResourceType: "settings", ResourceID: "mfa_required"}, "/settings"},
+		{app.AuditEvent{ResourceType: "identity_provider", ResourceID: "2"}, "/settings/identity-providers/2"},
 		{app.AuditEvent{ResourceType: "audit"}, "/audit"},
 		{app.AuditEvent{ResourceType: "api_token", ResourceID: "9", Payload: []byte(`{"owner_id":4,"name":"ci"}`)}, "/users/4/tokens"},
 		{app.AuditEvent{ResourceType: "session", ResourceID: "abc", Payload: []byte(`{"user_id":6}`)}, "/users/6"},

@@ -48,7 +48,14 @@ func (h *handler) typeChoices(chosen string, entered map[string]string) []views.
 // settingName is the form name of a setting of a connector type. The type
 // in it keeps the create form's types apart: several have a setting of the
 // same name, and every type's inputs are in the one form.
-func settingName(typ, field string) string { return typ + "." + field }
+// An empty typ (a form of one type only, such as an identity provider's)
+// names inputs by the setting alone.
+func settingName(typ, field string) string {
+	if typ == "" {
+		return field
+	}
+	return typ + "." + field
+}
 
 // inputKind is how the console renders a setting.
 func inputKind(f app.ConfigField) string {
@@ -70,9 +77,10 @@ func inputKind(f app.ConfigField) string {
 func settingInputs(typ string, fields []app.ConfigField, values map[string]string) []views.FormField {
 	out := make([]views.FormField, 0, len(fields))
 	for _, f := range fields {
-		fd := views.FormField{ID: "connector-" + typ + "-" + strings.ReplaceAll(f.Name, "_", "-"), Name: settingName(typ, f.Name),
+		id := strings.ReplaceAll(strings.ReplaceAll(settingName(typ, f.Name), ".", "-"), "_", "-") // ldap.bind_password → ldap-bind-password
+		fd := views.FormField{ID: "connector-" + id, Name: settingName(typ, f.Name),
 			Label: f.Label, Kind: inputKind(f), Help: f.HelpText(), Required: f.Required && !f.Secret,
-			TestID: "connector-field-" + typ + "-" + f.Name}
+			TestID: "connector-field-" + strings.Replace(settingName(typ, f.Name), ".", "-", 1)}
 		if !f.Secret {
 			fd.Value = values[f.Name]
 			fd.Checked = fd.Kind == views.KindCheckbox && fd.Value == "true"

@@ -21,6 +21,7 @@ import (
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/engine"
 	"github.com/nexplane/nexplane/app/pki"
+	ssooidc "github.com/nexplane/nexplane/app/sso/oidc"
 	"github.com/nexplane/nexplane/app/web"
 	"github.com/nexplane/nexplane/internal/testkit"
 	"github.com/nexplane/nexplane/store"
@@ -73,18 +74,25 @@ type envOpts struct {
 	// noEngine leaves out the background engine: executed requests stay
 	// queued until the test runs an engine itself (env.kit).
 	noEngine bool
+	// oidc registers the OpenID Connect identity provider type and gives
+	// the service a clock that follows real time, as ID tokens do.
+	oidc bool
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
 	// The real registry (LDAP), a real vault and a real engine running in
 	// the background; change request tests point connectors at a real slapd.
+	clock := testkit.NewClock(time.Now().UTC())
+	if o.oidc {
+		clock = testkit.NewRealClock()
+	}
 	eng := &engine.Config{Poll: 100 * time.Millisecond}
 	if o.noEngine {
 		eng = nil
 	}
 	k := testkit.NewService(t, testkit.Options{
-		Clock: testkit.NewClock(time.Now().UTC()),
+		Clock: clock,
 		Drivers: func(reg *app.Registry, db *store.DB, clock *testkit.Clock) {
 			ldap.Register(reg)
 			if o.aws {
@@ -92,6 +100,9 @@ func newEnv(t *testing.T, o envOpts) *env {
 			}
 			if o.hosts {
 				hosts.Register(reg, hosts.NewDriver(nil, db, clock.Now))
+			}
+			if o.oidc {
+				ssooidc.Register(reg, nil)
 			}
 		},
 		Agents:    o.agents,

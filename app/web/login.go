@@ -23,7 +23,7 @@ func (h *handler) loginForm(w http.ResponseWriter, r *http.Request) {
 	case r.URL.Query().Get("password") == "set":
 		p.Flash = "Your password is set. Log in with it and your second factor."
 	}
-	h.render(w, r, http.StatusOK, views.LoginPage(p, views.LoginForm{Next: localTarget(next)}))
+	h.render(w, r, http.StatusOK, views.LoginPage(p, views.LoginForm{Next: localTarget(next), Providers: h.loginProviders(r)}))
 }
 
 // login checks the credentials (under app's rate limits) and starts a new
@@ -52,7 +52,7 @@ func (h *handler) login(w http.ResponseWriter, r *http.Request) {
 		}
 		httpx.RetryAfter(w, err)
 		h.render(w, r, httpx.Status(code), views.LoginPage(views.Page{Title: "Log in"},
-			views.LoginForm{Email: email, Next: next, Error: errMessage(err)}))
+			views.LoginForm{Email: email, Next: next, Error: errMessage(err), Providers: h.loginProviders(r)}))
 		return
 	}
 	if res.MFAToken != "" {

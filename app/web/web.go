@@ -114,6 +114,7 @@ func (h *handler) routes(mux *http.ServeMux) {
 	mux.Handle("POST /account/mfa/disable", h.authed(h.mfaDisable))
 	h.passkeyRoutes(mux)
 	h.revealRoutes(mux)
+	h.ssoRoutes(mux)
 	mux.Handle("GET /settings", h.authed(h.settingsPage))
 	mux.Handle("POST /settings", h.authed(h.saveSettings))
 

@@ -26,7 +26,7 @@ func cmdRekey(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "re-sealed %d secrets under key %s: %d connector credentials, %d one-time secrets, %d settings, %d second-factor secrets; %d were under the previous key\n",
-		rep.Total(), d.vault.KeyID(), rep.ConnectorCredentials, rep.Reveals, rep.Settings, rep.MFASecrets, rep.FromPreviousKey)
+	fmt.Fprintf(e.stdout, "re-sealed %d secrets under key %s: %d connector credentials, %d one-time secrets, %d settings, %d second-factor secrets, %d identity provider secrets; %d were under the previous key\n",
+		rep.Total(), d.vault.KeyID(), rep.ConnectorCredentials, rep.Reveals, rep.Settings, rep.MFASecrets, rep.ProviderSecrets, rep.FromPreviousKey)
 	return nil
 }

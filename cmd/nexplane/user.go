@@ -13,7 +13,7 @@ import (
 
 func cmdUser(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 {
-		return usageErr("user: missing subcommand (create, reset-password, reset-mfa, unlock, list)")
+		return usageErr("user: missing subcommand (create, reset-password, reset-mfa, unlock, list, password-login)")
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -27,8 +27,10 @@ func cmdUser(ctx context.Context, e *env, args []string) error {
 		return cmdUserUnlock(ctx, e, args)
 	case "list":
 		return cmdUserList(ctx, e, args)
+	case "password-login":
+		return cmdUserPasswordLogin(ctx, e, args)
 	default:
-		return usageErr("user: unknown subcommand %q (create, reset-password, reset-mfa, unlock, list)", sub)
+		return usageErr("user: unknown subcommand %q (create, reset-password, reset-mfa, unlock, list, password-login)", sub)
 	}
 }
 
@@ -150,6 +152,34 @@ func cmdUserUnlock(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "login throttling cleared for %s\n", u.Email)
+	return nil
+}
+
+// cmdUserPasswordLogin switches password sign-in for everyone: the way
+// back in when it is off and the identity provider is unreachable.
+func cmdUserPasswordLogin(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("user password-login", e.stderr)
+	cfg, err := loadConfig(e.getenv, fs, args, false)
+	if err != nil {
+		return err
+	}
+	var disabled bool
+	switch fs.Arg(0) {
+	case "on":
+	case "off":
+		disabled = true
+	default:
+		return usageErr("user password-login: say on or off")
+	}
+	d, err := openDeps(ctx, e, cfg, true)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.svc.SetLocalLoginDisabled(ctx, app.SystemActor("cli"), disabled); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "password sign-in is %s\n", fs.Arg(0))
 	return nil
 }
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -23,6 +25,8 @@ import (
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/engine"
+	ssooidc "github.com/nexplane/nexplane/app/sso/oidc"
+	"github.com/nexplane/nexplane/app/tlspolicy"
 	"github.com/nexplane/nexplane/app/vault"
 	"github.com/nexplane/nexplane/store"
 )
@@ -100,6 +104,7 @@ func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, er
 	d.registry = app.NewRegistry()
 	ldap.Register(d.registry)
 	aws.Register(d.registry)
+	ssooidc.Register(d.registry, ssoHTTPClient())
 	d.agentWork = &agentDispatcher{}
 	hosts.Register(d.registry, hosts.NewDriver(d.agentWork, db, time.Now))
 	var sealer app.Sealer
@@ -199,4 +204,12 @@ func absDataDir(dir string) string {
 		return a
 	}
 	return dir
+}
+
+// ssoHTTPClient talks to identity providers (discovery, keys, token
+// exchange) under the one TLS policy, with a deadline so a hung provider
+// fails a login instead of holding it.
+func ssoHTTPClient() *http.Client {
+	return &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{Proxy: http.ProxyFromEnvironment,
+		TLSClientConfig: tlspolicy.Apply(&tls.Config{})}}
 }
