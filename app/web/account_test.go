@@ -55,7 +55,7 @@ func TestAdminSeesAndEndsUserSessions(t *testing.T) {
 		t.Errorf("GET %s as viewer: %d", userPage, r.StatusCode)
 	}
 	// Refused POSTs go back to the page (PRG), which says why.
-	e.refused(t, viewer, e.post(viewer, ends[0], nil), userPage, "may not")
+	e.refused(t, viewer, e.post(viewer, ends[0], nil), userPage, "Your role (")
 	for _, c := range []*http.Client{viewer, opc} {
 		e.refused(t, c, e.post(c, userPage+"/reset-password", nil), userPage, "Your role (")
 	}
@@ -67,7 +67,7 @@ func TestAdminSeesAndEndsUserSessions(t *testing.T) {
 	}
 	// A handle of someone else's session is not found under /account.
 	e.refused(t, viewer, e.post(viewer, "/account/sessions/"+strings.TrimPrefix(ends[0], userPage+"/sessions/"), nil), "/account",
-		"there is no such session")
+		"There is no such session")
 
 	// The admin ends it: the operator is logged out, the record says so.
 	r := e.post(admin, ends[0], nil)
@@ -81,7 +81,7 @@ func TestAdminSeesAndEndsUserSessions(t *testing.T) {
 		t.Fatalf("session.ended records = %+v, %v", evs, err)
 	}
 	// Ending it again: it is gone (said on the page), nothing recorded.
-	e.refused(t, admin, e.post(admin, ends[0], nil), userPage, "there is no such session")
+	e.refused(t, admin, e.post(admin, ends[0], nil), userPage, "There is no such session")
 	if evs, _ := e.db.ListAudit(context.Background(), app.AuditFilter{Event: "session.ended", Limit: 10}); len(evs) != 1 {
 		t.Errorf("session.ended records after ending twice: %d", len(evs))
 	}

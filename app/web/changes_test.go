@@ -358,7 +358,7 @@ func TestRevealSecretOnce(t *testing.T) {
 	r := keep(e.get(ops, path))
 	requireButtons(t, r, "change-op-reveal")
 	requireContains(t, r, "set a new password for uid=alice (cn=Alice Doe)")
-	keep(e.refused(t, appr, keep(e.post(appr, opPath, nil)), path, "only the requester"))
+	keep(e.refused(t, appr, keep(e.post(appr, opPath, nil)), path, "Only the requester"))
 	keep(e.refused(t, view, keep(e.post(view, opPath, nil)), path))
 
 	r = keep(e.post(ops, opPath, nil))

@@ -206,7 +206,7 @@ func TestMFAAccountDisableAndRegenerate(t *testing.T) {
 
 	// Disabling needs the password and a code.
 	e.refused(t, c, e.post(c, "/account/mfa/disable", url.Values{"password": {"wrong password!"}, "code": {recovery}}), "/account/mfa",
-		"the password is incorrect")
+		"The password is incorrect")
 	e.refused(t, c, e.post(c, "/account/mfa/disable", url.Values{"password": {testPassword}, "code": {"999999"}}), "/account/mfa",
 		"incorrect or was already used")
 	if r := e.post(c, "/account/mfa/disable", url.Values{"password": {testPassword}, "code": {recovery}}); r.StatusCode != http.StatusSeeOther {
@@ -236,13 +236,13 @@ func TestMFAAccountCodesAreThrottled(t *testing.T) {
 	}
 	for i := range app.DefaultPairMaxFailures {
 		r := e.refused(t, c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {"111111"}}), "/account/mfa")
-		if strings.Contains(r.body, "too many") {
+		if strings.Contains(r.body, "Too many") {
 			t.Fatalf("guess %d: throttled already", i)
 		}
 	}
 	e.clock.Advance(30 * time.Second)
 	code, _ = totp.GenerateCode(secret, e.clock.Now())
-	e.refused(t, c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}}), "/account/mfa", "too many")
+	e.refused(t, c, e.post(c, "/account/mfa/recovery-codes", url.Values{"code": {code}}), "/account/mfa", "Too many")
 }
 
 // recoveryCodes reads the codes off a reveal page.

@@ -63,7 +63,7 @@ func TestOpRowsOnDemand(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := e.post(c, "/changes", tc.form)
+			r := e.post(c, "/changes/new", tc.form)
 			if r.StatusCode != http.StatusOK {
 				t.Fatalf("status %d", r.StatusCode)
 			}
@@ -78,7 +78,7 @@ func TestOpRowsOnDemand(t *testing.T) {
 
 	// Rows removed in the browser leave gaps (op1 is gone): the request
 	// holds the rows that are left, in order.
-	path := e.post(c, "/changes", base("rows", "3", "op0_type", "ldap.user.disable", "op0_uid", "alice",
+	path := e.post(c, "/changes/new", base("rows", "3", "op0_type", "ldap.user.disable", "op0_uid", "alice",
 		"op2_type", "ldap.user.enable", "op2_uid", "carol")).Header.Get("Location")
 	created, err := e.svc.GetChange(t.Context(), app.SystemActor("test"), changeIDOf(t, path))
 	if err != nil || len(created.Operations) != 2 || created.Operations[1].Type != "ldap.user.enable" {
