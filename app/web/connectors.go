@@ -539,19 +539,6 @@ func (h *handler) popTestResult(w http.ResponseWriter, r *http.Request, a *sessi
 	return res, found
 }
 
-// renderConnectorPage shows a connector's page with the outcome of an
-// action on it, which set fills in (the no-JavaScript path of sync).
-func (h *handler) renderConnectorPage(w http.ResponseWriter, r *http.Request, a *sessionUser, id int64, set func(v *views.ConnectorDetailView)) {
-	c, err := h.svc.GetConnector(r.Context(), a.actor, id)
-	if err != nil {
-		h.renderError(w, r, a, err)
-		return
-	}
-	v := h.connectorDetailView(r.Context(), a, c, nil)
-	set(&v)
-	h.render(w, r, http.StatusOK, views.ConnectorDetailPage(h.page(a, "Connector "+c.Name, views.NavConnectors, ""), v))
-}
-
 // confirmDeleteConnector is the confirmation step of a delete: a page with
 // the form that really deletes, so no click deletes without JavaScript.
 func (h *handler) confirmDeleteConnector(w http.ResponseWriter, r *http.Request, a *sessionUser) {
