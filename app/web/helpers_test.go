@@ -21,6 +21,7 @@ import (
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/engine"
 	"github.com/nexplane/nexplane/app/pki"
+	ssoldap "github.com/nexplane/nexplane/app/sso/ldapauth"
 	ssooidc "github.com/nexplane/nexplane/app/sso/oidc"
 	"github.com/nexplane/nexplane/app/web"
 	"github.com/nexplane/nexplane/internal/testkit"
@@ -74,7 +75,7 @@ type envOpts struct {
 	// noEngine leaves out the background engine: executed requests stay
 	// queued until the test runs an engine itself (env.kit).
 	noEngine bool
-	// oidc registers the OpenID Connect identity provider type and gives
+	// oidc registers the OpenID Connect and LDAP identity provider types and gives
 	// the service a clock that follows real time, as ID tokens do.
 	oidc bool
 }
@@ -103,6 +104,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 			}
 			if o.oidc {
 				ssooidc.Register(reg, nil)
+				ssoldap.Register(reg)
 			}
 		},
 		Agents:    o.agents,
