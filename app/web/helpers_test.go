@@ -75,7 +75,7 @@ type envOpts struct {
 	// noEngine leaves out the background engine: executed requests stay
 	// queued until the test runs an engine itself (env.kit).
 	noEngine bool
-	// oidc registers the OpenID Connect and LDAP identity provider types and gives
+	// oidc registers the OpenID Connect identity provider type and gives
 	// the service a clock that follows real time, as ID tokens do.
 	oidc bool
 }
@@ -96,6 +96,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		Clock: clock,
 		Drivers: func(reg *app.Registry, db *store.DB, clock *testkit.Clock) {
 			ldap.Register(reg)
+			ssoldap.Register(reg)
 			if o.aws {
 				aws.Register(reg)
 			}
@@ -104,7 +105,6 @@ func newEnv(t *testing.T, o envOpts) *env {
 			}
 			if o.oidc {
 				ssooidc.Register(reg, nil)
-				ssoldap.Register(reg)
 			}
 		},
 		Agents:    o.agents,
