@@ -59,9 +59,9 @@ var prgExempt = map[string]string{
 // agent CA with an enrolled agent, and a logged-in client per role.
 type prgWorld struct {
 	*inventoryEnv
-	agent    *app.Agent
-	n        int
-	inAdmins bool // bob, by drift()
+	agent     *app.Agent
+	n         int
+	inAdmins  bool   // bob, by drift()
 	ldapLogin string // by ldapIdP()
 }
 
