@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/nexplane/nexplane/app"
 	"github.com/nexplane/nexplane/app/connector/ldap/ldaptest"
@@ -52,7 +53,8 @@ func modifyGroup(t *testing.T, srv *ldaptest.Server, group string, add, del []st
 }
 
 // The LDAP password login through the service, on a real slapd: JIT
-// creation linked by entryUUID, the mapping re-applied at each login (a
+// creation linked by entryUUID, MFA unless delegated, the mapping
+// re-applied at each login (a
 // demotion, then removal from every mapped group disabling the account),
 // one refusal for wrong passwords, unknown and locked users, and an
 // unreachable directory reported as unavailable.
@@ -88,6 +90,33 @@ func TestSSOPasswordLogin(t *testing.T) {
 		si, err := svc.UserSignInOf(ctx, admin, alice.ID)
 		if err != nil || si.ProviderID != idp.ID || si.Subject != entryUUIDOf(t, srv, aliceDN) {
 			t.Fatalf("sign-in row = %+v, %v; want linked by entryUUID", si, err)
+		}
+
+		// MFA: an enrolled user gets the second step unless the provider
+		// is trusted with it.
+		enr, err := svc.BeginTOTPEnrollment(ctx, app.UserActor(alice))
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, err := totp.GenerateCode(enr.Secret, env.Clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.ConfirmTOTPEnrollment(ctx, app.UserActor(alice), code); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := login("alice", alicePW); err != nil || res.MFAToken == "" || res.SessionToken != "" {
+			t.Fatalf("enrolled user, MFA not delegated: %+v, %v", res, err)
+		}
+		yes := true
+		if _, err := svc.UpdateIdentityProvider(ctx, admin, idp.ID, app.IdentityProviderPatch{MFADelegated: &yes}); err != nil {
+			t.Fatal(err)
+		}
+		if res, err := login("alice", alicePW); err != nil || res.MFAToken != "" || res.SessionToken == "" {
+			t.Fatalf("enrolled user, MFA delegated: %+v, %v", res, err)
+		}
+		if alice, err = svc.Store().UserByID(ctx, alice.ID); err != nil {
+			t.Fatal(err)
 		}
 
 		// Out of admins, still in devs: demoted at the next login.
