@@ -54,10 +54,9 @@ func modifyGroup(t *testing.T, srv *ldaptest.Server, group string, add, del []st
 
 // The LDAP password login through the service, on a real slapd: JIT
 // creation linked by entryUUID, MFA unless delegated, the mapping
-// re-applied at each login (a
-// demotion, then removal from every mapped group disabling the account),
-// one refusal for wrong passwords, unknown and locked users, and an
-// unreachable directory reported as unavailable.
+// re-applied at each login (a demotion, then removal from every mapped
+// group disabling the account), one refusal for wrong passwords, unknown
+// and locked users, and an unreachable directory reported as unavailable.
 func TestSSOPasswordLogin(t *testing.T) {
 	srv := ldaptest.Start(t)
 	testkit.BothDrivers(t, func(t *testing.T, driver string) {
