@@ -172,6 +172,28 @@ func TestSSOPasswordLogin(t *testing.T) {
 			t.Errorf("a locked directory user got an account: %v", err)
 		}
 
+		// The refusals are audited with their reason; no password is.
+		recs, err := svc.Store().ListAudit(ctx, app.AuditFilter{Event: "auth.login_failed", Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reasons := map[string]bool{}
+		for _, r := range recs {
+			var pl struct{ Reason string }
+			if err := json.Unmarshal(r.Payload, &pl); err != nil {
+				t.Fatal(err)
+			}
+			reasons[pl.Reason] = true
+			if strings.Contains(string(r.Payload), alicePW) || strings.Contains(string(r.Payload), srv.UserPasswords["bob"]) {
+				t.Errorf("audit payload holds a password: %s", r.Payload)
+			}
+		}
+		for _, want := range []string{"invalid_credentials", "disabled", "no_matching_group"} {
+			if !reasons[want] {
+				t.Errorf("no auth.login_failed with reason %s: %v", want, reasons)
+			}
+		}
+
 		// A directory nobody answers at.
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
