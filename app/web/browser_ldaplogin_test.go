@@ -2,6 +2,9 @@ package web_test
 
 import (
 	"encoding/json"
+	"net"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +20,11 @@ import (
 // its CA pinned, groups by group search): members of admins become admins,
 // everyone else gets defaultRole ("" refuses them).
 func (e *env) ldapIdentityProvider(t *testing.T, dir *ldaptest.Server, defaultRole app.Role) *app.IdentityProvider {
+	return e.ldapIdentityProviderAt(t, dir, dir.URL, defaultRole)
+}
+
+// ldapIdentityProviderAt is ldapIdentityProvider with the directory at addr.
+func (e *env) ldapIdentityProviderAt(t *testing.T, dir *ldaptest.Server, addr string, defaultRole app.Role) *app.IdentityProvider {
 	t.Helper()
 	admin, err := e.svc.Store().UserByEmail(t.Context(), "admin@example.com")
 	if app.ErrCode(err) == app.ENOTFOUND {
@@ -25,7 +33,7 @@ func (e *env) ldapIdentityProvider(t *testing.T, dir *ldaptest.Server, defaultRo
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := json.Marshal(map[string]any{"url": dir.URL, "start_tls": true, "ca_pem": string(dir.CAPEM),
+	cfg, err := json.Marshal(map[string]any{"url": addr, "start_tls": true, "ca_pem": string(dir.CAPEM),
 		"bind_dn": dir.BindDN, "base_dn": dir.UserBase, "user_filter": "(uid=%s)",
 		"group_base_dn": dir.GroupBase, "group_filter": "(&(objectClass=groupOfNames)(member=%s))"})
 	if err != nil {
@@ -80,4 +88,25 @@ func TestBrowserLDAPLogin(t *testing.T) {
 	if role := step(t, ctx, "role", chromedp.Text(byTestID("current-user-role"))); !strings.EqualFold(role, "admin") {
 		t.Fatalf("JIT role %q, want admin (alice is in admins)", role)
 	}
+}
+
+// A directory nobody answers at is the service's trouble, not the user's:
+// 503 with a readable message on the login page, never a 500.
+func TestLDAPLoginDirectoryDown(t *testing.T) {
+	dir := ldaptest.Start(t)
+	e := newEnv(t, envOpts{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "ldap://" + ln.Addr().String()
+	ln.Close()
+	p := e.ldapIdentityProviderAt(t, dir, closed, app.RoleViewer)
+	r := e.post(e.client(), "/login/sso/"+strconv.FormatInt(p.ID, 10),
+		url.Values{"username": {"alice"}, "password": {dir.UserPasswords["alice"]}})
+	if r.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503\n%s", r.StatusCode, r.body)
+	}
+	requireContains(t, r, `role="alert"`)
+	requireContains(t, r, `value="alice"`)
 }
