@@ -107,7 +107,7 @@ func LoginPage(p Page, f LoginForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = ssoButtons(f.Providers).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = ssoButtons(f.Providers, f.Next).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

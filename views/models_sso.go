@@ -1,10 +1,15 @@
 package views
 
-// LoginProvider is a single sign-on button on the login page.
+// LoginProvider is a single sign-on button on the login page, or a
+// username and password form for a directory (LDAP/AD) provider.
 type LoginProvider struct {
 	Name   string
 	Action string // POST target that starts the login
 	TestID string
+	// Password asks for a username and password checked by the provider.
+	Password bool
+	// Username is kept after a refused password login.
+	Username string
 }
 
 // IdentityProvidersView is the admin list of identity providers and the

@@ -21,6 +21,7 @@ import (
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/engine"
 	"github.com/nexplane/nexplane/app/pki"
+	ssoldap "github.com/nexplane/nexplane/app/sso/ldapauth"
 	ssooidc "github.com/nexplane/nexplane/app/sso/oidc"
 	"github.com/nexplane/nexplane/app/web"
 	"github.com/nexplane/nexplane/internal/testkit"
@@ -95,6 +96,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		Clock: clock,
 		Drivers: func(reg *app.Registry, db *store.DB, clock *testkit.Clock) {
 			ldap.Register(reg)
+			ssoldap.Register(reg)
 			if o.aws {
 				aws.Register(reg)
 			}

@@ -59,9 +59,10 @@ var prgExempt = map[string]string{
 // agent CA with an enrolled agent, and a logged-in client per role.
 type prgWorld struct {
 	*inventoryEnv
-	agent    *app.Agent
-	n        int
-	inAdmins bool // bob, by drift()
+	agent     *app.Agent
+	n         int
+	inAdmins  bool   // bob, by drift()
+	ldapLogin string // by ldapIdP()
 }
 
 func newPRGWorld(t *testing.T) *prgWorld {
@@ -351,6 +352,16 @@ func (w *prgWorld) prgCases(ctx context.Context) map[string]prgCase {
 			},
 			refuse: func(t *testing.T) prgReq {
 				return prgReq{c: w.client(), path: "/login", form: url.Values{"email": {"viewer@example.com"}, "password": {"wrong password here"}}}
+			},
+		},
+		"POST /login/sso/{id}": {
+			// The directory (LDAP) form; the redirect providers' button is
+			// TestBrowserSSO's.
+			ok: func(t *testing.T) prgReq {
+				return prgReq{c: w.client(), path: w.ldapIdP(t), form: url.Values{"username": {"alice"}, "password": {w.dir.UserPasswords["alice"]}}}
+			},
+			refuse: func(t *testing.T) prgReq {
+				return prgReq{c: w.client(), path: w.ldapIdP(t), form: url.Values{"username": {"alice"}, "password": {"wrong password here"}}}
 			},
 		},
 		"POST /logout": {ok: func(t *testing.T) prgReq {
@@ -693,6 +704,17 @@ func (w *prgWorld) prgCases(ctx context.Context) map[string]prgCase {
 
 // passkey stores a passkey for u (removing one needs no ceremony, only
 // the password) and returns its id.
+// ldapIdP is the login path of an LDAP identity provider on the world's
+// directory that makes everyone a viewer.
+func (w *prgWorld) ldapIdP(t *testing.T) string {
+	t.Helper()
+	if w.ldapLogin == "" {
+		p := w.env.ldapIdentityProvider(t, w.dir, app.RoleViewer)
+		w.ldapLogin = "/login/sso/" + strconv.FormatInt(p.ID, 10)
+	}
+	return w.ldapLogin
+}
+
 func (w *prgWorld) passkey(t *testing.T, u *app.User) string {
 	t.Helper()
 	w.n++

@@ -77,11 +77,9 @@ func (h *handler) loginProviders(r *http.Request) []views.LoginProvider {
 	}
 	var out []views.LoginProvider
 	for _, c := range cs {
-		if !c.Redirect {
-			continue
-		}
 		id := strconv.FormatInt(c.ID, 10)
-		out = append(out, views.LoginProvider{Name: c.Name, Action: "/login/sso/" + id, TestID: "sso-login-" + id})
+		out = append(out, views.LoginProvider{Name: c.Name, Action: "/login/sso/" + id, TestID: "sso-login-" + id,
+			Password: !c.Redirect})
 	}
 	return out
 }
@@ -95,11 +93,21 @@ func (h *handler) ssoLoginFailed(w http.ResponseWriter, r *http.Request, err err
 		views.LoginForm{Error: app.ErrMessage(err), Providers: h.loginProviders(r)}))
 }
 
-// ssoBegin sends the browser to the provider, bound to it by a cookie.
+// ssoBegin sends the browser to the provider, bound to it by a cookie; a
+// posted username is a directory (LDAP/AD) login, checked at once.
 func (h *handler) ssoBegin(w http.ResponseWriter, r *http.Request) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
 		h.notFound(w, r)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		h.renderStatus(w, r, nil, http.StatusBadRequest, "Bad request", "The form could not be read.")
+		return
+	}
+	if r.PostForm.Has("username") {
+		h.ssoPasswordLogin(w, r, id)
 		return
 	}
 	b, err := h.svc.BeginSSOLogin(r.Context(), app.SSOBeginInput{ProviderID: id, CallbackURL: h.ssoCallbackURL(r, r.PathValue("id"))})
@@ -132,9 +140,12 @@ func (h *handler) ssoCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, h.ssoCookie("", -1))
 	old, oldErr := h.current(r)
+	if oldErr != nil {
+		old = nil
+	}
 	in := app.SSOCallbackInput{ProviderID: id, CallbackURL: h.ssoCallbackURL(r, r.PathValue("id")), BrowserToken: browser,
 		Params: r.URL.Query(), ClientAddr: httpx.ClientAddr(r), UserAgent: r.UserAgent()}
-	if oldErr == nil && old != nil {
+	if old != nil {
 		in.Actor = &old.actor
 	}
 	res, err := h.svc.FinishSSOLogin(r.Context(), in)
@@ -146,24 +157,61 @@ func (h *handler) ssoCallback(w http.ResponseWriter, r *http.Request) {
 		h.renderTryLogin(w, r, old, res.DryRun)
 		return
 	}
-	if res.Login.MFAToken != "" {
-		if err := h.setMFACookie(w, res.Login.MFAToken); err != nil {
+	h.completeSSOLogin(w, r, res.Login, old, "")
+}
+
+// completeSSOLogin sends a signed-in browser on: to the second step when
+// the login needs one, else into a new session (ending old, the session the
+// browser had before) and on to next.
+func (h *handler) completeSSOLogin(w http.ResponseWriter, r *http.Request, res *app.LoginResult, old *sessionUser, next string) {
+	if res.MFAToken != "" {
+		if err := h.setMFACookie(w, res.MFAToken); err != nil {
 			h.renderError(w, r, nil, err)
 			return
 		}
-		redirect(w, r, mfaLoginTarget(""))
+		redirect(w, r, mfaLoginTarget(next))
 		return
 	}
-	if oldErr == nil && old != nil {
+	if old != nil {
 		if err := h.svc.Logout(r.Context(), old.actor, old.sess.ID); err != nil {
 			h.log.WarnContext(r.Context(), "end previous session at login", "err", err)
 		}
 	}
-	if err := h.sessions.startSession(r, w, res.Login.SessionToken); err != nil {
+	if err := h.sessions.startSession(r, w, res.SessionToken); err != nil {
 		h.renderError(w, r, nil, err)
 		return
 	}
-	redirect(w, r, "/")
+	redirect(w, r, cmp.Or(next, "/"))
+}
+
+// ssoPasswordLogin checks a username and password with a directory
+// provider; a refusal shows the login page again with the username kept.
+func (h *handler) ssoPasswordLogin(w http.ResponseWriter, r *http.Request, id int64) {
+	username := r.PostForm.Get("username")
+	next := localTarget(r.PostForm.Get("next"))
+	old, oldErr := h.current(r)
+	if oldErr != nil {
+		old = nil
+	}
+	res, err := h.svc.SSOPasswordLogin(r.Context(), app.SSOPasswordInput{ProviderID: id, Username: username,
+		Password: r.PostForm.Get("password"), ClientAddr: httpx.ClientAddr(r), UserAgent: r.UserAgent()})
+	if err != nil {
+		code := app.ErrCode(err)
+		if code != app.EUNAUTHORIZED && code != app.EFORBIDDEN && code != app.ENOTFOUND && code != app.EINVALID && code != app.ERATELIMITED {
+			h.log.ErrorContext(r.Context(), "directory sign-in failed", "request_id", httpx.RequestID(r.Context()), "err", err)
+		}
+		httpx.RetryAfter(w, err)
+		providers := h.loginProviders(r)
+		for i := range providers {
+			if providers[i].Action == "/login/sso/"+strconv.FormatInt(id, 10) {
+				providers[i].Username = username
+			}
+		}
+		h.render(w, r, httpx.Status(code), views.LoginPage(views.Page{Title: "Log in"},
+			views.LoginForm{Next: next, Error: errMessage(err), Providers: providers}))
+		return
+	}
+	h.completeSSOLogin(w, r, res, old, next)
 }
 
 func (h *handler) renderTryLogin(w http.ResponseWriter, r *http.Request, a *sessionUser, d *app.SSODryRun) {

@@ -25,6 +25,7 @@ import (
 	"github.com/nexplane/nexplane/app/connector/ldap"
 	"github.com/nexplane/nexplane/app/dispatch"
 	"github.com/nexplane/nexplane/app/engine"
+	ssoldap "github.com/nexplane/nexplane/app/sso/ldapauth"
 	ssooidc "github.com/nexplane/nexplane/app/sso/oidc"
 	"github.com/nexplane/nexplane/app/tlspolicy"
 	"github.com/nexplane/nexplane/app/vault"
@@ -105,6 +106,7 @@ func openDeps(ctx context.Context, e *env, cfg *config, migrate bool) (*deps, er
 	ldap.Register(d.registry)
 	aws.Register(d.registry)
 	ssooidc.Register(d.registry, ssoHTTPClient())
+	ssoldap.Register(d.registry)
 	d.agentWork = &agentDispatcher{}
 	hosts.Register(d.registry, hosts.NewDriver(d.agentWork, db, time.Now))
 	var sealer app.Sealer
