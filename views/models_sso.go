@@ -21,7 +21,6 @@ type IdentityProvidersView struct {
 	// CallbackPattern shows admins the redirect URI to register.
 	CallbackPattern string
 	Types           []Option
-	Error           string
 }
 
 // IdentityProviderRow is one provider in the list. No config, no secrets.

@@ -53,6 +53,7 @@ var prgExempt = map[string]string{
 	"POST /account/passkeys/finish":                   "JSON (WebAuthn ceremony, XHR)",
 	"POST /account/passkeys/reauth/begin":             "JSON (WebAuthn ceremony, XHR)",
 	"POST /account/passkeys/{id}/delete-with-passkey": "JSON (WebAuthn ceremony, XHR)",
+	"POST /settings/identity-providers/{id}/try":      "starts an off-site sign-in: a continue page, as CSP form-action 'self' forbids redirecting a form off-site (refusals: TestIdentityProviderPRG)",
 }
 
 // prgWorld is one console with a real slapd behind an LDAP connector, an
@@ -354,11 +355,68 @@ func (w *prgWorld) prgCases(ctx context.Context) map[string]prgCase {
 				return prgReq{c: w.client(), path: "/login", form: url.Values{"email": {"viewer@example.com"}, "password": {"wrong password here"}}}
 			},
 		},
+		"POST /settings/identity-providers/new": {
+			ok: func(t *testing.T) prgReq {
+				w.n++
+				return prgReq{c: w.admin, path: "/settings/identity-providers/new", form: w.ldapIdPForm("Directory " + strconv.Itoa(w.n))}
+			},
+			refuse: func(t *testing.T) prgReq {
+				return prgReq{c: w.admin, path: "/settings/identity-providers/new", form: withField(w.ldapIdPForm("Bad"), "rules", "admins")}
+			},
+		},
+		"POST /settings/identity-providers/{id}": {
+			ok: func(t *testing.T) prgReq {
+				p := w.newIdP(t)
+				return prgReq{c: w.admin, path: p, form: withField(w.ldapIdPForm("Renamed "+strconv.Itoa(w.n)), "bind_password", "")}
+			},
+			refuse: func(t *testing.T) prgReq {
+				return prgReq{c: w.admin, path: w.newIdP(t), form: withField(w.ldapIdPForm("Bad"), "rules", "admins")}
+			},
+		},
+		"POST /settings/identity-providers/{id}/enabled": {
+			ok: func(t *testing.T) prgReq {
+				return prgReq{c: w.admin, path: w.newIdP(t) + "/enabled", form: url.Values{"enabled": {"false"}}}
+			},
+			refuse: func(t *testing.T) prgReq {
+				p := w.newIdP(t)
+				return prgReq{c: w.ops, path: p + "/enabled", form: url.Values{"enabled": {"false"}}, back: p}
+			},
+		},
+		"POST /settings/identity-providers/{id}/delete": {
+			ok: func(t *testing.T) prgReq {
+				return prgReq{c: w.admin, path: w.newIdP(t) + "/delete"}
+			},
+			refuse: func(t *testing.T) prgReq {
+				p := w.newIdP(t)
+				return prgReq{c: w.ops, path: p + "/delete", back: p}
+			},
+		},
+		"POST /settings/local-login": {
+			ok: func(t *testing.T) prgReq {
+				return prgReq{c: w.admin, path: "/settings/local-login", form: url.Values{"disabled": {"false"}}}
+			},
+			refuse: func(t *testing.T) prgReq {
+				return prgReq{c: w.ops, path: "/settings/local-login", form: url.Values{"disabled": {"false"}}, back: "/settings/identity-providers"}
+			},
+		},
+		"POST /users/{id}/sign-in": {
+			ok: func(t *testing.T) prgReq {
+				u, _ := w.person(app.RoleViewer)
+				return prgReq{c: w.admin, path: userPath(u) + "/sign-in", form: url.Values{"local_login_disabled": {"true"}}}
+			},
+			refuse: func(t *testing.T) prgReq {
+				u, _ := w.person(app.RoleViewer)
+				return prgReq{c: w.ops, path: userPath(u) + "/sign-in", form: url.Values{"local_login_disabled": {"true"}}, back: userPath(u)}
+			},
+		},
 		"POST /login/sso/{id}": {
 			// The directory (LDAP) form; the redirect providers' button is
 			// TestBrowserSSO's.
 			ok: func(t *testing.T) prgReq {
-				return prgReq{c: w.client(), path: w.ldapIdP(t), form: url.Values{"username": {"alice"}, "password": {w.dir.UserPasswords["alice"]}}}
+				// A person of their own: the change requests of the table
+				// lock alice and revoke bob.
+				uid := w.directoryPerson(t)
+				return prgReq{c: w.client(), path: w.ldapIdP(t), form: url.Values{"username": {uid}, "password": {directoryPassword}}}
 			},
 			refuse: func(t *testing.T) prgReq {
 				return prgReq{c: w.client(), path: w.ldapIdP(t), form: url.Values{"username": {"alice"}, "password": {"wrong password here"}}}
@@ -713,6 +771,49 @@ func (w *prgWorld) ldapIdP(t *testing.T) string {
 		w.ldapLogin = "/login/sso/" + strconv.FormatInt(p.ID, 10)
 	}
 	return w.ldapLogin
+}
+
+// directoryPassword is the password of the people directoryPerson adds.
+const directoryPassword = "a directory password for sso"
+
+// directoryPerson adds a person to the world's directory and returns
+// their uid.
+func (w *prgWorld) directoryPerson(t *testing.T) string {
+	t.Helper()
+	w.n++
+	uid := "sso" + strconv.Itoa(w.n)
+	l := w.dir.Admin(t)
+	req := goldap.NewAddRequest("uid="+uid+","+ldaptest.UserBase, nil)
+	req.Attribute("objectClass", []string{"top", "person", "organizationalPerson", "inetOrgPerson"})
+	req.Attribute("uid", []string{uid})
+	req.Attribute("cn", []string{"SSO " + uid})
+	req.Attribute("sn", []string{uid})
+	req.Attribute("mail", []string{uid + "@example.org"})
+	req.Attribute("userPassword", []string{directoryPassword})
+	if err := l.Add(req); err != nil {
+		t.Fatal(err)
+	}
+	return uid
+}
+
+// ldapIdPForm is the console's form for an LDAP identity provider on the
+// world's directory.
+func (w *prgWorld) ldapIdPForm(name string) url.Values {
+	return url.Values{"type": {"ldap"}, "name": {name}, "url": {w.dir.URL}, "start_tls": {"true"},
+		"ca_pem": {string(w.dir.CAPEM)}, "bind_dn": {w.dir.BindDN}, "bind_password": {w.dir.BindPassword},
+		"base_dn": {w.dir.UserBase}, "user_filter": {"(uid=%s)"}, "rules": {"admins=admin"}, "default_role": {"viewer"}}
+}
+
+// newIdP creates an LDAP identity provider through the console and returns
+// its page.
+func (w *prgWorld) newIdP(t *testing.T) string {
+	t.Helper()
+	w.n++
+	r := w.post(w.admin, "/settings/identity-providers/new", w.ldapIdPForm("Directory "+strconv.Itoa(w.n)))
+	if r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("new identity provider: %d\n%s", r.StatusCode, r.body)
+	}
+	return r.Header.Get("Location")
 }
 
 func (w *prgWorld) passkey(t *testing.T, u *app.User) string {

@@ -28,7 +28,7 @@ func (h *handler) ssoRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login/sso/{id}/callback", h.ssoCallback)
 	mux.Handle("GET "+idpPath, h.authed(h.listIdentityProviders))
 	mux.Handle("GET "+idpPath+"/new", h.authed(h.newIdentityProviderForm))
-	mux.Handle("POST "+idpPath, h.authed(h.createIdentityProvider))
+	mux.Handle("POST "+idpPath+"/new", h.authed(h.createIdentityProvider))
 	mux.Handle("GET "+idpPath+"/{id}", h.authed(h.identityProviderDetail))
 	mux.Handle("POST "+idpPath+"/{id}", h.authed(h.updateIdentityProvider))
 	mux.Handle("POST "+idpPath+"/{id}/enabled", h.authed(h.setIdentityProviderEnabled))
@@ -232,10 +232,6 @@ func (h *handler) renderTryLogin(w http.ResponseWriter, r *http.Request, a *sess
 }
 
 func (h *handler) listIdentityProviders(w http.ResponseWriter, r *http.Request, a *sessionUser) {
-	h.renderIdentityProviders(w, r, a, http.StatusOK, "", h.popFlash(w, r, a))
-}
-
-func (h *handler) renderIdentityProviders(w http.ResponseWriter, r *http.Request, a *sessionUser, status int, msg, flash string) {
 	ps, err := h.svc.ListIdentityProviders(r.Context(), a.actor)
 	if err != nil {
 		h.renderError(w, r, a, err)
@@ -246,7 +242,7 @@ func (h *handler) renderIdentityProviders(w http.ResponseWriter, r *http.Request
 		h.renderError(w, r, a, err)
 		return
 	}
-	v := views.IdentityProvidersView{LocalLoginDisabled: off, Error: msg, CallbackPattern: h.ssoCallbackURL(r, "{id}")}
+	v := views.IdentityProvidersView{LocalLoginDisabled: off, CallbackPattern: h.ssoCallbackURL(r, "{id}")}
 	for _, p := range ps {
 		id := strconv.FormatInt(p.ID, 10)
 		v.Rows = append(v.Rows, views.IdentityProviderRow{ID: id, Name: p.Name, Type: p.Type, Enabled: p.Enabled,
@@ -255,7 +251,7 @@ func (h *handler) renderIdentityProviders(w http.ResponseWriter, r *http.Request
 	for _, t := range h.svc.Registry().IdentityProviderTypes() {
 		v.Types = append(v.Types, views.Option{Value: t, Label: h.idpSpec(t).Label})
 	}
-	h.render(w, r, status, views.IdentityProvidersPage(h.page(a, "Identity providers", views.NavSettings, flash), v))
+	h.render(w, r, http.StatusOK, views.IdentityProvidersPage(h.page(a, "Identity providers", views.NavSettings, h.popFlash(w, r, a)), v))
 }
 
 func rulesSummary(p app.IdentityProvider) string {
@@ -326,7 +322,7 @@ func (h *handler) newIdentityProviderForm(w http.ResponseWriter, r *http.Request
 	}
 	spec := h.idpSpec(typ)
 	f := idpForm(spec, defaultValues(spec))
-	f.Action, f.Type, f.DefaultRole = idpPath, typ, defaultRoleOptions("")
+	f.Action, f.Type, f.DefaultRole = idpPath+"/new", typ, defaultRoleOptions("")
 	h.render(w, r, http.StatusOK, views.NewIdentityProviderPage(h.page(a, "New identity provider", views.NavSettings, ""), f))
 }
 
@@ -381,8 +377,8 @@ func (h *handler) createIdentityProvider(w http.ResponseWriter, r *http.Request,
 			h.renderError(w, r, a, err)
 			return
 		}
-		f := refilled(spec, r, p, app.ErrMessage(err))
-		f.Action, f.Type = idpPath, typ
+		f := refilled(spec, r, p, errMessage(err))
+		f.Action, f.Type = idpPath+"/new", typ
 		h.render(w, r, httpx.Status(code), views.NewIdentityProviderPage(h.page(a, "New identity provider", views.NavSettings, ""), f))
 		return
 	}
@@ -447,7 +443,7 @@ func (h *handler) updateIdentityProvider(w http.ResponseWriter, r *http.Request,
 			h.renderError(w, r, a, err)
 			return
 		}
-		f := refilled(spec, r, p, app.ErrMessage(err))
+		f := refilled(spec, r, p, errMessage(err))
 		h.render(w, r, httpx.Status(code), views.IdentityProviderDetailPage(h.page(a, "Identity provider "+cur.Name, views.NavSettings, ""),
 			h.identityProviderDetailView(r, cur, &f)))
 		return
@@ -464,7 +460,7 @@ func (h *handler) setIdentityProviderEnabled(w http.ResponseWriter, r *http.Requ
 	enabled := r.PostForm.Get("enabled") == "true"
 	p, err := h.svc.UpdateIdentityProvider(r.Context(), a.actor, id, app.IdentityProviderPatch{Enabled: &enabled})
 	if err != nil {
-		h.renderError(w, r, a, err)
+		h.refuse(w, r, a, idpPath+"/"+strconv.FormatInt(id, 10), err, nil)
 		return
 	}
 	state := "disabled"
@@ -484,7 +480,7 @@ func (h *handler) tryIdentityProvider(w http.ResponseWriter, r *http.Request, a 
 	b, err := h.svc.TryIdentityProvider(r.Context(), a.actor, app.SSOBeginInput{ProviderID: id,
 		CallbackURL: h.ssoCallbackURL(r, strconv.FormatInt(id, 10))})
 	if err != nil {
-		h.renderError(w, r, a, err)
+		h.refuse(w, r, a, idpPath+"/"+strconv.FormatInt(id, 10), err, nil)
 		return
 	}
 	h.sendToProvider(w, r, b)
@@ -496,11 +492,7 @@ func (h *handler) deleteIdentityProvider(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	if err := h.svc.DeleteIdentityProvider(r.Context(), a.actor, id); err != nil {
-		if app.ErrCode(err) == app.ECONFLICT {
-			h.renderIdentityProviders(w, r, a, http.StatusConflict, app.ErrMessage(err), "")
-			return
-		}
-		h.renderError(w, r, a, err)
+		h.refuse(w, r, a, idpPath+"/"+strconv.FormatInt(id, 10), err, nil)
 		return
 	}
 	h.addFlash(w, r, a, "Identity provider deleted.")
@@ -513,11 +505,7 @@ func (h *handler) setLocalLogin(w http.ResponseWriter, r *http.Request, a *sessi
 	}
 	off := r.PostForm.Get("disabled") == "true"
 	if err := h.svc.SetLocalLoginDisabled(r.Context(), a.actor, off); err != nil {
-		if code := app.ErrCode(err); code == app.ECONFLICT || code == app.EINVALID {
-			h.renderIdentityProviders(w, r, a, httpx.Status(code), app.ErrMessage(err), "")
-			return
-		}
-		h.renderError(w, r, a, err)
+		h.refuse(w, r, a, idpPath, err, nil)
 		return
 	}
 	h.addFlash(w, r, a, "Password sign-in setting saved.")
@@ -550,7 +538,7 @@ func (h *handler) setUserSignIn(w http.ResponseWriter, r *http.Request, a *sessi
 	}
 	si, err := h.svc.UserSignInOf(r.Context(), a.actor, id)
 	if err != nil {
-		h.renderError(w, r, a, err)
+		h.refuse(w, r, a, "/users/"+strconv.FormatInt(id, 10), err, nil)
 		return
 	}
 	off := r.PostForm.Get("local_login_disabled") == "true"
@@ -560,7 +548,7 @@ func (h *handler) setUserSignIn(w http.ResponseWriter, r *http.Request, a *sessi
 		patch.LocalPasswordAllowed = &allowed
 	}
 	if _, err := h.svc.UpdateUserSignIn(r.Context(), a.actor, id, patch); err != nil {
-		h.renderError(w, r, a, err)
+		h.refuse(w, r, a, "/users/"+strconv.FormatInt(id, 10), err, nil)
 		return
 	}
 	h.addFlash(w, r, a, "Sign-in settings saved.")

@@ -31,18 +31,18 @@ func TestIdentityProviderPages(t *testing.T) {
 	const secret = "s3cret-value-never-echoed"
 	form := url.Values{"type": {"oidc"}, "name": {"Entra ID"}, "issuer": {"http://login.example.com/tenant/v2.0"},
 		"client_id": {"nexplane"}, "client_secret": {secret}, "rules": {"ops=operator\nadmins=admin"}, "default_role": {""}}
-	r := e.post(c, "/settings/identity-providers", form)
+	r := e.post(c, "/settings/identity-providers/new", form)
 	if r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "https") || strings.Contains(r.body, secret) ||
 		!strings.Contains(r.body, "admins=admin") {
 		t.Fatalf("bad provider: %d %s", r.StatusCode, r.body)
 	}
 	form.Set("rules", "ops")
 	form.Set("issuer", "https://login.example.com/tenant/v2.0")
-	if r := e.post(c, "/settings/identity-providers", form); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "group=role") {
+	if r := e.post(c, "/settings/identity-providers/new", form); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, "group=role") {
 		t.Fatalf("bad rules: %d", r.StatusCode)
 	}
 	form.Set("rules", "ops=operator\nadmins=admin")
-	r = e.post(c, "/settings/identity-providers", form)
+	r = e.post(c, "/settings/identity-providers/new", form)
 	if r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("create: %d %s", r.StatusCode, r.body)
 	}
@@ -55,10 +55,9 @@ func TestIdentityProviderPages(t *testing.T) {
 	if r := e.post(c, page+"/enabled", url.Values{"enabled": {"false"}}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("disable: %d", r.StatusCode)
 	}
-	if r := e.post(c, "/settings/local-login", url.Values{"disabled": {"true"}}); r.StatusCode != http.StatusConflict ||
-		!strings.Contains(r.body, "enable an identity provider") {
-		t.Fatalf("password sign-in off without a provider: %d", r.StatusCode)
-	}
+	// Refused: back to the providers page (post/redirect/get) saying why.
+	e.refused(t, c, e.post(c, "/settings/local-login", url.Values{"disabled": {"true"}}), "/settings/identity-providers",
+		"nable an identity provider")
 	if r := e.get(c, "/settings/identity-providers"); !strings.Contains(r.body, "Entra ID") || !strings.Contains(r.body, "disabled") {
 		t.Fatalf("list: %s", r.body)
 	}
